@@ -1,0 +1,21 @@
+//! What the daemon is started with.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use synapse_protocol::AuthState;
+
+/// Daemon settings resolved by the binary (flags > env > file > defaults).
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// Socket path to bind.
+    pub socket: PathBuf,
+    /// Where the database lives.
+    pub data_dir: PathBuf,
+    /// Exit once idle this long (no connection, no live turn).
+    pub exit_when_idle: Option<Duration>,
+    /// Default model, reported by `daemon.status`.
+    pub model: String,
+    /// Whether an API credential is configured.
+    pub auth: AuthState,
+}

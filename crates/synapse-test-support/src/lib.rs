@@ -1,0 +1,8 @@
+//! Test support for Synapse: helpers shared by the Rust test suites.
+//!
+//! - [`messages_api`]: a scripted Anthropic Messages API server that streams
+//!   SSE exactly like the real one and can script faults.
+//! - [`daemon`]: start a real `synapsed` in a temp dir and talk to it over its socket.
+
+pub mod daemon;
+pub mod messages_api;

@@ -1,0 +1,1 @@
+//! Scripted Messages API server (in progress).

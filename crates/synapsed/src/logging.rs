@@ -1,0 +1,20 @@
+//! Logs go to stderr; the level comes from `SYNAPSE_LOG`, else `RUST_LOG`, else `info`.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let spec = std::env::var("SYNAPSE_LOG")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}

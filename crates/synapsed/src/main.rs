@@ -1,0 +1,39 @@
+//! `synapsed`: the Synapse daemon (`serve`) and its command-line client.
+//!
+//! Exit codes: 0 ok; 1 no daemon, or a turn that did not end `complete`;
+//! 2 bad usage; 130 after Ctrl-C.
+
+mod cli;
+mod client_cmds;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("synapsed: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Serve(args) => serve::run(args).await,
+            cli::Command::Status(args) => client_cmds::status(&cli.global, args).await,
+            cli::Command::Stop => client_cmds::stop(&cli.global).await,
+        }
+    });
+    match code {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("synapsed: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
