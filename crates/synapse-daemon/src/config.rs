@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use synapse_agent::Settings;
 use synapse_protocol::AuthState;
 
 /// Daemon settings resolved by the binary (flags > env > file > defaults).
@@ -14,8 +15,17 @@ pub struct DaemonConfig {
     pub data_dir: PathBuf,
     /// Exit once idle this long (no connection, no live turn).
     pub exit_when_idle: Option<Duration>,
-    /// Default model, reported by `daemon.status`.
-    pub model: String,
+    /// Agent settings (model, limits, credentials, timeouts).
+    pub settings: Settings,
+}
+
+impl DaemonConfig {
     /// Whether an API credential is configured.
-    pub auth: AuthState,
+    pub fn auth(&self) -> AuthState {
+        if self.settings.has_credential() {
+            AuthState::Ok
+        } else {
+            AuthState::Missing
+        }
+    }
 }

@@ -7,13 +7,17 @@
 //! - [`state`]: the shared state every method sees (`Arc<State>`).
 //! - [`hosts`]: registered Houdini hosts and the connection serving each.
 //! - [`activity`]: open connections and live turns, for `--exit-when-idle`.
+//! - [`turns`]: submission, FIFO-per-session scheduling, cancel, shutdown.
+//! - [`events`]: `turn.event` fan-out with `seq` and slow-reader dropping.
 //! - [`methods`]: the jsonrpsee `RpcModule` with every client → daemon method.
 
 pub mod activity;
 pub mod config;
+pub mod events;
 pub mod hosts;
 pub mod methods;
 pub mod state;
+pub mod turns;
 
 use std::sync::Arc;
 
@@ -30,6 +34,17 @@ pub enum StartError {
     /// The socket could not be bound.
     #[error(transparent)]
     Endpoint(#[from] synapse_rpc::EndpointError),
+    /// The database could not be opened or recovered.
+    #[error("cannot open the database in {dir}: {source}")]
+    Store {
+        /// The data dir.
+        dir: std::path::PathBuf,
+        /// Why.
+        source: synapse_store::StoreError,
+    },
+    /// The agent settings are invalid.
+    #[error("invalid settings: {0}")]
+    Settings(#[from] synapse_agent::ConfigError),
     /// The method table is inconsistent (a bug).
     #[error("method registration failed: {0}")]
     Methods(String),
@@ -95,7 +110,18 @@ impl Bound {
 /// Bind the socket and build the daemon.
 pub fn bind(config: DaemonConfig) -> Result<Bound, StartError> {
     let listener = Listener::bind(&config.socket)?;
-    let state = Arc::new(State::new(config, listener.path().to_owned()));
+    let store = synapse_store::Store::open(&config.data_dir)
+        .map_err(|source| StartError::Store { dir: config.data_dir.clone(), source })?;
+    let report = store
+        .recover(synapse_protocol::Timestamp::now())
+        .map_err(|source| StartError::Store { dir: config.data_dir.clone(), source })?;
+    if !report.interrupted_turns.is_empty() {
+        tracing::warn!(turns = report.interrupted_turns.len(), sessions = report.repaired_sessions.len(),
+            "turns left unfinished by the previous daemon are now interrupted");
+    }
+    let agent = Arc::new(synapse_agent::Agent::new(config.settings.clone())?);
+    let turns = Arc::new(turns::Turns::new(store, agent, config.settings.concurrent_sessions as usize));
+    let state = Arc::new(State::new(config, listener.path().to_owned(), turns));
     let module = methods::module(state.clone()).map_err(|e| StartError::Methods(e.to_string()))?;
     let hooks: Arc<dyn ConnectionHooks> = Arc::new(Hooks(state.clone()));
     let server = Server::new(listener, Dispatcher::new(module), hooks);

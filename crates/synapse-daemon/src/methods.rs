@@ -11,11 +11,19 @@ use std::sync::Arc;
 use jsonrpsee_core::server::{Extensions, RpcModule};
 use jsonrpsee_core::RegisterMethodError;
 use jsonrpsee_types::{ErrorObjectOwned, Params};
-use synapse_protocol::{code, method, DaemonStatus, Empty, HostRegisterParams, HostRegisterResult, NoParams};
+use std::time::Duration;
+
+use jsonrpsee_core::server::ResponsePayload;
+use synapse_protocol::{
+    code, method, DaemonStatus, Empty, HostRegisterParams, HostRegisterResult, NoParams, SessionRef,
+    SessionSummary, TurnCancelResult, TurnRef, TurnResult, TurnSubmitParams, TurnSubmitResult,
+    TurnSubscribeParams, TurnWaitParams,
+};
 use synapse_rpc::dispatch::parse_params;
 use synapse_rpc::Peer;
 
 use crate::state::State;
+use crate::turns::TurnsError;
 
 /// A JSON-RPC error with a code from the contract.
 pub fn rpc_error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
@@ -56,7 +64,94 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
         Ok::<HostRegisterResult, ErrorObjectOwned>(HostRegisterResult { host_id: host.host_id })
     })?;
 
+    m.register_async_method(method::TURN_SUBMIT, |params, st: Arc<Arc<State>>, ext: Extensions| async move {
+        let st: Arc<State> = (*st).clone();
+        let p: TurnSubmitParams = match parse_params(&params) {
+            Ok(p) => p,
+            Err(e) => return ResponsePayload::error(e),
+        };
+        let peer = match peer(&ext) {
+            Ok(p) => p,
+            Err(e) => return ResponsePayload::error(e),
+        };
+        match st.turns.submit(&st, p, &peer).await {
+            Ok(turn) => {
+                let result = TurnSubmitResult { turn_id: turn.turn_id.clone(), session_id: turn.session_id.clone() };
+                let (payload, sent) = ResponsePayload::success(result).notify_on_completion();
+                tokio::spawn(async move {
+                    // The turn's first event must follow this response.
+                    let _ = sent.await;
+                    st.turns.start(&st, turn);
+                });
+                payload
+            }
+            Err(e) => ResponsePayload::error(turns_error(e)),
+        }
+    })?;
+
+    m.register_async_method(method::TURN_GET, |params, st: Arc<Arc<State>>, _| async move {
+        let p: TurnRef = parse_params(&params)?;
+        st.turns.get(&p.turn_id).await.map_err(turns_error)
+    })?;
+
+    m.register_async_method(method::TURN_WAIT, |params, st: Arc<Arc<State>>, ext: Extensions| async move {
+        let p: TurnWaitParams = parse_params(&params)?;
+        let timeout = match p.timeout_s {
+            None => None,
+            Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s.min(1e9))),
+            Some(_) => return Err(invalid_params("timeout_s must be a non-negative number")),
+        };
+        let caller = peer(&ext)?;
+        match st.turns.wait(&p.turn_id, timeout, &caller).await.map_err(turns_error)? {
+            Some(r) => Ok::<TurnResult, ErrorObjectOwned>(r),
+            None => Err(rpc_error(code::TURN_NOT_COMPLETE, format!("Turn not complete: {}", p.turn_id))),
+        }
+    })?;
+
+    m.register_async_method(method::TURN_CANCEL, |params, st: Arc<Arc<State>>, _| async move {
+        let p: TurnRef = parse_params(&params)?;
+        let cancelled = st.turns.cancel(&st, &p.turn_id).await.map_err(turns_error)?;
+        Ok::<TurnCancelResult, ErrorObjectOwned>(TurnCancelResult { cancelled })
+    })?;
+
+    m.register_async_method(method::TURN_SUBSCRIBE, |params, st: Arc<Arc<State>>, ext: Extensions| async move {
+        let p: TurnSubscribeParams = parse_params(&params)?;
+        let caller = peer(&ext)?;
+        st.turns.subscribe(p.turn_id.as_deref(), &caller).await.map_err(turns_error)?;
+        Ok::<Empty, ErrorObjectOwned>(Empty {})
+    })?;
+
+    m.register_async_method(method::SESSION_LIST, |params, st: Arc<Arc<State>>, _| async move {
+        parse_params::<NoParams>(&params)?;
+        let store = st.turns.store().clone();
+        let list = tokio::task::spawn_blocking(move || store.list_sessions())
+            .await
+            .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
+            .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}")))?;
+        Ok::<Vec<SessionSummary>, ErrorObjectOwned>(list)
+    })?;
+
+    m.register_async_method(method::SESSION_GET, |params, st: Arc<Arc<State>>, _| async move {
+        let p: SessionRef = parse_params(&params)?;
+        let store = st.turns.store().clone();
+        let id = p.session_id.clone();
+        let detail = tokio::task::spawn_blocking(move || store.get_session(&id))
+            .await
+            .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
+            .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}")))?;
+        detail.ok_or_else(|| rpc_error(code::NOT_FOUND, format!("Not found: session {}", p.session_id)))
+    })?;
+
     Ok(m)
+}
+
+fn turns_error(e: TurnsError) -> ErrorObjectOwned {
+    match e {
+        TurnsError::NotFound(what) => rpc_error(code::NOT_FOUND, format!("Not found: {what}")),
+        TurnsError::NoHost(msg) => rpc_error(code::NO_HOST, format!("No host: {msg}")),
+        TurnsError::InvalidParams(msg) => invalid_params(msg),
+        TurnsError::Internal(msg) => rpc_error(code::INTERNAL_ERROR, format!("Internal error: {msg}")),
+    }
 }
 
 fn validate_tools(p: &HostRegisterParams) -> Result<(), ErrorObjectOwned> {

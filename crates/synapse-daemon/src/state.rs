@@ -1,7 +1,8 @@
 //! The state every method handler sees.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::time::Instant;
 
 use synapse_protocol::{DaemonStatus, Timestamp, TurnCounts, Usage};
@@ -10,6 +11,10 @@ use tokio_util::sync::CancellationToken;
 use crate::activity::Activity;
 use crate::config::DaemonConfig;
 use crate::hosts::Hosts;
+use crate::turns::Turns;
+
+/// How long shutdown waits for running turns to record their final status.
+pub const SHUTDOWN_TURN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Shared daemon state (`Arc<State>` is the RPC module's context).
 #[derive(Debug)]
@@ -29,11 +34,13 @@ pub struct State {
     pub usage: Mutex<Usage>,
     /// Fired by `daemon.shutdown`, signals and the idle timer.
     pub shutdown: CancellationToken,
+    /// Turns and sessions.
+    pub turns: Arc<Turns>,
 }
 
 impl State {
     /// Fresh state for a daemon bound to `socket`.
-    pub fn new(config: DaemonConfig, socket: PathBuf) -> Self {
+    pub fn new(config: DaemonConfig, socket: PathBuf, turns: Arc<Turns>) -> Self {
         Self {
             config,
             socket,
@@ -43,6 +50,7 @@ impl State {
             activity: Activity::default(),
             usage: Mutex::new(Usage::default()),
             shutdown: CancellationToken::new(),
+            turns,
         }
     }
 
@@ -58,16 +66,18 @@ impl State {
             hosts: self.hosts.all().iter().map(|h| h.info()).collect(),
             turns: self.turn_counts(),
             usage: *self.usage.lock().unwrap_or_else(|p| p.into_inner()),
-            auth: self.config.auth,
-            model: self.config.model.clone(),
+            auth: self.config.auth(),
+            model: self.config.settings.model.clone(),
         }
     }
 
     fn turn_counts(&self) -> TurnCounts {
-        TurnCounts::default()
+        self.turns.counts()
     }
 
     /// End every queued and running turn (status `cancelled`), persist them and
-    /// deliver their `done` events. Called once on shutdown.
-    pub async fn finish_all(&self) {}
+    /// queue their `done` events. Called once on shutdown.
+    pub async fn finish_all(self: &Arc<Self>) {
+        self.turns.clone().finish_all(self, SHUTDOWN_TURN_LIMIT).await;
+    }
 }

@@ -47,7 +47,9 @@ pub fn serve_command(bin: &Path, socket: &Path, data_dir: &Path, opts: &Options)
         .env_remove("SYNAPSE_SOCKET")
         .env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
         .env("SYNAPSE_LOG", "debug")
-        .env("SYNAPSE_CONFIG", "/nonexistent/synapse-test-config.toml");
+        .env_remove("SYNAPSE_CONFIG")
+        .env("XDG_CONFIG_HOME", data_dir.join("config-home"))
+        .env("HOME", data_dir.join("home"));
     for (k, v) in &opts.env {
         cmd.env(k, v);
     }

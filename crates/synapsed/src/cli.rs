@@ -28,8 +28,59 @@ pub enum Command {
     Serve(ServeArgs),
     /// Show the running daemon's status.
     Status(StatusArgs),
-    /// Ask the running daemon to shut down.
+    /// Ask the running daemon to shut down (running turns end `cancelled`).
     Stop,
+    /// Run a turn and stream it; Ctrl-C cancels it.
+    Ask(AskArgs),
+    /// Cancel a queued or running turn.
+    Cancel(CancelArgs),
+    /// List stored sessions.
+    Sessions(JsonFlag),
+    /// Print a session's conversation.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// What to ask.
+    pub prompt: String,
+    /// Continue this session.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Use this host's tools.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Model override.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Most API calls in this turn.
+    #[arg(long)]
+    pub max_iterations: Option<u32>,
+    /// Print every turn.event and the result as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The turn id.
+    pub turn: String,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The session id.
+    pub session: String,
+    /// Print the `session.get` result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +94,15 @@ pub struct ServeArgs {
     /// Exit once no connection is open and no turn is live for this many seconds.
     #[arg(long, value_name = "SECS")]
     pub exit_when_idle: Option<f64>,
+    /// Config file (default: config.toml in the user's synapse config dir).
+    #[arg(long, env = "SYNAPSE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Default model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Sessions running at once.
+    #[arg(long)]
+    pub concurrent_sessions: Option<u32>,
 }
 
 #[derive(Debug, Args)]

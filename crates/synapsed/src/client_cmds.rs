@@ -13,6 +13,10 @@ fn socket(global: &Global) -> PathBuf {
 }
 
 /// Connect, or print the one-line explanation and exit 1.
+pub async fn connect_or_exit(global: &Global) -> Result<Client, ExitCode> {
+    connect(global).await
+}
+
 async fn connect(global: &Global) -> Result<Client, ExitCode> {
     let path = socket(global);
     match Client::connect(&path).await {
@@ -103,4 +107,115 @@ fn human_duration(secs: f64) -> String {
         60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
     }
+}
+
+pub async fn cancel(global: &Global, args: crate::cli::CancelArgs) -> anyhow::Result<ExitCode> {
+    let client = match connect(global).await {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let r: synapse_protocol::TurnCancelResult =
+        client.call(method::TURN_CANCEL, synapse_protocol::TurnRef { turn_id: args.turn.clone() }).await?;
+    if r.cancelled {
+        println!("cancelled {}", args.turn);
+    } else {
+        println!("{} was already finished", args.turn);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn sessions(global: &Global, args: crate::cli::JsonFlag) -> anyhow::Result<ExitCode> {
+    let client = match connect(global).await {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let list: Vec<synapse_protocol::SessionSummary> = client.call(method::SESSION_LIST, ()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("no sessions");
+    }
+    for s in list {
+        println!(
+            "{}  {}  {:>3} turn{}  {}",
+            s.session_id,
+            s.updated_at,
+            s.turns,
+            if s.turns == 1 { " " } else { "s" },
+            s.title.unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn show(global: &Global, args: crate::cli::ShowArgs) -> anyhow::Result<ExitCode> {
+    let client = match connect(global).await {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let detail: synapse_protocol::SessionDetail = match client
+        .call(method::SESSION_GET, synapse_protocol::SessionRef { session_id: args.session.clone() })
+        .await
+    {
+        Ok(d) => d,
+        Err(ClientError::Rpc(e)) if e.code == synapse_protocol::code::NOT_FOUND => {
+            eprintln!("synapsed: no session {}", args.session);
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&detail)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render_conversation(&detail));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A session as a readable transcript.
+pub fn render_conversation(d: &synapse_protocol::SessionDetail) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "session {} ({} turns)", d.session_id, d.turns.len());
+    for t in &d.turns {
+        let _ = writeln!(out, "  turn {}  {}  {}", t.turn_id, t.status, t.created_at);
+    }
+    for m in &d.messages {
+        let role = m["role"].as_str().unwrap_or("?");
+        let blocks: Vec<serde_json::Value> = match &m["content"] {
+            serde_json::Value::String(s) => vec![serde_json::json!({"type":"text","text":s})],
+            serde_json::Value::Array(a) => a.clone(),
+            _ => Vec::new(),
+        };
+        for b in blocks {
+            match b["type"].as_str() {
+                Some("text") => {
+                    let _ = writeln!(out, "\n{role}:");
+                    for line in b["text"].as_str().unwrap_or("").lines() {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                }
+                Some("tool_use") => {
+                    let _ = writeln!(out, "\n{role} calls {} {}", b["name"].as_str().unwrap_or("?"), b["input"]);
+                }
+                Some("tool_result") => {
+                    let err = if b["is_error"].as_bool().unwrap_or(false) { " (error)" } else { "" };
+                    let text = match &b["content"] {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let short: String = text.chars().take(300).collect();
+                    let more = if text.chars().count() > 300 { " …" } else { "" };
+                    let _ = writeln!(out, "  ↳ result{err}: {short}{more}");
+                }
+                Some(other) => {
+                    let _ = writeln!(out, "\n{role}: [{other} block]");
+                }
+                None => {}
+            }
+        }
+    }
+    out
 }

@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok; 1 no daemon, or a turn that did not end `complete`;
 //! 2 bad usage; 130 after Ctrl-C.
 
+mod ask;
 mod cli;
 mod client_cmds;
 mod logging;
@@ -27,6 +28,10 @@ fn main() -> ExitCode {
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::Status(args) => client_cmds::status(&cli.global, args).await,
             cli::Command::Stop => client_cmds::stop(&cli.global).await,
+            cli::Command::Ask(args) => ask::run(&cli.global, args).await,
+            cli::Command::Cancel(args) => client_cmds::cancel(&cli.global, args).await,
+            cli::Command::Sessions(args) => client_cmds::sessions(&cli.global, args).await,
+            cli::Command::Show(args) => client_cmds::show(&cli.global, args).await,
         }
     });
     match code {

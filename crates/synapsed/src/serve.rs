@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use synapse_daemon::DaemonConfig;
-use synapse_protocol::AuthState;
+use synapse_agent::Settings;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -21,13 +21,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
         Some(s) => bail!("--exit-when-idle must be a non-negative number of seconds, not {s}"),
     };
-    let auth = if env_set("ANTHROPIC_API_KEY") || env_set("ANTHROPIC_AUTH_TOKEN") {
-        AuthState::Ok
-    } else {
-        AuthState::Missing
-    };
-    let model = std::env::var("SYNAPSE_MODEL").ok().filter(|m| !m.is_empty()).unwrap_or_else(|| "claude-sonnet-4-5".to_owned());
-    let config = DaemonConfig { socket, data_dir, exit_when_idle, model, auth };
+    // flags > env > file > defaults
+    let mut settings = Settings::load_from(args.config.as_deref(), |name| std::env::var(name).ok())
+        .context("cannot load settings")?;
+    if let Some(m) = args.model {
+        settings.model = m;
+    }
+    if let Some(n) = args.concurrent_sessions {
+        settings.concurrent_sessions = n;
+    }
+    if !settings.has_credential() {
+        tracing::warn!("no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN: turns will fail with `authentication`");
+    }
+    let config = DaemonConfig { socket, data_dir, exit_when_idle, settings };
 
     let bound = synapse_daemon::bind(config).context("cannot start")?;
     let line = serde_json::to_string(&bound.ready_line())?;
@@ -51,10 +57,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     });
     bound.serve(stop).await;
     Ok(ExitCode::SUCCESS)
-}
-
-fn env_set(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
 fn default_data_dir() -> PathBuf {

@@ -1,0 +1,34 @@
+//! What the loop tells the outside world while a turn runs.
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use synapse_protocol::{TurnEventKind, Usage};
+
+/// Receives a turn's progress. Implemented by the daemon (events, store).
+pub trait TurnObserver: Send + Sync {
+    /// A progress event: `text` deltas, `tool_call`, `tool_result`, `retry`.
+    /// Never `status` or `done` (the daemon emits those). Must not block.
+    fn event(&self, kind: TurnEventKind);
+
+    /// The usage of one API round-trip, as soon as it is known (also for
+    /// failed and cancelled ones). Round-trips without usage are not reported.
+    fn usage(&self, usage: &Usage);
+
+    /// A completed Anthropic-shaped message (`{"role", "content"}`) to
+    /// persist; the loop awaits it before going on. Called for the user
+    /// prompt first, then each assistant message, then each user message of
+    /// `tool_result` blocks (synthetic ones included).
+    fn message(&self, message: Value) -> BoxFuture<'_, ()>;
+}
+
+/// An observer that drops everything (benchmarks, fire-and-forget use).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NullObserver;
+
+impl TurnObserver for NullObserver {
+    fn event(&self, _kind: TurnEventKind) {}
+    fn usage(&self, _usage: &Usage) {}
+    fn message(&self, _message: Value) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}

@@ -1,0 +1,69 @@
+//! The model provider behind [`crate::Agent`]: one streamed request, with
+//! retries, to a final assistant message. Anthropic today
+//! ([`crate::anthropic::AnthropicClient`]); an OpenAI-compatible provider
+//! can implement the same trait later (it maps its messages to and from the
+//! Anthropic shape, which is what sessions store).
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use synapse_protocol::{ToolSpec, TurnError, Usage};
+use tokio_util::sync::CancellationToken;
+
+/// One request: everything the API call needs.
+#[derive(Clone, Debug)]
+pub struct ProviderRequest {
+    /// Model name.
+    pub model: String,
+    /// Per-response token limit.
+    pub max_tokens: u32,
+    /// System prompt (sent with `cache_control`).
+    pub system: Option<String>,
+    /// Tools (the last one carries `cache_control`).
+    pub tools: Vec<ToolSpec>,
+    /// Anthropic-shaped messages, oldest first, sent verbatim.
+    pub messages: Vec<Value>,
+}
+
+/// A complete assistant message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderResponse {
+    /// Content blocks, Anthropic-shaped (`text`, `tool_use`, `thinking`, ...).
+    pub content: Vec<Value>,
+    /// `end_turn`, `tool_use`, `max_tokens`, ...; `None` if the API sent none.
+    pub stop_reason: Option<String>,
+    /// Usage of the successful attempt (already reported to the sink).
+    pub usage: Usage,
+}
+
+/// Why a request produced no message.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// The cancel token fired.
+    #[error("cancelled")]
+    Cancelled,
+    /// The API failed (after retries where allowed).
+    #[error("{}: {}", .0.kind.as_str(), .0.message)]
+    Api(TurnError),
+}
+
+/// Where a provider reports progress while it streams.
+pub trait StreamSink: Send + Sync {
+    /// A text delta, forwarded as it arrives.
+    fn text(&self, delta: &str);
+    /// A retry about to happen after `delay_ms` (1-based `attempt`).
+    fn retry(&self, attempt: u32, delay_ms: u64, reason: &str);
+    /// The usage of one attempt, once known (non-zero only).
+    fn usage(&self, usage: &Usage);
+}
+
+/// A model provider.
+pub trait Provider: Send + Sync {
+    /// Stream one request to a complete message. Must return promptly with
+    /// [`ProviderError::Cancelled`] once `cancel` fires.
+    fn stream<'a>(
+        &'a self,
+        request: &'a ProviderRequest,
+        sink: &'a dyn StreamSink,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<ProviderResponse, ProviderError>>;
+}

@@ -1,0 +1,666 @@
+//! Turns: submission, scheduling, running, cancelling, waiting, shutdown.
+//!
+//! - A submitted turn is persisted `queued` and put on its session's FIFO
+//!   queue once the `turn.submit` response has been queued on the submitter's
+//!   connection (so that response always precedes the turn's first event).
+//! - Each session with queued turns has one worker task that runs them in
+//!   order; workers of different sessions run concurrently, at most
+//!   `concurrent_sessions` at a time (a semaphore).
+//! - All of a turn's events come from the task that owns it, so `seq` is
+//!   strictly increasing and `done` is last.
+//! - Cancel: a queued turn ends at once; a running turn's token fires and the
+//!   agent loop returns immediately (closing open `tool_use` blocks).
+//! - Shutdown cancels everything and waits (bounded) until every turn has
+//!   persisted its final status and queued its `done` event.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use synapse_agent::{Agent, BoxFuture, ToolCall, ToolHost, ToolOutcome, TurnObserver, TurnSpec};
+use synapse_protocol::{
+    method, ErrorKind, Timestamp, ToolCallRecord, ToolCancelParams, ToolErrorEnvelope, ToolInvokeParams,
+    ToolInvokeResult, ToolSpec, TurnCounts, TurnError, TurnEventKind, TurnInfo, TurnResult, TurnStatus,
+    TurnSubmitParams, Usage,
+};
+use synapse_rpc::{Peer, PeerError};
+use synapse_store::{NewTurn, Store};
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{Global, Hub};
+use crate::hosts::Host;
+use crate::state::State;
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const FINAL: u8 = 2;
+
+/// Extra time a host gets beyond a tool's `timeout_s` to answer.
+pub const TOOL_REPLY_GRACE: Duration = Duration::from_secs(2);
+
+/// Errors of the turn methods, mapped to contract codes by `methods`.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnsError {
+    /// `-32001`.
+    #[error("Not found: {0}")]
+    NotFound(String),
+    /// `-32003`.
+    #[error("{0}")]
+    NoHost(String),
+    /// `-32602`.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// `-32603`.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<synapse_store::StoreError> for TurnsError {
+    fn from(e: synapse_store::StoreError) -> Self {
+        TurnsError::Internal(format!("store: {e}"))
+    }
+}
+
+/// A turn that is queued or running (or just ended, until removed).
+#[derive(Debug)]
+pub struct LiveTurn {
+    /// The turn.
+    pub turn_id: String,
+    /// Its session.
+    pub session_id: String,
+    prompt: String,
+    params: TurnSubmitParams,
+    host: Option<Host>,
+    created_at: Timestamp,
+    phase: AtomicU8,
+    cancel: CancellationToken,
+    /// Its events.
+    pub hub: Hub,
+    result: watch::Sender<Option<TurnResult>>,
+}
+
+impl LiveTurn {
+    fn status(&self) -> TurnStatus {
+        match self.phase.load(Ordering::Acquire) {
+            QUEUED => TurnStatus::Queued,
+            RUNNING => TurnStatus::Running,
+            _ => self.result.borrow().as_ref().map_or(TurnStatus::Cancelled, |r| r.status),
+        }
+    }
+
+    fn info(&self) -> TurnInfo {
+        let result = self.result.borrow().clone();
+        TurnInfo {
+            turn_id: self.turn_id.clone(),
+            session_id: self.session_id.clone(),
+            status: self.status(),
+            prompt: self.prompt.clone(),
+            host_id: self.host.as_ref().map(|h| h.host_id.clone()),
+            created_at: self.created_at,
+            started_at: result.as_ref().map(|r| r.started_at),
+            finished_at: result.as_ref().map(|r| r.finished_at),
+            result,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    live: HashMap<String, Arc<LiveTurn>>,
+    /// Per session: queued turns, and whether a worker is running.
+    sessions: HashMap<String, (VecDeque<Arc<LiveTurn>>, bool)>,
+    closing: bool,
+}
+
+/// The turn manager.
+#[derive(Debug)]
+pub struct Turns {
+    store: Store,
+    agent: Arc<Agent>,
+    inner: Mutex<Inner>,
+    slots: Arc<Semaphore>,
+    /// Subscribers of every turn.
+    pub global: Global,
+    finished: AtomicU64,
+    all_final: tokio::sync::Notify,
+}
+
+impl Turns {
+    /// A manager over `store` running turns on `agent`, at most `concurrent_sessions` at once.
+    pub fn new(store: Store, agent: Arc<Agent>, concurrent_sessions: usize) -> Self {
+        Self {
+            store,
+            agent,
+            inner: Mutex::new(Inner::default()),
+            slots: Arc::new(Semaphore::new(concurrent_sessions.max(1))),
+            global: Global::default(),
+            finished: AtomicU64::new(0),
+            all_final: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store (for session methods).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Running, queued, finished-since-start.
+    pub fn counts(&self) -> TurnCounts {
+        let inner = self.lock();
+        let mut c = TurnCounts { finished: self.finished.load(Ordering::Relaxed), ..Default::default() };
+        for t in inner.live.values() {
+            match t.phase.load(Ordering::Acquire) {
+                QUEUED => c.queued += 1,
+                RUNNING => c.running += 1,
+                _ => {}
+            }
+        }
+        c
+    }
+
+    /// Validate, persist and register a turn. The caller must call
+    /// [`Turns::start`] once the submit response is queued.
+    pub async fn submit(
+        self: &Arc<Self>,
+        state: &Arc<State>,
+        params: TurnSubmitParams,
+        caller: &Peer,
+    ) -> Result<Arc<LiveTurn>, TurnsError> {
+        if params.max_tokens == Some(0) {
+            return Err(TurnsError::InvalidParams("max_tokens must be at least 1".into()));
+        }
+        if params.max_iterations == Some(0) {
+            return Err(TurnsError::InvalidParams("max_iterations must be at least 1".into()));
+        }
+        if self.lock().closing {
+            return Err(TurnsError::Internal("the daemon is shutting down".into()));
+        }
+        let host = match &params.host_id {
+            Some(id) => Some(state.hosts.get(id).ok_or_else(|| TurnsError::NotFound(format!("host {id}")))?),
+            None => match state.hosts.by_connection(caller.id()) {
+                Some(h) => Some(h),
+                None => {
+                    let all = state.hosts.all();
+                    match all.len() {
+                        0 => None,
+                        1 => all.into_iter().next(),
+                        n => {
+                            return Err(TurnsError::NoHost(format!(
+                                "{n} hosts are registered; name one with host_id"
+                            )))
+                        }
+                    }
+                }
+            },
+        };
+        let now = Timestamp::now();
+        let turn_id = format!("turn_{}", uuid::Uuid::now_v7().simple());
+        let (session_id, new_session) = match &params.session_id {
+            Some(id) => (id.clone(), false),
+            None => (format!("sess_{}", uuid::Uuid::now_v7().simple()), true),
+        };
+        let store = self.store.clone();
+        let new_turn = NewTurn {
+            turn_id: turn_id.clone(),
+            session_id: session_id.clone(),
+            prompt: params.prompt.clone(),
+            host_id: host.as_ref().map(|h| h.host_id.clone()),
+            created_at: now,
+            params: json!({
+                "system": params.system, "model": params.model,
+                "max_tokens": params.max_tokens, "max_iterations": params.max_iterations,
+            }),
+        };
+        let prompt = params.prompt.clone();
+        let sid = session_id.clone();
+        blocking(move || {
+            if new_session {
+                store.create_session(&sid, now, synapse_store::session::title_from_prompt(&prompt).as_deref())?;
+            } else if !store.session_exists(&sid)? {
+                return Err(TurnsError::NotFound(format!("session {sid}")));
+            }
+            store.insert_turn(&new_turn)?;
+            Ok(())
+        })
+        .await?;
+        let (result, _) = watch::channel(None);
+        let turn = Arc::new(LiveTurn {
+            turn_id: turn_id.clone(),
+            session_id,
+            prompt: params.prompt.clone(),
+            params,
+            host,
+            created_at: now,
+            phase: AtomicU8::new(QUEUED),
+            cancel: CancellationToken::new(),
+            hub: Hub::new(&turn_id),
+            result,
+        });
+        turn.hub.subscribe(caller);
+        self.lock().live.insert(turn_id, turn.clone());
+        state.activity.turn_started();
+        Ok(turn)
+    }
+
+    /// Queue `turn` on its session (after its submit response was queued).
+    pub fn start(self: &Arc<Self>, state: &Arc<State>, turn: Arc<LiveTurn>) {
+        let spawn_worker = {
+            let mut inner = self.lock();
+            let entry = inner.sessions.entry(turn.session_id.clone()).or_default();
+            entry.0.push_back(turn.clone());
+            if entry.1 {
+                false
+            } else {
+                entry.1 = true;
+                true
+            }
+        };
+        if spawn_worker {
+            let this = self.clone();
+            let state = state.clone();
+            tokio::spawn(async move { this.session_worker(state, turn.session_id.clone()).await });
+        }
+    }
+
+    async fn session_worker(self: Arc<Self>, state: Arc<State>, session_id: String) {
+        loop {
+            let next = {
+                let mut inner = self.lock();
+                let Some(entry) = inner.sessions.get_mut(&session_id) else { return };
+                match entry.0.pop_front() {
+                    Some(t) => t,
+                    None => {
+                        inner.sessions.remove(&session_id);
+                        return;
+                    }
+                }
+            };
+            if next.phase.load(Ordering::Acquire) == FINAL {
+                continue; // cancelled while queued
+            }
+            let permit = tokio::select! {
+                p = self.slots.clone().acquire_owned() => p.ok(),
+                () = next.cancel.cancelled() => None,
+            };
+            self.run(&state, next, permit.is_some()).await;
+            drop(permit);
+        }
+    }
+
+    async fn run(&self, state: &Arc<State>, turn: Arc<LiveTurn>, may_run: bool) {
+        let started_at = Timestamp::now();
+        if !may_run
+            || turn.cancel.is_cancelled()
+            || turn.phase.compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err()
+        {
+            self.finish_unstarted(state, &turn, TurnStatus::Cancelled).await;
+            return;
+        }
+        let store = self.store.clone();
+        let tid = turn.turn_id.clone();
+        if let Err(e) = blocking(move || Ok(store.set_turn_running(&tid, started_at)?)).await {
+            tracing::error!(turn_id = %turn.turn_id, error = %e, "cannot mark turn running");
+        }
+        turn.hub.emit(TurnEventKind::Status { status: TurnStatus::Running }, &self.global);
+        tracing::info!(turn_id = %turn.turn_id, session_id = %turn.session_id, "turn running");
+
+        let store = self.store.clone();
+        let sid = turn.session_id.clone();
+        let history = blocking(move || Ok(store.session_messages(&sid)?)).await;
+        let history = match history {
+            Ok(h) => h,
+            Err(e) => {
+                let r = failed_result(&turn, started_at, ErrorKind::Internal, format!("cannot load the session: {e}"));
+                self.finish(state, &turn, r).await;
+                return;
+            }
+        };
+        let tools = self.tools_for(&turn).await;
+        let settings = self.agent.settings();
+        let spec = TurnSpec {
+            turn_id: turn.turn_id.clone(),
+            session_id: turn.session_id.clone(),
+            history,
+            prompt: turn.prompt.clone(),
+            system: turn.params.system.clone(),
+            model: turn.params.model.clone().unwrap_or_else(|| settings.model.clone()),
+            max_tokens: turn.params.max_tokens.unwrap_or(settings.max_tokens),
+            max_iterations: turn.params.max_iterations.unwrap_or(settings.max_iterations),
+        };
+        let host = DaemonToolHost { host: turn.host.clone(), tools };
+        let observer = Observer { turns: self, state, turn: &turn, calls: Mutex::new(HashMap::new()) };
+        let result = self.agent.run_turn(spec, &host, &observer, turn.cancel.clone()).await;
+        self.finish(state, &turn, result).await;
+    }
+
+    /// The tools a turn offers: its host's; else, when the session's history
+    /// holds tool blocks, the session's last known specs (every call then
+    /// gets `HostUnavailable`); else none.
+    async fn tools_for(&self, turn: &LiveTurn) -> Vec<ToolSpec> {
+        let store = self.store.clone();
+        let sid = turn.session_id.clone();
+        match &turn.host {
+            Some(h) => {
+                let specs = h.tools().to_vec();
+                let saved = specs.clone();
+                if let Err(e) = blocking(move || Ok(store.set_session_tool_specs(&sid, &saved)?)).await {
+                    tracing::warn!(error = %e, "cannot save the session's tool specs");
+                }
+                specs
+            }
+            None => blocking(move || {
+                if store.session_has_tool_blocks(&sid)? {
+                    Ok(store.session_tool_specs(&sid)?.unwrap_or_default())
+                } else {
+                    Ok(Vec::new())
+                }
+            })
+            .await
+            .unwrap_or_default(),
+        }
+    }
+
+    async fn finish_unstarted(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, status: TurnStatus) {
+        let now = Timestamp::now();
+        let result = TurnResult {
+            turn_id: turn.turn_id.clone(),
+            session_id: turn.session_id.clone(),
+            status,
+            text: String::new(),
+            iterations: 0,
+            tool_calls: Vec::new(),
+            usage: Usage::default(),
+            error: None,
+            started_at: now,
+            finished_at: now,
+        };
+        self.finish(state, turn, result).await;
+    }
+
+    /// Persist the final status, emit `done`, release waiters.
+    async fn finish(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, result: TurnResult) {
+        let store = self.store.clone();
+        let r = result.clone();
+        let repair = result.status != TurnStatus::Complete;
+        let finished = blocking(move || {
+            store.finish_turn(&r)?;
+            // A turn that stopped early may leave the history ending in a
+            // user message or an open tool_use: close it so the session can
+            // be continued (no other turn of the session runs meanwhile).
+            if repair {
+                store.repair_session(&r.session_id, &synapse_store::Repair::ended(r.status), Timestamp::now())?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = finished {
+            tracing::error!(turn_id = %turn.turn_id, error = %e, "cannot persist the final status");
+        }
+        turn.phase.store(FINAL, Ordering::Release);
+        tracing::info!(turn_id = %turn.turn_id, status = %result.status, iterations = result.iterations,
+            input_tokens = result.usage.input_tokens, output_tokens = result.usage.output_tokens, "turn finished");
+        turn.result.send_replace(Some(result.clone()));
+        turn.hub.emit(TurnEventKind::Done { result }, &self.global);
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        self.lock().live.remove(&turn.turn_id);
+        state.activity.turn_ended();
+        self.all_final.notify_waiters();
+    }
+
+    /// `turn.get`.
+    pub async fn get(&self, turn_id: &str) -> Result<TurnInfo, TurnsError> {
+        if let Some(t) = self.live(turn_id) {
+            return Ok(t.info());
+        }
+        let store = self.store.clone();
+        let id = turn_id.to_owned();
+        blocking(move || store.get_turn(&id)?.ok_or_else(|| TurnsError::NotFound(format!("turn {id}")))).await
+    }
+
+    fn live(&self, turn_id: &str) -> Option<Arc<LiveTurn>> {
+        self.lock().live.get(turn_id).cloned()
+    }
+
+    /// `turn.wait`: `Ok(None)` when the timeout passed first.
+    pub async fn wait(&self, turn_id: &str, timeout: Option<Duration>, caller: &Peer) -> Result<Option<TurnResult>, TurnsError> {
+        let Some(t) = self.live(turn_id) else {
+            let info = self.get(turn_id).await?;
+            return match info.result {
+                Some(r) => Ok(Some(r)),
+                None => Err(TurnsError::Internal(format!("turn {turn_id} is {} but not running", info.status))),
+            };
+        };
+        let mut rx = t.result.subscribe();
+        let wait = rx.wait_for(Option::is_some);
+        let outcome = match timeout {
+            Some(d) => tokio::select! {
+                r = tokio::time::timeout(d, wait) => r.ok(),
+                () = caller.closed() => None,
+            },
+            None => tokio::select! {
+                r = wait => Some(r),
+                () = caller.closed() => None,
+            },
+        };
+        match outcome {
+            Some(Ok(r)) => Ok(r.clone()),
+            Some(Err(_)) => Err(TurnsError::Internal("turn vanished".into())),
+            None => Ok(None),
+        }
+    }
+
+    /// `turn.cancel`: true when the turn was not final yet.
+    pub async fn cancel(self: &Arc<Self>, state: &Arc<State>, turn_id: &str) -> Result<bool, TurnsError> {
+        let Some(t) = self.live(turn_id) else {
+            self.get(turn_id).await?;
+            return Ok(false);
+        };
+        if t.phase.load(Ordering::Acquire) == FINAL {
+            return Ok(false);
+        }
+        t.cancel.cancel();
+        // A queued turn ends now rather than when its session gets to it.
+        if t.phase.compare_exchange(QUEUED, FINAL, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.finish_unstarted(state, &t, TurnStatus::Cancelled).await;
+        }
+        Ok(true)
+    }
+
+    /// `turn.subscribe`.
+    pub async fn subscribe(&self, turn_id: Option<&str>, peer: &Peer) -> Result<(), TurnsError> {
+        match turn_id {
+            None => {
+                self.global.add(peer);
+                Ok(())
+            }
+            Some(id) => match self.live(id) {
+                Some(t) => {
+                    t.hub.subscribe(peer);
+                    Ok(())
+                }
+                None => self.get(id).await.map(|_| ()),
+            },
+        }
+    }
+
+    /// Shutdown: refuse new turns, cancel all, wait until every turn is final.
+    pub async fn finish_all(self: &Arc<Self>, state: &Arc<State>, limit: Duration) {
+        let live: Vec<Arc<LiveTurn>> = {
+            let mut inner = self.lock();
+            inner.closing = true;
+            inner.live.values().cloned().collect()
+        };
+        for t in &live {
+            let _ = self.cancel(state, &t.turn_id).await;
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let notified = self.all_final.notified();
+            if self.lock().live.is_empty() {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!("turns still live at shutdown deadline; they will be found interrupted at next start");
+                return;
+            }
+            let _ = tokio::time::timeout(left, notified).await;
+        }
+    }
+}
+
+fn failed_result(turn: &LiveTurn, started_at: Timestamp, kind: ErrorKind, message: String) -> TurnResult {
+    TurnResult {
+        turn_id: turn.turn_id.clone(),
+        session_id: turn.session_id.clone(),
+        status: TurnStatus::ApiError,
+        text: String::new(),
+        iterations: 0,
+        tool_calls: Vec::new(),
+        usage: Usage::default(),
+        error: Some(TurnError { kind, message }),
+        started_at,
+        finished_at: Timestamp::now(),
+    }
+}
+
+/// Run a store call off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, TurnsError> + Send + 'static,
+) -> Result<T, TurnsError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| TurnsError::Internal(format!("store task failed: {e}")))?
+}
+
+/// Tool calls go to the turn's host over `tool.invoke`.
+struct DaemonToolHost {
+    host: Option<Host>,
+    tools: Vec<ToolSpec>,
+}
+
+impl ToolHost for DaemonToolHost {
+    fn tools(&self) -> Vec<ToolSpec> {
+        self.tools.clone()
+    }
+
+    fn invoke(&self, call: ToolCall, cancel: synapse_agent::CancellationToken) -> BoxFuture<'_, ToolOutcome> {
+        Box::pin(async move {
+            let unavailable = |why: &str| {
+                ToolOutcome::error(&ToolErrorEnvelope::synthetic(&call.name, "HostUnavailable", why.to_owned()))
+            };
+            let Some(host) = &self.host else {
+                return unavailable("no Houdini host is connected to run this tool; answer without it");
+            };
+            if host.peer.is_closed() {
+                return unavailable("the Houdini host disconnected; answer without its tools");
+            }
+            let params = ToolInvokeParams {
+                call_id: call.call_id.clone(),
+                turn_id: call.turn_id.clone(),
+                name: call.name.clone(),
+                input: call.input.clone(),
+                timeout_s: call.timeout_s,
+            };
+            let wait = Duration::from_secs_f64(call.timeout_s.max(0.0)) + TOOL_REPLY_GRACE;
+            let send_cancel = || {
+                let _ = host.peer.notify(method::TOOL_CANCEL, ToolCancelParams { call_id: call.call_id.clone() });
+            };
+            let reply = tokio::select! {
+                r = host.peer.request(method::TOOL_INVOKE, &params, wait) => r,
+                () = cancel.cancelled() => {
+                    send_cancel();
+                    return ToolOutcome::error(&ToolErrorEnvelope::synthetic(&call.name, "Cancelled", "the turn was cancelled"));
+                }
+            };
+            match reply {
+                Ok(v) => match serde_json::from_value::<ToolInvokeResult>(v) {
+                    Ok(r) => ToolOutcome { is_error: r.is_error, content: r.content },
+                    Err(e) => ToolOutcome::error(&ToolErrorEnvelope::synthetic(
+                        &call.name,
+                        "InvalidToolResult",
+                        format!("the host's answer is not a tool.invoke result: {e}"),
+                    )),
+                },
+                Err(PeerError::Timeout(d)) => {
+                    send_cancel();
+                    ToolOutcome::error(&ToolErrorEnvelope::synthetic(
+                        &call.name,
+                        "Timeout",
+                        format!("the host did not answer within {:.1} s", d.as_secs_f64()),
+                    ))
+                }
+                Err(PeerError::Disconnected) => unavailable("the Houdini host disconnected during the call"),
+                Err(PeerError::Rpc(e)) => ToolOutcome::error(&ToolErrorEnvelope::synthetic(
+                    &call.name,
+                    "HostError",
+                    format!("the host refused the call: {} ({})", e.message, e.code),
+                )),
+            }
+        })
+    }
+}
+
+/// Events to subscribers, usage to the counters and the store, messages and
+/// tool calls to the store.
+struct Observer<'a> {
+    turns: &'a Turns,
+    state: &'a Arc<State>,
+    turn: &'a LiveTurn,
+    calls: Mutex<HashMap<String, (String, Value)>>,
+}
+
+impl TurnObserver for Observer<'_> {
+    fn event(&self, kind: TurnEventKind) {
+        match &kind {
+            TurnEventKind::ToolCall { call_id, name, input } => {
+                self.calls.lock().unwrap_or_else(|p| p.into_inner()).insert(call_id.clone(), (name.clone(), input.clone()));
+            }
+            TurnEventKind::ToolResult { call_id, is_error, duration_ms } => {
+                let call = self.calls.lock().unwrap_or_else(|p| p.into_inner()).remove(call_id);
+                if let Some((name, input)) = call {
+                    let record = ToolCallRecord { call_id: call_id.clone(), name, input, is_error: *is_error, duration_ms: *duration_ms };
+                    let store = self.turns.store.clone();
+                    let tid = self.turn.turn_id.clone();
+                    // Ordering with the tool_result message is not needed: the
+                    // record is informational; the message is the history.
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = store.record_tool_call(&tid, &record) {
+                            tracing::warn!(error = %e, "cannot record a tool call");
+                        }
+                    });
+                }
+            }
+            _ => {}
+        }
+        self.turn.hub.emit(kind, &self.turns.global);
+    }
+
+    fn usage(&self, usage: &Usage) {
+        self.state.usage.lock().unwrap_or_else(|p| p.into_inner()).add(usage);
+        let store = self.turns.store.clone();
+        let tid = self.turn.turn_id.clone();
+        let u = *usage;
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.add_turn_usage(&tid, &u) {
+                tracing::warn!(error = %e, "cannot record usage");
+            }
+        });
+    }
+
+    fn message(&self, message: Value) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let store = self.turns.store.clone();
+            let sid = self.turn.session_id.clone();
+            let tid = self.turn.turn_id.clone();
+            if let Err(e) = blocking(move || Ok(store.append_message(&sid, &tid, &message)?)).await {
+                tracing::error!(turn_id = %self.turn.turn_id, error = %e, "cannot persist a message");
+            }
+        })
+    }
+}

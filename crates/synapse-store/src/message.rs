@@ -1,0 +1,318 @@
+//! Conversation messages, stored Anthropic-shaped.
+//!
+//! A message is `{"role": "user" | "assistant", "content": <string | [blocks]>}`.
+//! Rows keep the role and the `content` JSON separately, plus two flags: does
+//! the content hold `tool_use`/`tool_result` blocks (answers
+//! [`Store::session_has_tool_blocks`] without parsing), and was the message
+//! written by recovery rather than by the user or the model.
+
+use std::collections::HashSet;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde_json::{json, Value};
+use synapse_protocol::Timestamp;
+
+use crate::{Result, Store, StoreError};
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        match s {
+            "user" => Some(Role::User),
+            "assistant" => Some(Role::Assistant),
+            _ => None,
+        }
+    }
+}
+
+/// One stored message row.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StoredMessage {
+    pub(crate) turn_id: Option<String>,
+    pub(crate) role: Role,
+    pub(crate) content: Value,
+    pub(crate) synthetic: bool,
+    pub(crate) created_at: i64,
+}
+
+impl StoredMessage {
+    /// The Anthropic-shaped message.
+    pub(crate) fn to_value(&self) -> Value {
+        json!({ "role": self.role.as_str(), "content": self.content })
+    }
+}
+
+/// Split and check a message. Only the shape is checked, not the blocks.
+fn split(message: &Value) -> Result<(Role, &Value)> {
+    let obj = message
+        .as_object()
+        .ok_or(StoreError::InvalidMessage("not a JSON object"))?;
+    let role = obj
+        .get("role")
+        .and_then(Value::as_str)
+        .and_then(Role::parse)
+        .ok_or(StoreError::InvalidMessage(
+            "role must be \"user\" or \"assistant\"",
+        ))?;
+    let content = obj
+        .get("content")
+        .ok_or(StoreError::InvalidMessage("no content"))?;
+    if !(content.is_string() || content.is_array()) {
+        return Err(StoreError::InvalidMessage(
+            "content must be a string or an array of blocks",
+        ));
+    }
+    Ok((role, content))
+}
+
+/// The content's blocks (a string content has none).
+pub(crate) fn blocks(content: &Value) -> &[Value] {
+    content.as_array().map(Vec::as_slice).unwrap_or(&[])
+}
+
+fn block_type(block: &Value) -> Option<&str> {
+    block.get("type").and_then(Value::as_str)
+}
+
+/// A `tool_use` block's `(id, name, input)`.
+pub(crate) type ToolUse = (String, String, Value);
+
+/// Every `tool_use` block, in order.
+pub(crate) fn tool_uses(content: &Value) -> Vec<ToolUse> {
+    blocks(content)
+        .iter()
+        .filter(|b| block_type(b) == Some("tool_use"))
+        .filter_map(|b| {
+            let id = b.get("id")?.as_str()?.to_owned();
+            let name = b
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let input = b.get("input").cloned().unwrap_or(Value::Null);
+            Some((id, name, input))
+        })
+        .collect()
+}
+
+/// The `tool_use_id`s answered by `tool_result` blocks.
+pub(crate) fn tool_result_ids(content: &Value) -> HashSet<String> {
+    blocks(content)
+        .iter()
+        .filter(|b| block_type(b) == Some("tool_result"))
+        .filter_map(|b| {
+            b.get("tool_use_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+fn has_tool_blocks(content: &Value) -> bool {
+    blocks(content)
+        .iter()
+        .any(|b| matches!(block_type(b), Some("tool_use" | "tool_result")))
+}
+
+/// The concatenated `text` blocks (or the string content).
+pub(crate) fn text_of(content: &Value) -> String {
+    if let Some(s) = content.as_str() {
+        return s.to_owned();
+    }
+    blocks(content)
+        .iter()
+        .filter(|b| block_type(b) == Some("text"))
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .collect()
+}
+
+/// The first thing that makes `messages` unsendable to the Messages API, or
+/// `None` when the history is sound: roles alternate starting with `user`;
+/// every assistant `tool_use` is answered by a `tool_result` in the very next
+/// (user) message; every `tool_result` answers a `tool_use` of the message
+/// right before it. A trailing user message is allowed (it is the prompt
+/// about to be answered).
+pub fn history_problem(messages: &[Value]) -> Option<String> {
+    let mut prev: Option<(Role, Vec<ToolUse>)> = None;
+    for (i, m) in messages.iter().enumerate() {
+        let (role, content) = match split(m) {
+            Ok(x) => x,
+            Err(e) => return Some(format!("message {i}: {e}")),
+        };
+        match (&prev, role) {
+            (None, Role::Assistant) => {
+                return Some("history starts with an assistant message".into())
+            }
+            (Some((r, _)), _) if *r == role => {
+                return Some(format!(
+                    "messages {} and {i} are both {}",
+                    i - 1,
+                    role.as_str()
+                ))
+            }
+            _ => {}
+        }
+        let results = tool_result_ids(content);
+        let uses: HashSet<String> = match &prev {
+            Some((Role::Assistant, uses)) => uses.iter().map(|u| u.0.clone()).collect(),
+            _ => HashSet::new(),
+        };
+        if let Some(missing) = uses.iter().find(|id| !results.contains(*id)) {
+            return Some(format!(
+                "tool_use {missing} (message {}) has no tool_result in message {i}",
+                i - 1
+            ));
+        }
+        if let Some(orphan) = results.iter().find(|id| !uses.contains(*id)) {
+            return Some(format!(
+                "tool_result {orphan} in message {i} answers no tool_use"
+            ));
+        }
+        prev = Some((role, tool_uses(content)));
+    }
+    match prev {
+        Some((Role::Assistant, uses)) if !uses.is_empty() => {
+            Some("the last assistant message has unanswered tool_use blocks".into())
+        }
+        _ => None,
+    }
+}
+
+/// Every message of a session, in order.
+pub(crate) fn load(conn: &Connection, session_id: &str) -> Result<Vec<StoredMessage>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT turn_id, role, content, synthetic, created_at
+         FROM messages WHERE session_id = ?1 ORDER BY idx",
+    )?;
+    let mut rows = stmt.query([session_id])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let role: String = row.get(1)?;
+        let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt {
+            table: "messages",
+            detail: format!("unknown role in session {session_id}"),
+        })?;
+        let content: String = row.get(2)?;
+        out.push(StoredMessage {
+            turn_id: row.get(0)?,
+            role,
+            content: serde_json::from_str(&content)
+                .map_err(StoreError::json("messages.content"))?,
+            synthetic: row.get(3)?,
+            created_at: row.get(4)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Insert one row at `idx` (no transaction handling).
+pub(crate) fn insert(
+    conn: &Connection,
+    session_id: &str,
+    idx: i64,
+    m: &StoredMessage,
+) -> Result<()> {
+    let content =
+        serde_json::to_string(&m.content).map_err(StoreError::json("messages.content"))?;
+    conn.prepare_cached(
+        "INSERT INTO messages (session_id, idx, turn_id, role, content, has_tools, synthetic, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        session_id,
+        idx,
+        m.turn_id,
+        m.role.as_str(),
+        content,
+        has_tool_blocks(&m.content),
+        m.synthetic,
+        m.created_at
+    ])?;
+    Ok(())
+}
+
+/// Bump a session's `updated_at` (never backwards).
+pub(crate) fn touch_session(conn: &Connection, session_id: &str, now: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE sessions SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
+        .execute(params![session_id, now])?;
+    Ok(())
+}
+
+impl Store {
+    /// Append `message` to the session's history as part of `turn_id`, in
+    /// one committed transaction, and bump the session's `updated_at`.
+    ///
+    /// `message` must be `{"role": "user"|"assistant", "content": string|[blocks]}`
+    /// (other keys are dropped). The turn must exist and belong to the
+    /// session. Role alternation is not enforced here (see
+    /// [`history_problem`] and [`Store::repair_session`]).
+    pub fn append_message(&self, session_id: &str, turn_id: &str, message: &Value) -> Result<()> {
+        let (role, content) = split(message)?;
+        let stored = StoredMessage {
+            turn_id: Some(turn_id.to_owned()),
+            role,
+            content: content.clone(),
+            synthetic: false,
+            created_at: Timestamp::now().unix_ms(),
+        };
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let owner: Option<String> = tx
+            .prepare_cached("SELECT session_id FROM turns WHERE id = ?1")?
+            .query_row([turn_id], |r| r.get(0))
+            .optional()?;
+        match owner {
+            None => return Err(StoreError::not_found("turn", turn_id)),
+            Some(s) if s != session_id => {
+                return Err(StoreError::WrongSession {
+                    turn_id: turn_id.to_owned(),
+                    session_id: session_id.to_owned(),
+                })
+            }
+            Some(_) => {}
+        }
+        let idx: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM messages WHERE session_id = ?1")?
+            .query_row([session_id], |r| r.get(0))?;
+        insert(&tx, session_id, idx, &stored)?;
+        touch_session(&tx, session_id, stored.created_at)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The session's history as Anthropic-shaped messages, oldest first:
+    /// what to send when continuing it. Empty for an unknown session.
+    pub fn session_messages(&self, session_id: &str) -> Result<Vec<Value>> {
+        let conn = self.conn();
+        Ok(load(&conn, session_id)?
+            .iter()
+            .map(StoredMessage::to_value)
+            .collect())
+    }
+
+    /// True when any stored message of the session holds a `tool_use` or
+    /// `tool_result` block (then the API needs tool definitions even when no
+    /// host is connected, design §9).
+    pub fn session_has_tool_blocks(&self, session_id: &str) -> Result<bool> {
+        let conn = self.conn();
+        let found: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND has_tools = 1)",
+            )?
+            .query_row([session_id], |r| r.get(0))?;
+        Ok(found)
+    }
+}

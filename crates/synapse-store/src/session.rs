@@ -1,0 +1,152 @@
+//! Sessions: creation, listing, detail and the last known tool specs.
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use synapse_protocol::{SessionDetail, SessionSummary, Timestamp, ToolSpec};
+
+use crate::{message, turn, Result, Store, StoreError};
+
+/// Longest title derived from a prompt, in characters.
+pub const TITLE_MAX_CHARS: usize = 80;
+
+/// A title from the start of a prompt: its first non-empty line, at most
+/// [`TITLE_MAX_CHARS`] characters (an ellipsis marks a cut).
+pub fn title_from_prompt(prompt: &str) -> Option<String> {
+    let line = prompt.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let mut chars = line.chars();
+    let mut title: String = chars.by_ref().take(TITLE_MAX_CHARS).collect();
+    if chars.next().is_some() {
+        title.push('…');
+    }
+    Some(title)
+}
+
+impl Store {
+    /// Create an empty session. `created_at` and `updated_at` are `now`.
+    /// Without a title, the first turn's prompt gives one
+    /// ([`title_from_prompt`]). An existing id is
+    /// [`StoreError::AlreadyExists`].
+    pub fn create_session(
+        &self,
+        session_id: &str,
+        now: Timestamp,
+        title: Option<&str>,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
+            "INSERT INTO sessions (id, created_at, updated_at, title) VALUES (?1, ?2, ?2, ?3)
+             ON CONFLICT (id) DO NOTHING",
+            params![session_id, now.unix_ms(), title],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::AlreadyExists {
+                what: "session",
+                id: session_id.to_owned(),
+            });
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// True when the session exists.
+    pub fn session_exists(&self, session_id: &str) -> Result<bool> {
+        let conn = self.conn();
+        let found: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
+            .query_row([session_id], |r| r.get(0))?;
+        Ok(found)
+    }
+
+    /// Every session with its turn count, most recently updated first
+    /// (ties: newest created first, then id).
+    pub fn list_sessions(&self) -> Result<Vec<SessionSummary>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.id, s.created_at, s.updated_at, s.title,
+                    (SELECT COUNT(*) FROM turns t WHERE t.session_id = s.id)
+             FROM sessions s
+             ORDER BY s.updated_at DESC, s.created_at DESC, s.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SessionSummary {
+                session_id: r.get(0)?,
+                created_at: Timestamp::from_unix_ms(r.get(1)?),
+                updated_at: Timestamp::from_unix_ms(r.get(2)?),
+                title: r.get(3)?,
+                turns: crate::to_u64(r.get(4)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The session's messages in order and its turns oldest first (each
+    /// with `result` once final). `None` for an unknown session.
+    pub fn get_session(&self, session_id: &str) -> Result<Option<SessionDetail>> {
+        let conn = self.conn();
+        let exists: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
+            .query_row([session_id], |r| r.get(0))?;
+        if !exists {
+            return Ok(None);
+        }
+        let messages = message::load(&conn, session_id)?
+            .iter()
+            .map(message::StoredMessage::to_value)
+            .collect();
+        let turns = turn::load_session_turns(&conn, session_id)?;
+        Ok(Some(SessionDetail {
+            session_id: session_id.to_owned(),
+            messages,
+            turns,
+        }))
+    }
+
+    /// Remember the tool specs last sent for this session (used when no host
+    /// is connected but the history holds tool blocks, design §9).
+    pub fn set_session_tool_specs(&self, session_id: &str, specs: &[ToolSpec]) -> Result<()> {
+        let json =
+            serde_json::to_string(specs).map_err(StoreError::json("sessions.last_tool_specs"))?;
+        let conn = self.conn();
+        let n = conn
+            .prepare_cached("UPDATE sessions SET last_tool_specs = ?2 WHERE id = ?1")?
+            .execute(params![session_id, json])?;
+        if n == 0 {
+            return Err(StoreError::not_found("session", session_id));
+        }
+        Ok(())
+    }
+
+    /// The tool specs last stored by [`Store::set_session_tool_specs`];
+    /// `None` when never set or the session is unknown.
+    pub fn session_tool_specs(&self, session_id: &str) -> Result<Option<Vec<ToolSpec>>> {
+        let conn = self.conn();
+        let json: Option<Option<String>> = conn
+            .prepare_cached("SELECT last_tool_specs FROM sessions WHERE id = ?1")?
+            .query_row([session_id], |r| r.get(0))
+            .optional()?;
+        match json.flatten() {
+            None => Ok(None),
+            Some(s) => Ok(Some(
+                serde_json::from_str(&s).map_err(StoreError::json("sessions.last_tool_specs"))?,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_come_from_the_first_line() {
+        assert_eq!(
+            title_from_prompt("\n  make a box \nplease"),
+            Some("make a box".into())
+        );
+        assert_eq!(title_from_prompt("   "), None);
+        let long = "é".repeat(100);
+        let t = title_from_prompt(&long).unwrap_or_default();
+        assert_eq!(t.chars().count(), TITLE_MAX_CHARS + 1);
+        assert!(t.ends_with('…'));
+    }
+}

@@ -1,0 +1,135 @@
+//! `synapsed ask`: submit a turn and stream it to the terminal.
+//!
+//! Text deltas go to stdout as they arrive; each tool call is one line
+//! (`→ name {input}` then `  ✓`/`  ✗` with its duration); retries are noted on
+//! stderr. Ctrl-C cancels the turn, waits for its final status and exits 130.
+//! The exit code is 0 for `complete`, 1 for any other final status.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use synapse_protocol::{method, TurnEvent, TurnEventKind, TurnRef, TurnResult, TurnStatus, TurnSubmitParams, TurnSubmitResult};
+use synapse_rpc::Incoming;
+
+use crate::cli::{AskArgs, Global};
+use crate::client_cmds::connect_or_exit;
+
+pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
+    let mut client = match connect_or_exit(global).await {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let params = TurnSubmitParams {
+        prompt: args.prompt.clone(),
+        session_id: args.session.clone(),
+        host_id: args.host.clone(),
+        model: args.model.clone(),
+        max_iterations: args.max_iterations,
+        ..Default::default()
+    };
+    let submitted: TurnSubmitResult = match client.call(method::TURN_SUBMIT, &params).await {
+        Ok(s) => s,
+        Err(synapse_rpc::ClientError::Rpc(e)) => {
+            eprintln!("synapsed: {}", e.message);
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !args.json {
+        eprintln!("turn {} in session {}", submitted.turn_id, submitted.session_id);
+    }
+    let mut cancelled_by_user = false;
+    let mut at_line_start = true;
+    let result: Option<TurnResult> = loop {
+        let incoming = tokio::select! {
+            i = client.next_incoming() => i,
+            _ = tokio::signal::ctrl_c(), if !cancelled_by_user => {
+                cancelled_by_user = true;
+                eprintln!("\n^C: cancelling turn {}", submitted.turn_id);
+                let _ = client.call_value(method::TURN_CANCEL, TurnRef { turn_id: submitted.turn_id.clone() }).await;
+                continue;
+            }
+        };
+        let Some(incoming) = incoming else { break None };
+        let Incoming::Notification(n) = incoming else { continue };
+        if n.method != method::TURN_EVENT {
+            continue;
+        }
+        let Some(params) = n.params else { continue };
+        if args.json {
+            println!("{params}");
+        }
+        let Ok(ev) = serde_json::from_value::<TurnEvent>(params) else { continue };
+        if ev.turn_id != submitted.turn_id {
+            continue;
+        }
+        if args.json {
+            if let TurnEventKind::Done { result } = ev.kind {
+                break Some(result);
+            }
+            continue;
+        }
+        let mut out = std::io::stdout().lock();
+        match ev.kind {
+            TurnEventKind::Text { text } => {
+                let _ = out.write_all(text.as_bytes());
+                at_line_start = text.ends_with('\n');
+            }
+            TurnEventKind::ToolCall { name, input, .. } => {
+                if !at_line_start {
+                    let _ = writeln!(out);
+                }
+                let mut shown = input.to_string();
+                if shown.chars().count() > 120 {
+                    shown = shown.chars().take(117).collect::<String>() + "...";
+                }
+                let _ = writeln!(out, "→ {name} {shown}");
+                at_line_start = true;
+            }
+            TurnEventKind::ToolResult { is_error, duration_ms, .. } => {
+                let _ = writeln!(out, "  {} {duration_ms} ms", if is_error { "✗ error," } else { "✓" });
+                at_line_start = true;
+            }
+            TurnEventKind::Retry { attempt, delay_ms, reason } => {
+                eprintln!("(retry {attempt} in {delay_ms} ms: {reason})");
+            }
+            TurnEventKind::Status { .. } => {}
+            TurnEventKind::Done { result } => {
+                if !at_line_start {
+                    let _ = writeln!(out);
+                }
+                break Some(result);
+            }
+        }
+        let _ = out.flush();
+    };
+    let Some(result) = result else {
+        eprintln!("synapsed: the daemon closed the connection before the turn ended");
+        return Ok(ExitCode::from(1));
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else {
+        let u = &result.usage;
+        eprintln!(
+            "[{}] {} iteration{}, {} tool call{}, {} in / {} out tokens",
+            result.status,
+            result.iterations,
+            if result.iterations == 1 { "" } else { "s" },
+            result.tool_calls.len(),
+            if result.tool_calls.len() == 1 { "" } else { "s" },
+            u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens,
+            u.output_tokens
+        );
+        if let Some(e) = &result.error {
+            eprintln!("error ({}): {}", e.kind.as_str(), e.message);
+        }
+    }
+    Ok(if cancelled_by_user {
+        ExitCode::from(130)
+    } else if result.status == TurnStatus::Complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
