@@ -12,7 +12,11 @@ use synapse_test_support::messages_api::{FaultKind, Script, ScriptResponse, Scri
 const RUNS: usize = 200;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let api = ScriptedApi::start(Script::new(
             (0..RUNS).map(|_| ScriptResponse::fault(FaultKind::StallAfterMessageStart)).collect(),

@@ -34,7 +34,11 @@ impl Provider for Canned {
             }
             let n = self.calls.fetch_add(1, Ordering::Relaxed);
             sink.text("Checking the stage.");
-            let usage = Usage { input_tokens: 100, output_tokens: 20, ..Default::default() };
+            let usage = Usage {
+                input_tokens: 100,
+                output_tokens: 20,
+                ..Default::default()
+            };
             sink.usage(&usage);
             let last = req.messages.len() + 1 >= 2 * ITERATIONS as usize;
             let content = if last {
@@ -45,7 +49,11 @@ impl Provider for Canned {
                     json!({"type": "tool_use", "id": format!("toolu_{n}"), "name": "inspect", "input": {"path": "/stage", "depth": 2}}),
                 ]
             };
-            Ok(ProviderResponse { content, stop_reason: Some(if last { "end_turn" } else { "tool_use" }.into()), usage })
+            Ok(ProviderResponse {
+                content,
+                stop_reason: Some(if last { "end_turn" } else { "tool_use" }.into()),
+                usage,
+            })
         })
     }
 }
@@ -62,7 +70,9 @@ impl ToolHost for Host {
         }]
     }
     fn invoke(&self, call: ToolCall, _c: CancellationToken) -> BoxFuture<'_, ToolOutcome> {
-        Box::pin(async move { ToolOutcome::ok(json!({"prims": ["/stage/a", "/stage/b"], "call": call.call_id})) })
+        Box::pin(async move {
+            ToolOutcome::ok(json!({"prims": ["/stage/a", "/stage/b"], "call": call.call_id}))
+        })
     }
 }
 
@@ -82,17 +92,31 @@ const ITERATIONS: u32 = 20;
 const TURNS: usize = 300;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     for serialize in [false, true] {
-        let provider = Arc::new(Canned { calls: AtomicUsize::new(0), serialize });
+        let provider = Arc::new(Canned {
+            calls: AtomicUsize::new(0),
+            serialize,
+        });
         let agent = Agent::with_provider(Settings::default(), provider);
         let mut per_iter = Vec::with_capacity(TURNS);
         rt.block_on(async {
             for i in 0..TURNS {
-                let spec = TurnSpec { turn_id: format!("t{i}"), session_id: "s".into(), prompt: "hi".into(), max_iterations: ITERATIONS, ..TurnSpec::default() };
+                let spec = TurnSpec {
+                    turn_id: format!("t{i}"),
+                    session_id: "s".into(),
+                    prompt: "hi".into(),
+                    max_iterations: ITERATIONS,
+                    ..TurnSpec::default()
+                };
                 let obs = Keep::default();
                 let t0 = Instant::now();
-                let r = agent.run_turn(spec, &Host, &obs, CancellationToken::new()).await;
+                let r = agent
+                    .run_turn(spec, &Host, &obs, CancellationToken::new())
+                    .await;
                 let dt = t0.elapsed();
                 assert_eq!(r.status, TurnStatus::Complete);
                 assert_eq!(r.iterations, ITERATIONS);

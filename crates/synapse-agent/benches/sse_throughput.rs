@@ -75,5 +75,8 @@ fn main() {
         std::hint::black_box(r);
         best = best.min(t0.elapsed().as_secs_f64());
     }
-    println!("sse_throughput parser + JSON + assembly ({mb:.1} MiB, 1460 B chunks): {:.0} MiB/s", mb / best);
+    println!(
+        "sse_throughput parser + JSON + assembly ({mb:.1} MiB, 1460 B chunks): {:.0} MiB/s",
+        mb / best
+    );
 }

@@ -40,7 +40,8 @@ pub const DEFAULT_CONCURRENT_SESSIONS: u32 = 4;
 pub const DEFAULT_TOOL_TIMEOUT_S: f64 = 30.0;
 
 /// Default system prompt: a Houdini assistant.
-pub const DEFAULT_SYSTEM_PROMPT: &str = "You are Synapse, an assistant embedded in SideFX Houdini. \
+pub const DEFAULT_SYSTEM_PROMPT: &str =
+    "You are Synapse, an assistant embedded in SideFX Houdini. \
 You help artists understand and change their scenes: SOP and LOP networks, Solaris/USD stages, \
 parameters, HDAs, VEX and Python. Inspect the scene with the tools you are given before you \
 change it, prefer small reversible edits, and say what you changed. A tool error is data: read it, \
@@ -185,7 +186,8 @@ struct FileSettings {
 impl Settings {
     /// The default config file: `config.toml` in the `synapse` config dir.
     pub fn default_config_path() -> Option<PathBuf> {
-        directories::ProjectDirs::from("", "", "synapse").map(|d| d.config_dir().join("config.toml"))
+        directories::ProjectDirs::from("", "", "synapse")
+            .map(|d| d.config_dir().join("config.toml"))
     }
 
     /// Load from the default file (if it exists) and the process environment.
@@ -295,7 +297,10 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = |name: &'static str, v: u32| {
             if v == 0 {
-                Err(ConfigError::Invalid { name, message: "must be at least 1".into() })
+                Err(ConfigError::Invalid {
+                    name,
+                    message: "must be at least 1".into(),
+                })
             } else {
                 Ok(())
             }
@@ -325,8 +330,10 @@ impl Settings {
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
         // The TOML error may quote the offending line, which could be the key:
@@ -339,17 +346,20 @@ fn parse_env<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T,
 where
     T::Err: fmt::Display,
 {
-    value
-        .trim()
-        .parse()
-        .map_err(|e: T::Err| ConfigError::Env { name, message: format!("{value:?}: {e}") })
+    value.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+        name,
+        message: format!("{value:?}: {e}"),
+    })
 }
 
 fn seconds(name: &'static str, secs: f64) -> Result<Duration, ConfigError> {
     if secs.is_finite() && secs > 0.0 && secs < 1e9 {
         Ok(Duration::from_secs_f64(secs))
     } else {
-        Err(ConfigError::Invalid { name, message: format!("{secs} is not a positive number of seconds") })
+        Err(ConfigError::Invalid {
+            name,
+            message: format!("{secs} is not a positive number of seconds"),
+        })
     }
 }
 
@@ -359,8 +369,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -417,7 +429,10 @@ mod tests {
         std::fs::write(&path, "").expect("write");
         let err = Settings::load_from(
             Some(&path),
-            env_of(&[("SYNAPSE_MAX_TOKENS", "lots"), ("ANTHROPIC_API_KEY", "sk-secret-1")]),
+            env_of(&[
+                ("SYNAPSE_MAX_TOKENS", "lots"),
+                ("ANTHROPIC_API_KEY", "sk-secret-1"),
+            ]),
         )
         .expect_err("bad number");
         assert!(err.to_string().contains("SYNAPSE_MAX_TOKENS"));
@@ -427,7 +442,10 @@ mod tests {
 
     #[test]
     fn secret_never_prints() {
-        let s = Settings { api_key: Some(Secret::new("sk-ant-xyz")), ..Settings::default() };
+        let s = Settings {
+            api_key: Some(Secret::new("sk-ant-xyz")),
+            ..Settings::default()
+        };
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("sk-ant-xyz"));
         assert!(dbg.contains("***"));

@@ -48,7 +48,9 @@ pub struct Agent {
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Agent").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Agent")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -59,7 +61,10 @@ impl Agent {
     pub fn new(settings: Settings) -> Result<Self, ConfigError> {
         settings.validate()?;
         let provider = anthropic::AnthropicClient::new(&settings)?;
-        Ok(Self { settings, provider: Arc::new(provider) })
+        Ok(Self {
+            settings,
+            provider: Arc::new(provider),
+        })
     }
 
     /// An agent using another provider (an in-memory one for tests and
@@ -82,6 +87,14 @@ impl Agent {
         observer: &dyn TurnObserver,
         cancel: CancellationToken,
     ) -> TurnResult {
-        turn::run(&self.settings, self.provider.as_ref(), spec, host, observer, cancel).await
+        turn::run(
+            &self.settings,
+            self.provider.as_ref(),
+            spec,
+            host,
+            observer,
+            cancel,
+        )
+        .await
     }
 }

@@ -40,7 +40,10 @@ impl ToolOutcome {
 
     /// A success with `content`.
     pub fn ok(content: Value) -> Self {
-        Self { is_error: false, content }
+        Self {
+            is_error: false,
+            content,
+        }
     }
 }
 

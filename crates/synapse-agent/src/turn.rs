@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use serde_json::{json, Value};
 use synapse_protocol::{
-    ErrorKind, Timestamp, ToolCallRecord, ToolErrorEnvelope, TurnError, TurnEventKind,
-    TurnResult, TurnStatus, Usage,
+    ErrorKind, Timestamp, ToolCallRecord, ToolErrorEnvelope, TurnError, TurnEventKind, TurnResult,
+    TurnStatus, Usage,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -80,11 +80,17 @@ struct Sink<'a> {
 
 impl StreamSink for Sink<'_> {
     fn text(&self, delta: &str) {
-        self.observer.event(TurnEventKind::Text { text: delta.to_owned() });
+        self.observer.event(TurnEventKind::Text {
+            text: delta.to_owned(),
+        });
     }
 
     fn retry(&self, attempt: u32, delay_ms: u64, reason: &str) {
-        self.observer.event(TurnEventKind::Retry { attempt, delay_ms, reason: reason.to_owned() });
+        self.observer.event(TurnEventKind::Retry {
+            attempt,
+            delay_ms,
+            reason: reason.to_owned(),
+        });
     }
 
     fn usage(&self, usage: &Usage) {
@@ -133,20 +139,29 @@ pub(crate) async fn run(
         text: String::new(),
         tool_calls: Vec::new(),
     }));
-    let body = run_loop(settings, provider, spec, host, observer, &cancel, &usage, &progress);
+    let body = run_loop(
+        settings, provider, spec, host, observer, &cancel, &usage, &progress,
+    );
     let (status, error) = match AssertUnwindSafe(body).catch_unwind().await {
         Ok(outcome) => outcome,
         Err(_) => {
             tracing::error!(%turn_id, "the agent loop panicked");
             (
                 TurnStatus::ApiError,
-                Some(TurnError { kind: ErrorKind::Internal, message: "internal error in the agent loop".into() }),
+                Some(TurnError {
+                    kind: ErrorKind::Internal,
+                    message: "internal error in the agent loop".into(),
+                }),
             )
         }
     };
     let usage = usage.lock().map(|u| *u).unwrap_or_default();
     let (iterations, text, tool_calls) = match progress.lock() {
-        Ok(mut p) => (p.iterations, std::mem::take(&mut p.text), std::mem::take(&mut p.tool_calls)),
+        Ok(mut p) => (
+            p.iterations,
+            std::mem::take(&mut p.text),
+            std::mem::take(&mut p.tool_calls),
+        ),
         Err(_) => (0, String::new(), Vec::new()),
     };
     TurnResult {
@@ -174,18 +189,39 @@ async fn run_loop(
     usage: &Arc<Mutex<Usage>>,
     progress: &Arc<Mutex<Progress>>,
 ) -> (TurnStatus, Option<TurnError>) {
-    let sink = Sink { observer, usage: usage.clone() };
-    let max_iterations =
-        if spec.max_iterations == 0 { settings.max_iterations.max(1) } else { spec.max_iterations };
+    let sink = Sink {
+        observer,
+        usage: usage.clone(),
+    };
+    let max_iterations = if spec.max_iterations == 0 {
+        settings.max_iterations.max(1)
+    } else {
+        spec.max_iterations
+    };
     let tools = host.tools();
     let timeouts: HashMap<String, f64> = tools
         .iter()
-        .filter_map(|t| t.timeout_s.filter(|s| s.is_finite() && *s > 0.0).map(|s| (t.name.clone(), s)))
+        .filter_map(|t| {
+            t.timeout_s
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(|s| (t.name.clone(), s))
+        })
         .collect();
     let mut req = ProviderRequest {
-        model: if spec.model.is_empty() { settings.model.clone() } else { spec.model },
-        max_tokens: if spec.max_tokens == 0 { settings.max_tokens } else { spec.max_tokens },
-        system: Some(spec.system.unwrap_or_else(|| settings.system_prompt.clone())),
+        model: if spec.model.is_empty() {
+            settings.model.clone()
+        } else {
+            spec.model
+        },
+        max_tokens: if spec.max_tokens == 0 {
+            settings.max_tokens
+        } else {
+            spec.max_tokens
+        },
+        system: Some(
+            spec.system
+                .unwrap_or_else(|| settings.system_prompt.clone()),
+        ),
         tools,
         messages: spec.history,
     };
@@ -222,7 +258,16 @@ async fn run_loop(
                 if iterations >= max_iterations {
                     (TurnStatus::MaxIterations, "MaxIterations")
                 } else {
-                    let round = run_tools(&uses, &spec.turn_id, &timeouts, host, observer, cancel, progress).await;
+                    let round = run_tools(
+                        &uses,
+                        &spec.turn_id,
+                        &timeouts,
+                        host,
+                        observer,
+                        cancel,
+                        progress,
+                    )
+                    .await;
                     let msg = json!({"role": "user", "content": round.results});
                     observer.message(msg.clone()).await;
                     req.messages.push(msg);
@@ -248,12 +293,18 @@ async fn run_loop(
         };
         if !uses.is_empty() {
             let why = match status {
-                TurnStatus::MaxIterations => format!(
-                    "not run: the turn reached max_iterations ({max_iterations} API calls)"
+                TurnStatus::MaxIterations => {
+                    format!("not run: the turn reached max_iterations ({max_iterations} API calls)")
+                }
+                _ => format!(
+                    "not run: the response ended with stop_reason {}",
+                    stop.unwrap_or("none")
                 ),
-                _ => format!("not run: the response ended with stop_reason {}", stop.unwrap_or("none")),
             };
-            let results = uses.iter().map(|u| synthetic_result(u, closing, &why)).collect::<Vec<_>>();
+            let results = uses
+                .iter()
+                .map(|u| synthetic_result(u, closing, &why))
+                .collect::<Vec<_>>();
             let msg = json!({"role": "user", "content": results});
             observer.message(msg.clone()).await;
             req.messages.push(msg);
@@ -275,10 +326,20 @@ async fn run_tools(
     let mut results = Vec::with_capacity(uses.len());
     for (i, u) in uses.iter().enumerate() {
         if cancel.is_cancelled() {
-            results.extend(uses[i..].iter().map(|r| synthetic_result(r, "Cancelled", CANCELLED_MSG)));
-            return ToolRound { results, cancelled: true };
+            results.extend(
+                uses[i..]
+                    .iter()
+                    .map(|r| synthetic_result(r, "Cancelled", CANCELLED_MSG)),
+            );
+            return ToolRound {
+                results,
+                cancelled: true,
+            };
         }
-        let timeout_s = timeouts.get(&u.name).copied().unwrap_or(DEFAULT_TOOL_TIMEOUT_S);
+        let timeout_s = timeouts
+            .get(&u.name)
+            .copied()
+            .unwrap_or(DEFAULT_TOOL_TIMEOUT_S);
         observer.event(TurnEventKind::ToolCall {
             call_id: u.id.clone(),
             name: u.name.clone(),
@@ -326,11 +387,21 @@ async fn run_tools(
         }
         results.push(tool_result(&u.id, &outcome));
         if cancelled {
-            results.extend(uses[i + 1..].iter().map(|r| synthetic_result(r, "Cancelled", CANCELLED_MSG)));
-            return ToolRound { results, cancelled: true };
+            results.extend(
+                uses[i + 1..]
+                    .iter()
+                    .map(|r| synthetic_result(r, "Cancelled", CANCELLED_MSG)),
+            );
+            return ToolRound {
+                results,
+                cancelled: true,
+            };
         }
     }
-    ToolRound { results, cancelled: false }
+    ToolRound {
+        results,
+        cancelled: false,
+    }
 }
 
 const CANCELLED_MSG: &str = "the turn was cancelled before this tool call completed";
@@ -351,7 +422,10 @@ pub fn tool_result(tool_use_id: &str, outcome: &ToolOutcome) -> Value {
 }
 
 fn synthetic_result(u: &ToolUse, error_type: &str, message: &str) -> Value {
-    tool_result(&u.id, &ToolOutcome::error(&ToolErrorEnvelope::synthetic(&u.name, error_type, message)))
+    tool_result(
+        &u.id,
+        &ToolOutcome::error(&ToolErrorEnvelope::synthetic(&u.name, error_type, message)),
+    )
 }
 
 fn text_of(content: &[Value]) -> String {
@@ -368,7 +442,11 @@ fn tool_uses(content: &[Value]) -> Vec<ToolUse> {
         .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
         .map(|b| ToolUse {
             id: b.get("id").and_then(Value::as_str).unwrap_or("").to_owned(),
-            name: b.get("name").and_then(Value::as_str).unwrap_or("").to_owned(),
+            name: b
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
             input: b.get("input").cloned().unwrap_or_else(|| json!({})),
         })
         .collect()

@@ -40,28 +40,69 @@ async fn api_key_absent_from_logs_and_errors() {
         R::fault(FaultKind::CutMidBlock),
         R::text("fine"),
     ]));
-    let agent = Agent::new(Settings { max_retries: 0, ..settings(&api) }).unwrap();
+    let agent = Agent::new(Settings {
+        max_retries: 0,
+        ..settings(&api)
+    })
+    .unwrap();
     let mut errors = vec![];
     for _ in 0..3 {
-        let r = agent.run_turn(spec("x"), &NoTools, &Recorder::default(), CancellationToken::new()).await;
+        let r = agent
+            .run_turn(
+                spec("x"),
+                &NoTools,
+                &Recorder::default(),
+                CancellationToken::new(),
+            )
+            .await;
         assert_eq!(r.status, TurnStatus::ApiError);
         errors.push(r.error.unwrap().message);
     }
-    let r = agent.run_turn(spec("x"), &NoTools, &Recorder::default(), CancellationToken::new()).await;
+    let r = agent
+        .run_turn(
+            spec("x"),
+            &NoTools,
+            &Recorder::default(),
+            CancellationToken::new(),
+        )
+        .await;
     assert_eq!(r.status, TurnStatus::Complete);
     // A connection refused error too.
-    let dead = Settings { base_url: "http://127.0.0.1:9".into(), ..settings(&api) };
-    let r = Agent::new(dead).unwrap().run_turn(spec("x"), &NoTools, &Recorder::default(), CancellationToken::new()).await;
+    let dead = Settings {
+        base_url: "http://127.0.0.1:9".into(),
+        ..settings(&api)
+    };
+    let r = Agent::new(dead)
+        .unwrap()
+        .run_turn(
+            spec("x"),
+            &NoTools,
+            &Recorder::default(),
+            CancellationToken::new(),
+        )
+        .await;
     errors.push(r.error.unwrap().message);
     errors.push(format!("{:?}", settings(&api)));
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("Messages API call failed"), "logs captured: {logs}");
-    assert!(logs.contains("request_id") && logs.contains("req_011C"), "request-id of a failed call logged");
+    assert!(
+        logs.contains("Messages API call failed"),
+        "logs captured: {logs}"
+    );
+    assert!(
+        logs.contains("request_id") && logs.contains("req_011C"),
+        "request-id of a failed call logged"
+    );
     assert!(!logs.contains(KEY), "key leaked into logs");
     assert!(!logs.contains("TESTSECRET"));
     for e in errors {
         assert!(!e.contains("TESTSECRET"), "key leaked into error: {e}");
     }
     // The key WAS sent.
-    assert_eq!(api.requests()[0].headers.get("x-api-key").map(String::as_str), Some(KEY));
+    assert_eq!(
+        api.requests()[0]
+            .headers
+            .get("x-api-key")
+            .map(String::as_str),
+        Some(KEY)
+    );
 }

@@ -9,15 +9,24 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 use synapse_agent::{
-    Agent, CancellationToken, ErrorKind, NoTools, Settings, ToolCall, ToolErrorEnvelope, ToolOutcome,
-    TurnEventKind, TurnResult, TurnStatus, Usage,
+    Agent, CancellationToken, ErrorKind, NoTools, Settings, ToolCall, ToolErrorEnvelope,
+    ToolOutcome, TurnEventKind, TurnResult, TurnStatus, Usage,
 };
 use synapse_test_support::messages_api::{FaultKind, Script, ScriptResponse as R, ScriptedApi};
 
-async fn run(api: &ScriptedApi, settings: Settings, spec: synapse_agent::TurnSpec, host: &Host, rec: &Recorder, cancel: CancellationToken) -> TurnResult {
+async fn run(
+    api: &ScriptedApi,
+    settings: Settings,
+    spec: synapse_agent::TurnSpec,
+    host: &Host,
+    rec: &Recorder,
+    cancel: CancellationToken,
+) -> TurnResult {
     let _ = api;
     let agent = Agent::new(settings).unwrap();
-    tokio::time::timeout(WAIT, agent.run_turn(spec, host, rec, cancel)).await.expect("turn ends in time")
+    tokio::time::timeout(WAIT, agent.run_turn(spec, host, rec, cancel))
+        .await
+        .expect("turn ends in time")
 }
 
 async fn simple(script: Vec<R>) -> (ScriptedApi, TurnResult, Recorder) {
@@ -30,7 +39,11 @@ async fn simple(script: Vec<R>) -> (ScriptedApi, TurnResult, Recorder) {
 }
 
 fn usage(i: u64, o: u64) -> Usage {
-    Usage { input_tokens: i, output_tokens: o, ..Default::default() }
+    Usage {
+        input_tokens: i,
+        output_tokens: o,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -39,22 +52,44 @@ async fn text_only_turn() {
     assert_eq!(r.status, TurnStatus::Complete, "{r:?}");
     assert_eq!(r.text, "Hello from Houdini land");
     assert_eq!(rec.text(), r.text, "deltas carry everything");
-    assert!(rec.events().iter().filter(|e| matches!(e, TurnEventKind::Text { .. })).count() > 1);
+    assert!(
+        rec.events()
+            .iter()
+            .filter(|e| matches!(e, TurnEventKind::Text { .. }))
+            .count()
+            > 1
+    );
     assert_eq!(r.iterations, 1);
-    assert_eq!(r.usage, usage(10, 5), "cumulative message_delta usage is not added up");
+    assert_eq!(
+        r.usage,
+        usage(10, 5),
+        "cumulative message_delta usage is not added up"
+    );
     assert_eq!(rec.usages(), vec![usage(10, 5)]);
     assert!(r.error.is_none());
     assert!(r.started_at <= r.finished_at);
     let msgs = rec.messages();
     assert_eq!(msgs.len(), 2);
-    assert_eq!(msgs[0], json!({"role":"user","content":[{"type":"text","text":"hello"}]}));
-    assert_eq!(msgs[1], json!({"role":"assistant","content":[{"type":"text","text":"Hello from Houdini land"}]}));
+    assert_eq!(
+        msgs[0],
+        json!({"role":"user","content":[{"type":"text","text":"hello"}]})
+    );
+    assert_eq!(
+        msgs[1],
+        json!({"role":"assistant","content":[{"type":"text","text":"Hello from Houdini land"}]})
+    );
     let reqs = api.requests();
     assert_eq!(reqs.len(), 1);
     let h = &reqs[0].headers;
     assert_eq!(h.get("x-api-key").map(String::as_str), Some(KEY));
-    assert_eq!(h.get("anthropic-version").map(String::as_str), Some("2023-06-01"));
-    assert_eq!(h.get("content-type").map(String::as_str), Some("application/json"));
+    assert_eq!(
+        h.get("anthropic-version").map(String::as_str),
+        Some("2023-06-01")
+    );
+    assert_eq!(
+        h.get("content-type").map(String::as_str),
+        Some("application/json")
+    );
     assert!(h.get("authorization").is_none());
     let b = &reqs[0].body;
     assert_eq!(b["stream"], json!(true));
@@ -66,21 +101,37 @@ async fn text_only_turn() {
 #[tokio::test]
 async fn auth_token_is_sent_as_bearer() {
     let api = ScriptedApi::start(Script::new(vec![R::text("ok")]));
-    let s = Settings { api_key: None, auth_token: Some(synapse_agent::Secret::new("tok-123")), ..settings(&api) };
+    let s = Settings {
+        api_key: None,
+        auth_token: Some(synapse_agent::Secret::new("tok-123")),
+        ..settings(&api)
+    };
     let rec = Recorder::default();
-    let r = Agent::new(s).unwrap().run_turn(spec("x"), &NoTools, &rec, CancellationToken::new()).await;
+    let r = Agent::new(s)
+        .unwrap()
+        .run_turn(spec("x"), &NoTools, &rec, CancellationToken::new())
+        .await;
     assert_eq!(r.status, TurnStatus::Complete);
     let h = &api.requests()[0].headers;
-    assert_eq!(h.get("authorization").map(String::as_str), Some("Bearer tok-123"));
+    assert_eq!(
+        h.get("authorization").map(String::as_str),
+        Some("Bearer tok-123")
+    );
     assert!(h.get("x-api-key").is_none());
 }
 
 #[tokio::test]
 async fn no_credential_fails_without_a_request() {
     let api = ScriptedApi::start(Script::new(vec![R::text("ok")]));
-    let s = Settings { api_key: None, ..settings(&api) };
+    let s = Settings {
+        api_key: None,
+        ..settings(&api)
+    };
     let rec = Recorder::default();
-    let r = Agent::new(s).unwrap().run_turn(spec("x"), &NoTools, &rec, CancellationToken::new()).await;
+    let r = Agent::new(s)
+        .unwrap()
+        .run_turn(spec("x"), &NoTools, &rec, CancellationToken::new())
+        .await;
     assert_eq!(r.status, TurnStatus::ApiError);
     assert_eq!(r.error.unwrap().kind, ErrorKind::Authentication);
     assert!(api.requests().is_empty());
@@ -89,7 +140,19 @@ async fn no_credential_fails_without_a_request() {
 #[tokio::test]
 async fn one_tool_round() {
     let (api, r, rec) = simple(vec![
-        R::message(vec![text("Looking."), tool_use("toolu_01A", "inspect", json!({"path": "/stage", "depth": 2}))], "tool_use", 20, 7),
+        R::message(
+            vec![
+                text("Looking."),
+                tool_use(
+                    "toolu_01A",
+                    "inspect",
+                    json!({"path": "/stage", "depth": 2}),
+                ),
+            ],
+            "tool_use",
+            20,
+            7,
+        ),
         R::text("Saw: {{last_tool_result}}"),
     ])
     .await;
@@ -103,14 +166,25 @@ async fn one_tool_round() {
     assert!(!r.tool_calls[0].is_error);
     let msgs = rec.messages();
     assert_eq!(msgs.len(), 4);
-    assert_eq!(msgs[1]["content"][1], tool_use("toolu_01A", "inspect", json!({"path": "/stage", "depth": 2})));
+    assert_eq!(
+        msgs[1]["content"][1],
+        tool_use(
+            "toolu_01A",
+            "inspect",
+            json!({"path": "/stage", "depth": 2})
+        )
+    );
     assert_eq!(
         msgs[2],
         json!({"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_01A","content":expected_result}]})
     );
     assert_history_closed(&msgs);
     let ev = rec.events();
-    assert!(ev.contains(&TurnEventKind::ToolCall { call_id: "toolu_01A".into(), name: "inspect".into(), input: json!({"path": "/stage", "depth": 2}) }));
+    assert!(ev.contains(&TurnEventKind::ToolCall {
+        call_id: "toolu_01A".into(),
+        name: "inspect".into(),
+        input: json!({"path": "/stage", "depth": 2})
+    }));
     assert!(ev.iter().any(|e| matches!(e, TurnEventKind::ToolResult { call_id, is_error: false, .. } if call_id == "toolu_01A")));
     let reqs = api.requests();
     assert_eq!(reqs.len(), 2);
@@ -120,7 +194,15 @@ async fn one_tool_round() {
 #[tokio::test]
 async fn two_tool_uses_answered_in_one_message() {
     let api = ScriptedApi::start(Script::new(vec![
-        R::message(vec![tool_use("toolu_1", "a", json!({"n": 1})), tool_use("toolu_2", "b", json!({"n": 2}))], "tool_use", 5, 5),
+        R::message(
+            vec![
+                tool_use("toolu_1", "a", json!({"n": 1})),
+                tool_use("toolu_2", "b", json!({"n": 2})),
+            ],
+            "tool_use",
+            5,
+            5,
+        ),
         R::text("done"),
     ]));
     let rec = Recorder::default();
@@ -130,7 +212,10 @@ async fn two_tool_uses_answered_in_one_message() {
     assert_eq!(r.status, TurnStatus::Complete);
     let names: Vec<String> = host.calls().into_iter().map(|c| c.name).collect();
     assert_eq!(names, ["a", "b"], "in order, each once");
-    assert!(host.calls().iter().all(|c| c.turn_id == "turn_1" && c.timeout_s == 30.0));
+    assert!(host
+        .calls()
+        .iter()
+        .all(|c| c.turn_id == "turn_1" && c.timeout_s == 30.0));
     let msgs = rec.messages();
     assert_eq!(msgs.len(), 4);
     assert_eq!(msgs[2]["content"].as_array().unwrap().len(), 2);
@@ -140,7 +225,12 @@ async fn two_tool_uses_answered_in_one_message() {
 #[tokio::test]
 async fn tool_error_reaches_the_model_as_data() {
     let api = ScriptedApi::start(Script::new(vec![
-        R::message(vec![tool_use("toolu_e", "inspect", json!({}))], "tool_use", 5, 5),
+        R::message(
+            vec![tool_use("toolu_e", "inspect", json!({}))],
+            "tool_use",
+            5,
+            5,
+        ),
         R::text("The node was deleted: {{last_tool_result}}"),
     ]));
     let rec = Recorder::default();
@@ -149,7 +239,11 @@ async fn tool_error_reaches_the_model_as_data() {
         &["inspect"],
         cancel.clone(),
         Arc::new(|c: &ToolCall| {
-            common::Action::Return(ToolOutcome::error(&ToolErrorEnvelope::synthetic(&c.name, "ObjectWasDeleted", "node /obj/geo1 was deleted")))
+            common::Action::Return(ToolOutcome::error(&ToolErrorEnvelope::synthetic(
+                &c.name,
+                "ObjectWasDeleted",
+                "node /obj/geo1 was deleted",
+            )))
         }),
     );
     let r = run(&api, settings(&api), spec("go"), &host, &rec, cancel).await;
@@ -158,18 +252,48 @@ async fn tool_error_reaches_the_model_as_data() {
     let result = &rec.messages()[2]["content"][0];
     assert_eq!(result["is_error"], json!(true));
     let content = result["content"].as_str().unwrap();
-    let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, Value>>(content).unwrap().keys().cloned().collect();
-    assert_eq!(keys, ["agent_tool_error", "error_message", "error_type", "timestamp", "tool_name", "traceback_str"]);
-    let pos: Vec<usize> = keys.iter().map(|k| content.find(&format!("\"{k}\"")).unwrap()).collect();
-    assert!(pos.windows(2).all(|w| w[0] < w[1]), "keys serialized sorted: {content}");
+    let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, Value>>(content)
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "agent_tool_error",
+            "error_message",
+            "error_type",
+            "timestamp",
+            "tool_name",
+            "traceback_str"
+        ]
+    );
+    let pos: Vec<usize> = keys
+        .iter()
+        .map(|k| content.find(&format!("\"{k}\"")).unwrap())
+        .collect();
+    assert!(
+        pos.windows(2).all(|w| w[0] < w[1]),
+        "keys serialized sorted: {content}"
+    );
     assert!(r.text.contains("ObjectWasDeleted"));
 }
 
 #[tokio::test]
 async fn max_iterations_does_not_run_the_last_tools() {
     let api = ScriptedApi::start(Script::new(vec![
-        R::message(vec![tool_use("toolu_1", "inspect", json!({}))], "tool_use", 5, 5),
-        R::message(vec![text("more"), tool_use("toolu_2", "inspect", json!({}))], "tool_use", 5, 5),
+        R::message(
+            vec![tool_use("toolu_1", "inspect", json!({}))],
+            "tool_use",
+            5,
+            5,
+        ),
+        R::message(
+            vec![text("more"), tool_use("toolu_2", "inspect", json!({}))],
+            "tool_use",
+            5,
+            5,
+        ),
     ]));
     let rec = Recorder::default();
     let cancel = CancellationToken::new();
@@ -187,7 +311,10 @@ async fn max_iterations_does_not_run_the_last_tools() {
     assert_history_closed(&msgs);
     let last = &msgs[4]["content"][0];
     assert_eq!(last["is_error"], json!(true));
-    assert!(last["content"].as_str().unwrap().contains("\"error_type\":\"MaxIterations\""));
+    assert!(last["content"]
+        .as_str()
+        .unwrap()
+        .contains("\"error_type\":\"MaxIterations\""));
 }
 
 #[tokio::test]
@@ -208,16 +335,27 @@ async fn max_tokens_and_refusal_and_stop_sequence() {
 
 #[tokio::test]
 async fn pause_turn_is_continued() {
-    let (api, r, _rec) = simple(vec![R::message(vec![text("searching")], "pause_turn", 3, 4), R::text("found")]).await;
+    let (api, r, _rec) = simple(vec![
+        R::message(vec![text("searching")], "pause_turn", 3, 4),
+        R::text("found"),
+    ])
+    .await;
     assert_eq!(r.status, TurnStatus::Complete);
     assert_eq!(r.iterations, 2);
     let reqs = api.requests();
-    assert_eq!(reqs[1].body["messages"].as_array().unwrap().last().unwrap()["role"], "assistant");
+    assert_eq!(
+        reqs[1].body["messages"].as_array().unwrap().last().unwrap()["role"],
+        "assistant"
+    );
 }
 
 #[tokio::test]
 async fn retry_429_honours_retry_after() {
-    let (api, r, rec) = simple(vec![R::http_status(429, &[("retry-after", "1")]), R::text("ok")]).await;
+    let (api, r, rec) = simple(vec![
+        R::http_status(429, &[("retry-after", "1")]),
+        R::text("ok"),
+    ])
+    .await;
     assert_eq!(r.status, TurnStatus::Complete);
     assert_eq!(api.requests().len(), 2);
     let retries = rec.retries();
@@ -229,11 +367,20 @@ async fn retry_429_honours_retry_after() {
 
 #[tokio::test]
 async fn retry_after_ms_and_over_60s_ignored() {
-    let (_api, r, rec) = simple(vec![R::http_status(429, &[("retry-after-ms", "120")]), R::http_status(429, &[("retry-after", "120")]), R::text("ok")]).await;
+    let (_api, r, rec) = simple(vec![
+        R::http_status(429, &[("retry-after-ms", "120")]),
+        R::http_status(429, &[("retry-after", "120")]),
+        R::text("ok"),
+    ])
+    .await;
     assert_eq!(r.status, TurnStatus::Complete);
     let retries = rec.retries();
     assert_eq!(retries[0].1, 120);
-    assert!((750..=1000).contains(&retries[1].1), "120 s ignored → backoff #2: {}", retries[1].1);
+    assert!(
+        (750..=1000).contains(&retries[1].1),
+        "120 s ignored → backoff #2: {}",
+        retries[1].1
+    );
     assert_eq!(retries[1].0, 2);
 }
 
@@ -271,12 +418,20 @@ async fn retry_529_and_in_band_overloaded() {
 async fn cut_before_any_text_is_retried() {
     let mut cut = R::fault(FaultKind::CutMidBlock);
     if let R::Fault(f) = &mut cut {
-        f.content = Some(vec![tool_use("toolu_x", "inspect", json!({"path": "/obj/geo1/a/long/path"}))]);
+        f.content = Some(vec![tool_use(
+            "toolu_x",
+            "inspect",
+            json!({"path": "/obj/geo1/a/long/path"}),
+        )]);
     }
     let (api, r, rec) = simple(vec![cut, R::text("ok")]).await;
     assert_eq!(r.status, TurnStatus::Complete, "{r:?}");
     assert_eq!(api.requests().len(), 2);
-    assert!(rec.retries()[0].2.contains("connection"), "{:?}", rec.retries());
+    assert!(
+        rec.retries()[0].2.contains("connection"),
+        "{:?}",
+        rec.retries()
+    );
     assert_eq!(rec.messages().len(), 2, "the cut message is not persisted");
 }
 
@@ -288,12 +443,20 @@ async fn cut_after_text_is_an_api_error_not_a_hang() {
     assert_eq!(api.requests().len(), 1);
     assert!(rec.retries().is_empty());
     assert!(!rec.text().is_empty());
-    assert_eq!(rec.messages().len(), 1, "partial assistant message not persisted");
+    assert_eq!(
+        rec.messages().len(),
+        1,
+        "partial assistant message not persisted"
+    );
 }
 
 #[tokio::test]
 async fn overloaded_after_text_is_not_retried() {
-    let (api, r, _rec) = simple(vec![R::fault(FaultKind::OverloadedAfterText), R::text("never")]).await;
+    let (api, r, _rec) = simple(vec![
+        R::fault(FaultKind::OverloadedAfterText),
+        R::text("never"),
+    ])
+    .await;
     assert_eq!(r.status, TurnStatus::ApiError);
     assert_eq!(r.error.unwrap().kind, ErrorKind::Overloaded);
     assert_eq!(api.requests().len(), 1);
@@ -313,7 +476,11 @@ async fn client_errors_are_sent_once() {
         assert_eq!(r.status, TurnStatus::ApiError, "{status}");
         let e = r.error.unwrap();
         assert_eq!(e.kind, kind, "{status}");
-        assert!(e.message.contains(&status.to_string()) && e.message.contains("request-id req_"), "{}", e.message);
+        assert!(
+            e.message.contains(&status.to_string()) && e.message.contains("request-id req_"),
+            "{}",
+            e.message
+        );
         assert!(!e.message.contains(KEY));
         assert_eq!(api.requests().len(), 1, "{status} sent exactly once");
         assert!(rec.retries().is_empty());
@@ -322,10 +489,18 @@ async fn client_errors_are_sent_once() {
 
 #[tokio::test]
 async fn x_should_retry_overrides_status_rules() {
-    let (api, r, _) = simple(vec![R::http_status(400, &[("x-should-retry", "true"), ("retry-after-ms", "1")]), R::text("ok")]).await;
+    let (api, r, _) = simple(vec![
+        R::http_status(400, &[("x-should-retry", "true"), ("retry-after-ms", "1")]),
+        R::text("ok"),
+    ])
+    .await;
     assert_eq!(r.status, TurnStatus::Complete);
     assert_eq!(api.requests().len(), 2);
-    let (api, r, _) = simple(vec![R::http_status(529, &[("x-should-retry", "false")]), R::text("never")]).await;
+    let (api, r, _) = simple(vec![
+        R::http_status(529, &[("x-should-retry", "false")]),
+        R::text("never"),
+    ])
+    .await;
     assert_eq!(r.status, TurnStatus::ApiError);
     assert_eq!(r.error.unwrap().kind, ErrorKind::Overloaded);
     assert_eq!(api.requests().len(), 1);
@@ -334,19 +509,34 @@ async fn x_should_retry_overrides_status_rules() {
 #[tokio::test]
 async fn retries_are_bounded() {
     let h: &[(&str, &str)] = &[("retry-after-ms", "1")];
-    let (api, r, rec) = simple(vec![R::http_status(503, h), R::http_status(503, h), R::http_status(503, h), R::text("never")]).await;
+    let (api, r, rec) = simple(vec![
+        R::http_status(503, h),
+        R::http_status(503, h),
+        R::http_status(503, h),
+        R::text("never"),
+    ])
+    .await;
     assert_eq!(r.status, TurnStatus::ApiError);
     assert_eq!(r.error.unwrap().kind, ErrorKind::Server);
     assert_eq!(api.requests().len(), 3, "1 + max_retries 2");
-    assert_eq!(rec.retries().iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        rec.retries().iter().map(|r| r.0).collect::<Vec<_>>(),
+        [1, 2]
+    );
 }
 
 #[tokio::test]
 async fn exhausted_script_is_a_server_error() {
     let api = ScriptedApi::start(Script::new(vec![]));
     let rec = Recorder::default();
-    let s = Settings { max_retries: 0, ..settings(&api) };
-    let r = Agent::new(s).unwrap().run_turn(spec("x"), &NoTools, &rec, CancellationToken::new()).await;
+    let s = Settings {
+        max_retries: 0,
+        ..settings(&api)
+    };
+    let r = Agent::new(s)
+        .unwrap()
+        .run_turn(spec("x"), &NoTools, &rec, CancellationToken::new())
+        .await;
     assert_eq!(r.status, TurnStatus::ApiError);
     let e = r.error.unwrap();
     assert_eq!(e.kind, ErrorKind::Server);
@@ -360,23 +550,44 @@ async fn idle_timeout_is_retried_then_fails() {
         R::text("recovered"),
         R::fault(FaultKind::StallAfterMessageStart),
     ]));
-    let s = Settings { stream_idle_timeout: Duration::from_millis(200), max_retries: 1, ..settings(&api) };
+    let s = Settings {
+        stream_idle_timeout: Duration::from_millis(200),
+        max_retries: 1,
+        ..settings(&api)
+    };
     let rec = Recorder::default();
     let agent = Agent::new(s).unwrap();
-    let r = agent.run_turn(spec("x"), &NoTools, &rec, CancellationToken::new()).await;
+    let r = agent
+        .run_turn(spec("x"), &NoTools, &rec, CancellationToken::new())
+        .await;
     assert_eq!(r.status, TurnStatus::Complete);
     assert!(rec.retries()[0].2.contains("timeout"));
-    let s = Settings { stream_idle_timeout: Duration::from_millis(200), max_retries: 0, ..settings(&api) };
-    let r = Agent::new(s).unwrap().run_turn(spec("x"), &NoTools, &rec, CancellationToken::new()).await;
+    let s = Settings {
+        stream_idle_timeout: Duration::from_millis(200),
+        max_retries: 0,
+        ..settings(&api)
+    };
+    let r = Agent::new(s)
+        .unwrap()
+        .run_turn(spec("x"), &NoTools, &rec, CancellationToken::new())
+        .await;
     assert_eq!(r.status, TurnStatus::ApiError);
     assert_eq!(r.error.unwrap().kind, ErrorKind::Timeout);
-    assert!(api.wait_for_client_disconnects(2, WAIT).await, "stalled connections were closed by the client");
+    assert!(
+        api.wait_for_client_disconnects(2, WAIT).await,
+        "stalled connections were closed by the client"
+    );
 }
 
 #[tokio::test]
 async fn cancel_during_stalled_stream() {
     let api = ScriptedApi::start(Script::new(vec![
-        R::message(vec![tool_use("toolu_1", "inspect", json!({}))], "tool_use", 10, 5),
+        R::message(
+            vec![tool_use("toolu_1", "inspect", json!({}))],
+            "tool_use",
+            10,
+            5,
+        ),
         R::fault(FaultKind::StallAfterMessageStart),
     ]));
     let rec = Arc::new(Recorder::default());
@@ -385,18 +596,32 @@ async fn cancel_during_stalled_stream() {
     let agent = Arc::new(Agent::new(settings(&api)).unwrap());
     let task = {
         let (agent, rec, host, cancel) = (agent.clone(), rec.clone(), host.clone(), cancel.clone());
-        tokio::spawn(async move { agent.run_turn(spec("x"), host.as_ref(), rec.as_ref(), cancel).await })
+        tokio::spawn(async move {
+            agent
+                .run_turn(spec("x"), host.as_ref(), rec.as_ref(), cancel)
+                .await
+        })
     };
     assert!(api.wait_for_requests(2, WAIT).await);
     let t0 = Instant::now();
     cancel.cancel();
-    let r = tokio::time::timeout(WAIT, task).await.expect("prompt").unwrap();
+    let r = tokio::time::timeout(WAIT, task)
+        .await
+        .expect("prompt")
+        .unwrap();
     let took = t0.elapsed();
     assert_eq!(r.status, TurnStatus::Cancelled);
     assert!(took < Duration::from_millis(500), "cancel took {took:?}");
     assert!(r.error.is_none());
-    assert!(r.usage.input_tokens >= 10 && r.usage.output_tokens >= 5, "paid usage kept: {:?}", r.usage);
-    assert!(api.wait_for_client_disconnects(1, WAIT).await, "server saw the connection closed");
+    assert!(
+        r.usage.input_tokens >= 10 && r.usage.output_tokens >= 5,
+        "paid usage kept: {:?}",
+        r.usage
+    );
+    assert!(
+        api.wait_for_client_disconnects(1, WAIT).await,
+        "server saw the connection closed"
+    );
     let msgs = rec.messages();
     assert_eq!(msgs.len(), 3, "the stalled message is not persisted");
     assert_history_closed(&msgs);
@@ -405,7 +630,12 @@ async fn cancel_during_stalled_stream() {
 #[tokio::test]
 async fn cancel_between_tool_blocks_closes_every_tool_use() {
     let api = ScriptedApi::start(Script::new(vec![R::message(
-        vec![text("three tools"), tool_use("toolu_1", "a", json!({})), tool_use("toolu_2", "b", json!({})), tool_use("toolu_3", "c", json!({}))],
+        vec![
+            text("three tools"),
+            tool_use("toolu_1", "a", json!({})),
+            tool_use("toolu_2", "b", json!({})),
+            tool_use("toolu_3", "c", json!({})),
+        ],
         "tool_use",
         40,
         9,
@@ -431,14 +661,20 @@ async fn cancel_between_tool_blocks_closes_every_tool_use() {
     assert!(results[0].get("is_error").is_none());
     for res in &results[1..] {
         assert_eq!(res["is_error"], json!(true));
-        assert!(res["content"].as_str().unwrap().contains("\"error_type\":\"Cancelled\""));
+        assert!(res["content"]
+            .as_str()
+            .unwrap()
+            .contains("\"error_type\":\"Cancelled\""));
     }
     // The stored history can be sent again: a next turn works.
     let api2 = ScriptedApi::start(Script::new(vec![R::text("resumed")]));
     let mut s2 = spec("again");
     s2.history = msgs.clone();
     let rec2 = Recorder::default();
-    let r2 = Agent::new(settings(&api2)).unwrap().run_turn(s2, &NoTools, &rec2, CancellationToken::new()).await;
+    let r2 = Agent::new(settings(&api2))
+        .unwrap()
+        .run_turn(s2, &NoTools, &rec2, CancellationToken::new())
+        .await;
     assert_eq!(r2.status, TurnStatus::Complete);
     let sent = api2.requests()[0].body["messages"].clone();
     assert_eq!(sent.as_array().unwrap().len(), 4);
@@ -448,24 +684,36 @@ async fn cancel_between_tool_blocks_closes_every_tool_use() {
 #[tokio::test]
 async fn cancel_while_a_tool_runs_returns_at_once() {
     let api = ScriptedApi::start(Script::new(vec![R::message(
-        vec![tool_use("toolu_1", "a", json!({})), tool_use("toolu_2", "a", json!({}))],
+        vec![
+            tool_use("toolu_1", "a", json!({})),
+            tool_use("toolu_2", "a", json!({})),
+        ],
         "tool_use",
         5,
         5,
     )]));
     let rec = Recorder::default();
     let cancel = CancellationToken::new();
-    let host = Host::new(&["a"], cancel.clone(), Arc::new(|_c: &ToolCall| common::Action::CancelThenHang));
+    let host = Host::new(
+        &["a"],
+        cancel.clone(),
+        Arc::new(|_c: &ToolCall| common::Action::CancelThenHang),
+    );
     let r = run(&api, settings(&api), spec("go"), &host, &rec, cancel).await;
     assert_eq!(r.status, TurnStatus::Cancelled);
     assert_eq!(host.calls().len(), 1);
-    assert!(host.tokens.lock().unwrap()[0].is_cancelled(), "the host's token is cancelled (tool.cancel)");
+    assert!(
+        host.tokens.lock().unwrap()[0].is_cancelled(),
+        "the host's token is cancelled (tool.cancel)"
+    );
     assert_eq!(r.tool_calls.len(), 1);
     assert!(r.tool_calls[0].is_error);
     let msgs = rec.messages();
     assert_history_closed(&msgs);
     let results = msgs[2]["content"].as_array().unwrap();
-    assert!(results.iter().all(|b| b["content"].as_str().unwrap().contains("Cancelled")));
+    assert!(results
+        .iter()
+        .all(|b| b["content"].as_str().unwrap().contains("Cancelled")));
 }
 
 #[tokio::test]
@@ -474,7 +722,10 @@ async fn cancel_before_start() {
     let rec = Recorder::default();
     let cancel = CancellationToken::new();
     cancel.cancel();
-    let r = Agent::new(settings(&api)).unwrap().run_turn(spec("x"), &NoTools, &rec, cancel).await;
+    let r = Agent::new(settings(&api))
+        .unwrap()
+        .run_turn(spec("x"), &NoTools, &rec, cancel)
+        .await;
     assert_eq!(r.status, TurnStatus::Cancelled);
     assert_eq!(r.iterations, 0);
     assert!(api.requests().is_empty());
@@ -484,12 +735,21 @@ async fn cancel_before_start() {
 #[tokio::test]
 async fn tool_timeout_from_spec_and_hung_host_is_cut_off() {
     let api = ScriptedApi::start(Script::new(vec![
-        R::message(vec![tool_use("toolu_1", "slow", json!({}))], "tool_use", 5, 5),
+        R::message(
+            vec![tool_use("toolu_1", "slow", json!({}))],
+            "tool_use",
+            5,
+            5,
+        ),
         R::text("{{last_tool_result}}"),
     ]));
     let rec = Recorder::default();
     let cancel = CancellationToken::new();
-    let mut host = Host::new(&["slow"], CancellationToken::new(), Arc::new(|_c: &ToolCall| common::Action::CancelThenHang));
+    let mut host = Host::new(
+        &["slow"],
+        CancellationToken::new(),
+        Arc::new(|_c: &ToolCall| common::Action::CancelThenHang),
+    );
     host.specs[0].timeout_s = Some(0.05);
     let t0 = Instant::now();
     let r = run(&api, settings(&api), spec("go"), &host, &rec, cancel).await;
@@ -510,16 +770,23 @@ async fn cache_control_and_byte_stable_prefix() {
     let host = Host::echo(&["a", "b"], cancel.clone());
     let agent = Agent::new(settings(&api)).unwrap();
     let rec = Recorder::default();
-    let r = agent.run_turn(spec("one"), &host, &rec, cancel.clone()).await;
+    let r = agent
+        .run_turn(spec("one"), &host, &rec, cancel.clone())
+        .await;
     assert_eq!(r.status, TurnStatus::Complete);
     let mut s2 = spec("two");
     s2.history = rec.messages();
-    let r2 = agent.run_turn(s2, &host, &Recorder::default(), cancel).await;
+    let r2 = agent
+        .run_turn(s2, &host, &Recorder::default(), cancel)
+        .await;
     assert_eq!(r2.status, TurnStatus::Complete);
     let reqs = api.requests();
     assert_eq!(reqs.len(), 3);
     let b = &reqs[0].body;
-    assert_eq!(b["system"][0]["cache_control"], json!({"type": "ephemeral"}));
+    assert_eq!(
+        b["system"][0]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
     assert_eq!(b["system"][0]["type"], json!("text"));
     assert_eq!(b["tools"][1]["cache_control"], json!({"type": "ephemeral"}));
     assert!(b["tools"][0].get("cache_control").is_none());
@@ -527,19 +794,29 @@ async fn cache_control_and_byte_stable_prefix() {
     let p0 = prefix(&reqs[0].raw_body);
     assert!(p0.contains("\"tools\":"));
     for q in &reqs[1..] {
-        assert_eq!(prefix(&q.raw_body), p0, "system + tools bytes identical across iterations and turns");
+        assert_eq!(
+            prefix(&q.raw_body),
+            p0,
+            "system + tools bytes identical across iterations and turns"
+        );
     }
     // The messages of request 2 start with the bytes of request 1's messages (history prefix stable).
     let m = |raw: &str| raw[raw.find("\"messages\":").unwrap()..].to_owned();
     let m1 = m(&reqs[1].raw_body);
     let m2 = m(&reqs[2].raw_body);
-    assert!(m2.starts_with(&m1[..m1.len() - 2]), "history bytes stable:\n{m1}\n{m2}");
+    assert!(
+        m2.starts_with(&m1[..m1.len() - 2]),
+        "history bytes stable:\n{m1}\n{m2}"
+    );
 }
 
 #[tokio::test]
 async fn thinking_blocks_are_kept() {
     let (_api, r, rec) = simple(vec![R::message(
-        vec![json!({"type": "thinking", "thinking": "Let me think", "signature": "sig123"}), text("answer")],
+        vec![
+            json!({"type": "thinking", "thinking": "Let me think", "signature": "sig123"}),
+            text("answer"),
+        ],
         "end_turn",
         1,
         2,
@@ -547,5 +824,8 @@ async fn thinking_blocks_are_kept() {
     .await;
     assert_eq!(r.status, TurnStatus::Complete);
     assert_eq!(r.text, "answer");
-    assert_eq!(rec.messages()[1]["content"][0], json!({"type": "thinking", "thinking": "Let me think", "signature": "sig123"}));
+    assert_eq!(
+        rec.messages()[1]["content"][0],
+        json!({"type": "thinking", "thinking": "Let me think", "signature": "sig123"})
+    );
 }

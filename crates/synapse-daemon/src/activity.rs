@@ -18,7 +18,9 @@ pub struct Activity {
 
 impl Default for Activity {
     fn default() -> Self {
-        Self { tx: watch::channel((0, 0)).0 }
+        Self {
+            tx: watch::channel((0, 0)).0,
+        }
     }
 }
 
@@ -66,7 +68,11 @@ pub async fn exit_when_idle(state: Arc<State>) {
     let mut rx = state.activity.subscribe();
     loop {
         // Wait until idle.
-        if rx.wait_for(|&(conns, turns)| conns == 0 && turns == 0).await.is_err() {
+        if rx
+            .wait_for(|&(conns, turns)| conns == 0 && turns == 0)
+            .await
+            .is_err()
+        {
             return std::future::pending().await;
         }
         // Stay idle for `limit` without a break.

@@ -51,7 +51,10 @@ struct HubState {
 impl Hub {
     /// A hub for `turn_id` with no subscribers.
     pub fn new(turn_id: &str) -> Self {
-        Self { turn_id: turn_id.to_owned(), state: Mutex::new(HubState::default()) }
+        Self {
+            turn_id: turn_id.to_owned(),
+            state: Mutex::new(HubState::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
@@ -81,7 +84,11 @@ impl Hub {
         }
         let seq = st.next_seq;
         st.next_seq += 1;
-        let event = TurnEvent { turn_id: self.turn_id.clone(), seq, kind };
+        let event = TurnEvent {
+            turn_id: self.turn_id.clone(),
+            seq,
+            kind,
+        };
         let params = serde_json::to_value(&event).unwrap_or_default();
         let line = encode(&Notification::new(method::TURN_EVENT, Some(params)));
         st.peers.retain(|p| !p.is_closed());
@@ -92,7 +99,11 @@ impl Hub {
             }
         }
         for p in &targets {
-            let _ = if done { p.send_required(line.clone()) } else { p.send_progress(line.clone()) };
+            let _ = if done {
+                p.send_required(line.clone())
+            } else {
+                p.send_progress(line.clone())
+            };
         }
         if done {
             st.done = true;

@@ -56,7 +56,10 @@ impl Hosts {
     /// Register `peer` as a host, or update it if that connection already is one.
     pub fn register(&self, peer: &Peer, params: HostRegisterParams) -> Host {
         let mut map = self.lock();
-        let existing = map.values().find(|h| h.peer.id() == peer.id()).map(|h| h.host_id.clone());
+        let existing = map
+            .values()
+            .find(|h| h.peer.id() == peer.id())
+            .map(|h| h.host_id.clone());
         let host_id = existing.unwrap_or_else(|| format!("host_{}", uuid::Uuid::now_v7().simple()));
         let host = Host {
             host_id: host_id.clone(),
@@ -72,7 +75,10 @@ impl Hosts {
     /// Drop the host served by connection `conn`, if any.
     pub fn remove_connection(&self, conn: u64) -> Option<Host> {
         let mut map = self.lock();
-        let id = map.values().find(|h| h.peer.id() == conn).map(|h| h.host_id.clone())?;
+        let id = map
+            .values()
+            .find(|h| h.peer.id() == conn)
+            .map(|h| h.host_id.clone())?;
         map.remove(&id)
     }
 
@@ -89,7 +95,11 @@ impl Hosts {
     /// Every host, oldest first.
     pub fn all(&self) -> Vec<Host> {
         let mut v: Vec<Host> = self.lock().values().cloned().collect();
-        v.sort_by(|a, b| a.connected_at.cmp(&b.connected_at).then(a.host_id.cmp(&b.host_id)));
+        v.sort_by(|a, b| {
+            a.connected_at
+                .cmp(&b.connected_at)
+                .then(a.host_id.cmp(&b.host_id))
+        });
         v
     }
 }

@@ -110,17 +110,30 @@ impl Bound {
 /// Bind the socket and build the daemon.
 pub fn bind(config: DaemonConfig) -> Result<Bound, StartError> {
     let listener = Listener::bind(&config.socket)?;
-    let store = synapse_store::Store::open(&config.data_dir)
-        .map_err(|source| StartError::Store { dir: config.data_dir.clone(), source })?;
+    let store =
+        synapse_store::Store::open(&config.data_dir).map_err(|source| StartError::Store {
+            dir: config.data_dir.clone(),
+            source,
+        })?;
     let report = store
         .recover(synapse_protocol::Timestamp::now())
-        .map_err(|source| StartError::Store { dir: config.data_dir.clone(), source })?;
+        .map_err(|source| StartError::Store {
+            dir: config.data_dir.clone(),
+            source,
+        })?;
     if !report.interrupted_turns.is_empty() {
-        tracing::warn!(turns = report.interrupted_turns.len(), sessions = report.repaired_sessions.len(),
-            "turns left unfinished by the previous daemon are now interrupted");
+        tracing::warn!(
+            turns = report.interrupted_turns.len(),
+            sessions = report.repaired_sessions.len(),
+            "turns left unfinished by the previous daemon are now interrupted"
+        );
     }
     let agent = Arc::new(synapse_agent::Agent::new(config.settings.clone())?);
-    let turns = Arc::new(turns::Turns::new(store, agent, config.settings.concurrent_sessions as usize));
+    let turns = Arc::new(turns::Turns::new(
+        store,
+        agent,
+        config.settings.concurrent_sessions as usize,
+    ));
     let state = Arc::new(State::new(config, listener.path().to_owned(), turns));
     let module = methods::module(state.clone()).map_err(|e| StartError::Methods(e.to_string()))?;
     let hooks: Arc<dyn ConnectionHooks> = Arc::new(Hooks(state.clone()));

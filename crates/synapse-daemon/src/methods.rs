@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use jsonrpsee_core::server::ResponsePayload;
 use synapse_protocol::{
-    code, method, DaemonStatus, Empty, HostRegisterParams, HostRegisterResult, NoParams, SessionRef,
-    SessionSummary, TurnCancelResult, TurnRef, TurnResult, TurnSubmitParams, TurnSubmitResult,
-    TurnSubscribeParams, TurnWaitParams,
+    code, method, DaemonStatus, Empty, HostRegisterParams, HostRegisterResult, NoParams,
+    SessionRef, SessionSummary, TurnCancelResult, TurnRef, TurnResult, TurnSubmitParams,
+    TurnSubmitResult, TurnSubscribeParams, TurnWaitParams,
 };
 use synapse_rpc::dispatch::parse_params;
 use synapse_rpc::Peer;
@@ -36,24 +36,32 @@ pub fn invalid_params(detail: impl Into<String>) -> ErrorObjectOwned {
 }
 
 fn peer(ext: &Extensions) -> Result<Peer, ErrorObjectOwned> {
-    ext.get::<Peer>().cloned().ok_or_else(|| rpc_error(code::INTERNAL_ERROR, "no connection context"))
+    ext.get::<Peer>()
+        .cloned()
+        .ok_or_else(|| rpc_error(code::INTERNAL_ERROR, "no connection context"))
 }
 
 /// Build the module with every method.
 pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethodError> {
     let mut m = RpcModule::new(state);
 
-    m.register_method(method::DAEMON_STATUS, |params: Params<'_>, st: &Arc<State>, _| {
-        parse_params::<NoParams>(&params)?;
-        Ok::<DaemonStatus, ErrorObjectOwned>(st.status())
-    })?;
+    m.register_method(
+        method::DAEMON_STATUS,
+        |params: Params<'_>, st: &Arc<State>, _| {
+            parse_params::<NoParams>(&params)?;
+            Ok::<DaemonStatus, ErrorObjectOwned>(st.status())
+        },
+    )?;
 
-    m.register_method(method::DAEMON_SHUTDOWN, |params: Params<'_>, st: &Arc<State>, _| {
-        parse_params::<NoParams>(&params)?;
-        tracing::info!("daemon.shutdown requested");
-        st.shutdown.cancel();
-        Ok::<Empty, ErrorObjectOwned>(Empty {})
-    })?;
+    m.register_method(
+        method::DAEMON_SHUTDOWN,
+        |params: Params<'_>, st: &Arc<State>, _| {
+            parse_params::<NoParams>(&params)?;
+            tracing::info!("daemon.shutdown requested");
+            st.shutdown.cancel();
+            Ok::<Empty, ErrorObjectOwned>(Empty {})
+        },
+    )?;
 
     m.register_method(method::HOST_REGISTER, |params: Params<'_>, st: &Arc<State>, ext: &Extensions| {
         let p: HostRegisterParams = parse_params(&params)?;
@@ -64,83 +72,131 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
         Ok::<HostRegisterResult, ErrorObjectOwned>(HostRegisterResult { host_id: host.host_id })
     })?;
 
-    m.register_async_method(method::TURN_SUBMIT, |params, st: Arc<Arc<State>>, ext: Extensions| async move {
-        let st: Arc<State> = (*st).clone();
-        let p: TurnSubmitParams = match parse_params(&params) {
-            Ok(p) => p,
-            Err(e) => return ResponsePayload::error(e),
-        };
-        let peer = match peer(&ext) {
-            Ok(p) => p,
-            Err(e) => return ResponsePayload::error(e),
-        };
-        match st.turns.submit(&st, p, &peer).await {
-            Ok(turn) => {
-                let result = TurnSubmitResult { turn_id: turn.turn_id.clone(), session_id: turn.session_id.clone() };
-                let (payload, sent) = ResponsePayload::success(result).notify_on_completion();
-                tokio::spawn(async move {
-                    // The turn's first event must follow this response.
-                    let _ = sent.await;
-                    st.turns.start(&st, turn);
-                });
-                payload
+    m.register_async_method(
+        method::TURN_SUBMIT,
+        |params, st: Arc<Arc<State>>, ext: Extensions| async move {
+            let st: Arc<State> = (*st).clone();
+            let p: TurnSubmitParams = match parse_params(&params) {
+                Ok(p) => p,
+                Err(e) => return ResponsePayload::error(e),
+            };
+            let peer = match peer(&ext) {
+                Ok(p) => p,
+                Err(e) => return ResponsePayload::error(e),
+            };
+            match st.turns.submit(&st, p, &peer).await {
+                Ok(turn) => {
+                    let result = TurnSubmitResult {
+                        turn_id: turn.turn_id.clone(),
+                        session_id: turn.session_id.clone(),
+                    };
+                    let (payload, sent) = ResponsePayload::success(result).notify_on_completion();
+                    tokio::spawn(async move {
+                        // The turn's first event must follow this response.
+                        let _ = sent.await;
+                        st.turns.start(&st, turn);
+                    });
+                    payload
+                }
+                Err(e) => ResponsePayload::error(turns_error(e)),
             }
-            Err(e) => ResponsePayload::error(turns_error(e)),
-        }
-    })?;
+        },
+    )?;
 
-    m.register_async_method(method::TURN_GET, |params, st: Arc<Arc<State>>, _| async move {
-        let p: TurnRef = parse_params(&params)?;
-        st.turns.get(&p.turn_id).await.map_err(turns_error)
-    })?;
+    m.register_async_method(
+        method::TURN_GET,
+        |params, st: Arc<Arc<State>>, _| async move {
+            let p: TurnRef = parse_params(&params)?;
+            st.turns.get(&p.turn_id).await.map_err(turns_error)
+        },
+    )?;
 
-    m.register_async_method(method::TURN_WAIT, |params, st: Arc<Arc<State>>, ext: Extensions| async move {
-        let p: TurnWaitParams = parse_params(&params)?;
-        let timeout = match p.timeout_s {
-            None => None,
-            Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s.min(1e9))),
-            Some(_) => return Err(invalid_params("timeout_s must be a non-negative number")),
-        };
-        let caller = peer(&ext)?;
-        match st.turns.wait(&p.turn_id, timeout, &caller).await.map_err(turns_error)? {
-            Some(r) => Ok::<TurnResult, ErrorObjectOwned>(r),
-            None => Err(rpc_error(code::TURN_NOT_COMPLETE, format!("Turn not complete: {}", p.turn_id))),
-        }
-    })?;
+    m.register_async_method(
+        method::TURN_WAIT,
+        |params, st: Arc<Arc<State>>, ext: Extensions| async move {
+            let p: TurnWaitParams = parse_params(&params)?;
+            let timeout = match p.timeout_s {
+                None => None,
+                Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s.min(1e9))),
+                Some(_) => return Err(invalid_params("timeout_s must be a non-negative number")),
+            };
+            let caller = peer(&ext)?;
+            match st
+                .turns
+                .wait(&p.turn_id, timeout, &caller)
+                .await
+                .map_err(turns_error)?
+            {
+                Some(r) => Ok::<TurnResult, ErrorObjectOwned>(r),
+                None => Err(rpc_error(
+                    code::TURN_NOT_COMPLETE,
+                    format!("Turn not complete: {}", p.turn_id),
+                )),
+            }
+        },
+    )?;
 
-    m.register_async_method(method::TURN_CANCEL, |params, st: Arc<Arc<State>>, _| async move {
-        let p: TurnRef = parse_params(&params)?;
-        let cancelled = st.turns.cancel(&st, &p.turn_id).await.map_err(turns_error)?;
-        Ok::<TurnCancelResult, ErrorObjectOwned>(TurnCancelResult { cancelled })
-    })?;
+    m.register_async_method(
+        method::TURN_CANCEL,
+        |params, st: Arc<Arc<State>>, _| async move {
+            let p: TurnRef = parse_params(&params)?;
+            let cancelled = st
+                .turns
+                .cancel(&st, &p.turn_id)
+                .await
+                .map_err(turns_error)?;
+            Ok::<TurnCancelResult, ErrorObjectOwned>(TurnCancelResult { cancelled })
+        },
+    )?;
 
-    m.register_async_method(method::TURN_SUBSCRIBE, |params, st: Arc<Arc<State>>, ext: Extensions| async move {
-        let p: TurnSubscribeParams = parse_params(&params)?;
-        let caller = peer(&ext)?;
-        st.turns.subscribe(p.turn_id.as_deref(), &caller).await.map_err(turns_error)?;
-        Ok::<Empty, ErrorObjectOwned>(Empty {})
-    })?;
+    m.register_async_method(
+        method::TURN_SUBSCRIBE,
+        |params, st: Arc<Arc<State>>, ext: Extensions| async move {
+            let p: TurnSubscribeParams = parse_params(&params)?;
+            let caller = peer(&ext)?;
+            st.turns
+                .subscribe(p.turn_id.as_deref(), &caller)
+                .await
+                .map_err(turns_error)?;
+            Ok::<Empty, ErrorObjectOwned>(Empty {})
+        },
+    )?;
 
-    m.register_async_method(method::SESSION_LIST, |params, st: Arc<Arc<State>>, _| async move {
-        parse_params::<NoParams>(&params)?;
-        let store = st.turns.store().clone();
-        let list = tokio::task::spawn_blocking(move || store.list_sessions())
-            .await
-            .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
-            .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}")))?;
-        Ok::<Vec<SessionSummary>, ErrorObjectOwned>(list)
-    })?;
+    m.register_async_method(
+        method::SESSION_LIST,
+        |params, st: Arc<Arc<State>>, _| async move {
+            parse_params::<NoParams>(&params)?;
+            let store = st.turns.store().clone();
+            let list = tokio::task::spawn_blocking(move || store.list_sessions())
+                .await
+                .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
+                .map_err(|e| {
+                    rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}"))
+                })?;
+            Ok::<Vec<SessionSummary>, ErrorObjectOwned>(list)
+        },
+    )?;
 
-    m.register_async_method(method::SESSION_GET, |params, st: Arc<Arc<State>>, _| async move {
-        let p: SessionRef = parse_params(&params)?;
-        let store = st.turns.store().clone();
-        let id = p.session_id.clone();
-        let detail = tokio::task::spawn_blocking(move || store.get_session(&id))
-            .await
-            .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
-            .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}")))?;
-        detail.ok_or_else(|| rpc_error(code::NOT_FOUND, format!("Not found: session {}", p.session_id)))
-    })?;
+    m.register_async_method(
+        method::SESSION_GET,
+        |params, st: Arc<Arc<State>>, _| async move {
+            let p: SessionRef = parse_params(&params)?;
+            let store = st.turns.store().clone();
+            let id = p.session_id.clone();
+            let detail = tokio::task::spawn_blocking(move || store.get_session(&id))
+                .await
+                .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
+                .map_err(|e| {
+                    rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}"))
+                })?;
+            detail.ok_or_else(|| {
+                rpc_error(
+                    code::NOT_FOUND,
+                    format!("Not found: session {}", p.session_id),
+                )
+            })
+        },
+    )?;
 
     Ok(m)
 }
@@ -150,7 +206,9 @@ fn turns_error(e: TurnsError) -> ErrorObjectOwned {
         TurnsError::NotFound(what) => rpc_error(code::NOT_FOUND, format!("Not found: {what}")),
         TurnsError::NoHost(msg) => rpc_error(code::NO_HOST, format!("No host: {msg}")),
         TurnsError::InvalidParams(msg) => invalid_params(msg),
-        TurnsError::Internal(msg) => rpc_error(code::INTERNAL_ERROR, format!("Internal error: {msg}")),
+        TurnsError::Internal(msg) => {
+            rpc_error(code::INTERNAL_ERROR, format!("Internal error: {msg}"))
+        }
     }
 }
 
@@ -159,7 +217,9 @@ fn validate_tools(p: &HostRegisterParams) -> Result<(), ErrorObjectOwned> {
     for (i, t) in p.tools.iter().enumerate() {
         let ok_name = !t.name.is_empty()
             && t.name.len() <= 64
-            && t.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && t.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !ok_name {
             return Err(invalid_params(format!(
                 "tools[{i}].name {:?} must match ^[a-zA-Z0-9_-]{{1,64}}$",
@@ -167,14 +227,21 @@ fn validate_tools(p: &HostRegisterParams) -> Result<(), ErrorObjectOwned> {
             )));
         }
         if !seen.insert(t.name.as_str()) {
-            return Err(invalid_params(format!("tools[{i}].name {:?} is registered twice", t.name)));
+            return Err(invalid_params(format!(
+                "tools[{i}].name {:?} is registered twice",
+                t.name
+            )));
         }
         if !t.input_schema.is_object() {
-            return Err(invalid_params(format!("tools[{i}].input_schema must be a JSON object")));
+            return Err(invalid_params(format!(
+                "tools[{i}].input_schema must be a JSON object"
+            )));
         }
         if let Some(s) = t.timeout_s {
             if !(s.is_finite() && s > 0.0) {
-                return Err(invalid_params(format!("tools[{i}].timeout_s must be a positive number")));
+                return Err(invalid_params(format!(
+                    "tools[{i}].timeout_s must be a positive number"
+                )));
             }
         }
     }

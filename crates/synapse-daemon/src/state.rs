@@ -78,6 +78,9 @@ impl State {
     /// End every queued and running turn (status `cancelled`), persist them and
     /// queue their `done` events. Called once on shutdown.
     pub async fn finish_all(self: &Arc<Self>) {
-        self.turns.clone().finish_all(self, SHUTDOWN_TURN_LIMIT).await;
+        self.turns
+            .clone()
+            .finish_all(self, SHUTDOWN_TURN_LIMIT)
+            .await;
     }
 }

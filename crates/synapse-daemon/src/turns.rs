@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use synapse_agent::{Agent, BoxFuture, ToolCall, ToolHost, ToolOutcome, TurnObserver, TurnSpec};
 use synapse_protocol::{
-    method, ErrorKind, Timestamp, ToolCallRecord, ToolCancelParams, ToolErrorEnvelope, ToolInvokeParams,
-    ToolInvokeResult, ToolSpec, TurnCounts, TurnError, TurnEventKind, TurnInfo, TurnResult, TurnStatus,
-    TurnSubmitParams, Usage,
+    method, ErrorKind, Timestamp, ToolCallRecord, ToolCancelParams, ToolErrorEnvelope,
+    ToolInvokeParams, ToolInvokeResult, ToolSpec, TurnCounts, TurnError, TurnEventKind, TurnInfo,
+    TurnResult, TurnStatus, TurnSubmitParams, Usage,
 };
 use synapse_rpc::{Peer, PeerError};
 use synapse_store::{NewTurn, Store};
@@ -87,7 +87,11 @@ impl LiveTurn {
         match self.phase.load(Ordering::Acquire) {
             QUEUED => TurnStatus::Queued,
             RUNNING => TurnStatus::Running,
-            _ => self.result.borrow().as_ref().map_or(TurnStatus::Cancelled, |r| r.status),
+            _ => self
+                .result
+                .borrow()
+                .as_ref()
+                .map_or(TurnStatus::Cancelled, |r| r.status),
         }
     }
 
@@ -154,7 +158,10 @@ impl Turns {
     /// Running, queued, finished-since-start.
     pub fn counts(&self) -> TurnCounts {
         let inner = self.lock();
-        let mut c = TurnCounts { finished: self.finished.load(Ordering::Relaxed), ..Default::default() };
+        let mut c = TurnCounts {
+            finished: self.finished.load(Ordering::Relaxed),
+            ..Default::default()
+        };
         for t in inner.live.values() {
             match t.phase.load(Ordering::Acquire) {
                 QUEUED => c.queued += 1,
@@ -174,16 +181,25 @@ impl Turns {
         caller: &Peer,
     ) -> Result<Arc<LiveTurn>, TurnsError> {
         if params.max_tokens == Some(0) {
-            return Err(TurnsError::InvalidParams("max_tokens must be at least 1".into()));
+            return Err(TurnsError::InvalidParams(
+                "max_tokens must be at least 1".into(),
+            ));
         }
         if params.max_iterations == Some(0) {
-            return Err(TurnsError::InvalidParams("max_iterations must be at least 1".into()));
+            return Err(TurnsError::InvalidParams(
+                "max_iterations must be at least 1".into(),
+            ));
         }
         if self.lock().closing {
             return Err(TurnsError::Internal("the daemon is shutting down".into()));
         }
         let host = match &params.host_id {
-            Some(id) => Some(state.hosts.get(id).ok_or_else(|| TurnsError::NotFound(format!("host {id}")))?),
+            Some(id) => Some(
+                state
+                    .hosts
+                    .get(id)
+                    .ok_or_else(|| TurnsError::NotFound(format!("host {id}")))?,
+            ),
             None => match state.hosts.by_connection(caller.id()) {
                 Some(h) => Some(h),
                 None => {
@@ -222,7 +238,11 @@ impl Turns {
         let sid = session_id.clone();
         blocking(move || {
             if new_session {
-                store.create_session(&sid, now, synapse_store::session::title_from_prompt(&prompt).as_deref())?;
+                store.create_session(
+                    &sid,
+                    now,
+                    synapse_store::session::title_from_prompt(&prompt).as_deref(),
+                )?;
             } else if !store.session_exists(&sid)? {
                 return Err(TurnsError::NotFound(format!("session {sid}")));
             }
@@ -273,7 +293,9 @@ impl Turns {
         loop {
             let next = {
                 let mut inner = self.lock();
-                let Some(entry) = inner.sessions.get_mut(&session_id) else { return };
+                let Some(entry) = inner.sessions.get_mut(&session_id) else {
+                    return;
+                };
                 match entry.0.pop_front() {
                     Some(t) => t,
                     None => {
@@ -298,9 +320,13 @@ impl Turns {
         let started_at = Timestamp::now();
         if !may_run
             || turn.cancel.is_cancelled()
-            || turn.phase.compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err()
+            || turn
+                .phase
+                .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
         {
-            self.finish_unstarted(state, &turn, TurnStatus::Cancelled).await;
+            self.finish_unstarted(state, &turn, TurnStatus::Cancelled)
+                .await;
             return;
         }
         let store = self.store.clone();
@@ -308,7 +334,12 @@ impl Turns {
         if let Err(e) = blocking(move || Ok(store.set_turn_running(&tid, started_at)?)).await {
             tracing::error!(turn_id = %turn.turn_id, error = %e, "cannot mark turn running");
         }
-        turn.hub.emit(TurnEventKind::Status { status: TurnStatus::Running }, &self.global);
+        turn.hub.emit(
+            TurnEventKind::Status {
+                status: TurnStatus::Running,
+            },
+            &self.global,
+        );
         tracing::info!(turn_id = %turn.turn_id, session_id = %turn.session_id, "turn running");
 
         let store = self.store.clone();
@@ -317,7 +348,12 @@ impl Turns {
         let history = match history {
             Ok(h) => h,
             Err(e) => {
-                let r = failed_result(&turn, started_at, ErrorKind::Internal, format!("cannot load the session: {e}"));
+                let r = failed_result(
+                    &turn,
+                    started_at,
+                    ErrorKind::Internal,
+                    format!("cannot load the session: {e}"),
+                );
                 self.finish(state, &turn, r).await;
                 return;
             }
@@ -330,13 +366,34 @@ impl Turns {
             history,
             prompt: turn.prompt.clone(),
             system: turn.params.system.clone(),
-            model: turn.params.model.clone().unwrap_or_else(|| settings.model.clone()),
+            model: turn
+                .params
+                .model
+                .clone()
+                .unwrap_or_else(|| settings.model.clone()),
             max_tokens: turn.params.max_tokens.unwrap_or(settings.max_tokens),
-            max_iterations: turn.params.max_iterations.unwrap_or(settings.max_iterations),
+            max_iterations: turn
+                .params
+                .max_iterations
+                .unwrap_or(settings.max_iterations),
         };
-        let host = DaemonToolHost { host: turn.host.clone(), tools };
-        let observer = Observer { turns: self, state, turn: &turn, calls: Mutex::new(HashMap::new()) };
-        let result = self.agent.run_turn(spec, &host, &observer, turn.cancel.clone()).await;
+        let host = DaemonToolHost {
+            host: turn.host.clone(),
+            tools,
+        };
+        let observer = Observer {
+            turns: self,
+            state,
+            turn: &turn,
+            calls: Mutex::new(HashMap::new()),
+        };
+        let mut result = self
+            .agent
+            .run_turn(spec, &host, &observer, turn.cancel.clone())
+            .await;
+        // One `started_at` everywhere: the one stored by `set_turn_running`
+        // (which `finish_turn` keeps), not the agent's slightly later clock.
+        result.started_at = started_at;
         self.finish(state, &turn, result).await;
     }
 
@@ -350,7 +407,9 @@ impl Turns {
             Some(h) => {
                 let specs = h.tools().to_vec();
                 let saved = specs.clone();
-                if let Err(e) = blocking(move || Ok(store.set_session_tool_specs(&sid, &saved)?)).await {
+                if let Err(e) =
+                    blocking(move || Ok(store.set_session_tool_specs(&sid, &saved)?)).await
+                {
                     tracing::warn!(error = %e, "cannot save the session's tool specs");
                 }
                 specs
@@ -395,7 +454,11 @@ impl Turns {
             // user message or an open tool_use: close it so the session can
             // be continued (no other turn of the session runs meanwhile).
             if repair {
-                store.repair_session(&r.session_id, &synapse_store::Repair::ended(r.status), Timestamp::now())?;
+                store.repair_session(
+                    &r.session_id,
+                    &synapse_store::Repair::ended(r.status),
+                    Timestamp::now(),
+                )?;
             }
             Ok(())
         })
@@ -421,7 +484,12 @@ impl Turns {
         }
         let store = self.store.clone();
         let id = turn_id.to_owned();
-        blocking(move || store.get_turn(&id)?.ok_or_else(|| TurnsError::NotFound(format!("turn {id}")))).await
+        blocking(move || {
+            store
+                .get_turn(&id)?
+                .ok_or_else(|| TurnsError::NotFound(format!("turn {id}")))
+        })
+        .await
     }
 
     fn live(&self, turn_id: &str) -> Option<Arc<LiveTurn>> {
@@ -429,12 +497,20 @@ impl Turns {
     }
 
     /// `turn.wait`: `Ok(None)` when the timeout passed first.
-    pub async fn wait(&self, turn_id: &str, timeout: Option<Duration>, caller: &Peer) -> Result<Option<TurnResult>, TurnsError> {
+    pub async fn wait(
+        &self,
+        turn_id: &str,
+        timeout: Option<Duration>,
+        caller: &Peer,
+    ) -> Result<Option<TurnResult>, TurnsError> {
         let Some(t) = self.live(turn_id) else {
             let info = self.get(turn_id).await?;
             return match info.result {
                 Some(r) => Ok(Some(r)),
-                None => Err(TurnsError::Internal(format!("turn {turn_id} is {} but not running", info.status))),
+                None => Err(TurnsError::Internal(format!(
+                    "turn {turn_id} is {} but not running",
+                    info.status
+                ))),
             };
         };
         let mut rx = t.result.subscribe();
@@ -457,7 +533,11 @@ impl Turns {
     }
 
     /// `turn.cancel`: true when the turn was not final yet.
-    pub async fn cancel(self: &Arc<Self>, state: &Arc<State>, turn_id: &str) -> Result<bool, TurnsError> {
+    pub async fn cancel(
+        self: &Arc<Self>,
+        state: &Arc<State>,
+        turn_id: &str,
+    ) -> Result<bool, TurnsError> {
         let Some(t) = self.live(turn_id) else {
             self.get(turn_id).await?;
             return Ok(false);
@@ -467,8 +547,12 @@ impl Turns {
         }
         t.cancel.cancel();
         // A queued turn ends now rather than when its session gets to it.
-        if t.phase.compare_exchange(QUEUED, FINAL, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            self.finish_unstarted(state, &t, TurnStatus::Cancelled).await;
+        if t.phase
+            .compare_exchange(QUEUED, FINAL, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.finish_unstarted(state, &t, TurnStatus::Cancelled)
+                .await;
         }
         Ok(true)
     }
@@ -516,7 +600,12 @@ impl Turns {
     }
 }
 
-fn failed_result(turn: &LiveTurn, started_at: Timestamp, kind: ErrorKind, message: String) -> TurnResult {
+fn failed_result(
+    turn: &LiveTurn,
+    started_at: Timestamp,
+    kind: ErrorKind,
+    message: String,
+) -> TurnResult {
     TurnResult {
         turn_id: turn.turn_id.clone(),
         session_id: turn.session_id.clone(),
@@ -535,7 +624,9 @@ fn failed_result(turn: &LiveTurn, started_at: Timestamp, kind: ErrorKind, messag
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, TurnsError> + Send + 'static,
 ) -> Result<T, TurnsError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| TurnsError::Internal(format!("store task failed: {e}")))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| TurnsError::Internal(format!("store task failed: {e}")))?
 }
 
 /// Tool calls go to the turn's host over `tool.invoke`.
@@ -549,13 +640,23 @@ impl ToolHost for DaemonToolHost {
         self.tools.clone()
     }
 
-    fn invoke(&self, call: ToolCall, cancel: synapse_agent::CancellationToken) -> BoxFuture<'_, ToolOutcome> {
+    fn invoke(
+        &self,
+        call: ToolCall,
+        cancel: synapse_agent::CancellationToken,
+    ) -> BoxFuture<'_, ToolOutcome> {
         Box::pin(async move {
             let unavailable = |why: &str| {
-                ToolOutcome::error(&ToolErrorEnvelope::synthetic(&call.name, "HostUnavailable", why.to_owned()))
+                ToolOutcome::error(&ToolErrorEnvelope::synthetic(
+                    &call.name,
+                    "HostUnavailable",
+                    why.to_owned(),
+                ))
             };
             let Some(host) = &self.host else {
-                return unavailable("no Houdini host is connected to run this tool; answer without it");
+                return unavailable(
+                    "no Houdini host is connected to run this tool; answer without it",
+                );
             };
             if host.peer.is_closed() {
                 return unavailable("the Houdini host disconnected; answer without its tools");
@@ -568,19 +669,28 @@ impl ToolHost for DaemonToolHost {
                 timeout_s: call.timeout_s,
             };
             let wait = Duration::from_secs_f64(call.timeout_s.max(0.0)) + TOOL_REPLY_GRACE;
-            let send_cancel = || {
-                let _ = host.peer.notify(method::TOOL_CANCEL, ToolCancelParams { call_id: call.call_id.clone() });
+            // The agent loop drops this future as soon as the turn is
+            // cancelled (or its own tool timeout passes), so `tool.cancel`
+            // goes from a drop guard: sent unless the host answered.
+            let mut guard = SendToolCancel {
+                peer: &host.peer,
+                call_id: Some(call.call_id.clone()),
             };
             let reply = tokio::select! {
                 r = host.peer.request(method::TOOL_INVOKE, &params, wait) => r,
                 () = cancel.cancelled() => {
-                    send_cancel();
                     return ToolOutcome::error(&ToolErrorEnvelope::synthetic(&call.name, "Cancelled", "the turn was cancelled"));
                 }
             };
+            if !matches!(reply, Err(PeerError::Timeout(_))) {
+                guard.call_id = None; // answered, or the host is gone
+            }
             match reply {
                 Ok(v) => match serde_json::from_value::<ToolInvokeResult>(v) {
-                    Ok(r) => ToolOutcome { is_error: r.is_error, content: r.content },
+                    Ok(r) => ToolOutcome {
+                        is_error: r.is_error,
+                        content: r.content,
+                    },
                     Err(e) => ToolOutcome::error(&ToolErrorEnvelope::synthetic(
                         &call.name,
                         "InvalidToolResult",
@@ -588,14 +698,16 @@ impl ToolHost for DaemonToolHost {
                     )),
                 },
                 Err(PeerError::Timeout(d)) => {
-                    send_cancel();
+                    drop(guard); // sends tool.cancel
                     ToolOutcome::error(&ToolErrorEnvelope::synthetic(
                         &call.name,
                         "Timeout",
                         format!("the host did not answer within {:.1} s", d.as_secs_f64()),
                     ))
                 }
-                Err(PeerError::Disconnected) => unavailable("the Houdini host disconnected during the call"),
+                Err(PeerError::Disconnected) => {
+                    unavailable("the Houdini host disconnected during the call")
+                }
                 Err(PeerError::Rpc(e)) => ToolOutcome::error(&ToolErrorEnvelope::synthetic(
                     &call.name,
                     "HostError",
@@ -603,6 +715,22 @@ impl ToolHost for DaemonToolHost {
                 )),
             }
         })
+    }
+}
+
+/// Sends `tool.cancel {call_id}` to the host when dropped while armed.
+struct SendToolCancel<'a> {
+    peer: &'a Peer,
+    call_id: Option<String>,
+}
+
+impl Drop for SendToolCancel<'_> {
+    fn drop(&mut self) {
+        if let Some(call_id) = self.call_id.take() {
+            let _ = self
+                .peer
+                .notify(method::TOOL_CANCEL, ToolCancelParams { call_id });
+        }
     }
 }
 
@@ -618,13 +746,34 @@ struct Observer<'a> {
 impl TurnObserver for Observer<'_> {
     fn event(&self, kind: TurnEventKind) {
         match &kind {
-            TurnEventKind::ToolCall { call_id, name, input } => {
-                self.calls.lock().unwrap_or_else(|p| p.into_inner()).insert(call_id.clone(), (name.clone(), input.clone()));
+            TurnEventKind::ToolCall {
+                call_id,
+                name,
+                input,
+            } => {
+                self.calls
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(call_id.clone(), (name.clone(), input.clone()));
             }
-            TurnEventKind::ToolResult { call_id, is_error, duration_ms } => {
-                let call = self.calls.lock().unwrap_or_else(|p| p.into_inner()).remove(call_id);
+            TurnEventKind::ToolResult {
+                call_id,
+                is_error,
+                duration_ms,
+            } => {
+                let call = self
+                    .calls
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(call_id);
                 if let Some((name, input)) = call {
-                    let record = ToolCallRecord { call_id: call_id.clone(), name, input, is_error: *is_error, duration_ms: *duration_ms };
+                    let record = ToolCallRecord {
+                        call_id: call_id.clone(),
+                        name,
+                        input,
+                        is_error: *is_error,
+                        duration_ms: *duration_ms,
+                    };
                     let store = self.turns.store.clone();
                     let tid = self.turn.turn_id.clone();
                     // Ordering with the tool_result message is not needed: the
@@ -642,7 +791,11 @@ impl TurnObserver for Observer<'_> {
     }
 
     fn usage(&self, usage: &Usage) {
-        self.state.usage.lock().unwrap_or_else(|p| p.into_inner()).add(usage);
+        self.state
+            .usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(usage);
         let store = self.turns.store.clone();
         let tid = self.turn.turn_id.clone();
         let u = *usage;
@@ -658,7 +811,8 @@ impl TurnObserver for Observer<'_> {
             let store = self.turns.store.clone();
             let sid = self.turn.session_id.clone();
             let tid = self.turn.turn_id.clone();
-            if let Err(e) = blocking(move || Ok(store.append_message(&sid, &tid, &message)?)).await {
+            if let Err(e) = blocking(move || Ok(store.append_message(&sid, &tid, &message)?)).await
+            {
                 tracing::error!(turn_id = %self.turn.turn_id, error = %e, "cannot persist a message");
             }
         })

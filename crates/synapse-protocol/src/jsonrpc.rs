@@ -91,7 +91,12 @@ pub struct Request {
 impl Request {
     /// A request with the given id, method and params.
     pub fn new(id: impl Into<Id>, method: impl Into<String>, params: Option<Value>) -> Self {
-        Self { jsonrpc: V2, id: id.into(), method: method.into(), params }
+        Self {
+            jsonrpc: V2,
+            id: id.into(),
+            method: method.into(),
+            params,
+        }
     }
 }
 
@@ -110,7 +115,11 @@ pub struct Notification {
 impl Notification {
     /// A notification with the given method and params.
     pub fn new(method: impl Into<String>, params: Option<Value>) -> Self {
-        Self { jsonrpc: V2, method: method.into(), params }
+        Self {
+            jsonrpc: V2,
+            method: method.into(),
+            params,
+        }
     }
 }
 
@@ -129,7 +138,11 @@ pub struct ErrorObject {
 impl ErrorObject {
     /// An error without data.
     pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), data: None }
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 
     /// Attach structured detail.
@@ -151,12 +164,16 @@ impl ErrorObject {
 
     /// `-32601`.
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(code::METHOD_NOT_FOUND, format!("Method not found: {method}"))
+        Self::new(
+            code::METHOD_NOT_FOUND,
+            format!("Method not found: {method}"),
+        )
     }
 
     /// `-32602`, with `data` saying what is wrong.
     pub fn invalid_params(detail: impl std::fmt::Display) -> Self {
-        Self::new(code::INVALID_PARAMS, "Invalid params").with_data(Value::String(detail.to_string()))
+        Self::new(code::INVALID_PARAMS, "Invalid params")
+            .with_data(Value::String(detail.to_string()))
     }
 
     /// `-32603`.
@@ -201,12 +218,22 @@ pub struct Response {
 impl Response {
     /// A success.
     pub fn ok(id: Id, result: Value) -> Self {
-        Self { jsonrpc: V2, id, result: Some(result), error: None }
+        Self {
+            jsonrpc: V2,
+            id,
+            result: Some(result),
+            error: None,
+        }
     }
 
     /// A failure.
     pub fn err(id: Id, error: ErrorObject) -> Self {
-        Self { jsonrpc: V2, id, result: None, error: Some(error) }
+        Self {
+            jsonrpc: V2,
+            id,
+            result: None,
+            error: Some(error),
+        }
     }
 
     /// The result, or the error as `Err`.
@@ -237,7 +264,10 @@ impl Message {
     /// could be read (so the peer can match the error to its call).
     pub fn classify(value: Value) -> Result<Message, (Id, ErrorObject)> {
         let Value::Object(map) = &value else {
-            return Err((Id::Null, ErrorObject::invalid_request("a message must be a JSON object")));
+            return Err((
+                Id::Null,
+                ErrorObject::invalid_request("a message must be a JSON object"),
+            ));
         };
         let id = match map.get("id") {
             None => None,
@@ -253,11 +283,17 @@ impl Message {
         };
         let err_id = id.clone().unwrap_or(Id::Null);
         if map.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-            return Err((err_id, ErrorObject::invalid_request("\"jsonrpc\" must be \"2.0\"")));
+            return Err((
+                err_id,
+                ErrorObject::invalid_request("\"jsonrpc\" must be \"2.0\""),
+            ));
         }
         if map.contains_key("method") {
             if !map.get("method").is_some_and(Value::is_string) {
-                return Err((err_id, ErrorObject::invalid_request("\"method\" must be a string")));
+                return Err((
+                    err_id,
+                    ErrorObject::invalid_request("\"method\" must be a string"),
+                ));
             }
             if let Some(p) = map.get("params") {
                 if !(p.is_object() || p.is_array() || p.is_null()) {
@@ -279,7 +315,10 @@ impl Message {
         }
         if map.contains_key("result") || map.contains_key("error") {
             if id.is_none() {
-                return Err((Id::Null, ErrorObject::invalid_request("a response needs an \"id\"")));
+                return Err((
+                    Id::Null,
+                    ErrorObject::invalid_request("a response needs an \"id\""),
+                ));
             }
             return serde_json::from_value(value)
                 .map(Message::Response)
@@ -332,23 +371,33 @@ mod tests {
     #[test]
     fn request_notification_response() {
         let r = classify(json!({"jsonrpc":"2.0","id":1,"method":"daemon.status"}));
-        assert!(matches!(r, Ok(Message::Request(Request { id: Id::Num(1), .. }))));
+        assert!(matches!(
+            r,
+            Ok(Message::Request(Request { id: Id::Num(1), .. }))
+        ));
         let n = classify(json!({"jsonrpc":"2.0","method":"tool.cancel","params":{"call_id":"x"}}));
         assert!(matches!(n, Ok(Message::Notification(_))));
         let resp = classify(json!({"jsonrpc":"2.0","id":"a","result":{}}));
-        assert!(matches!(resp, Ok(Message::Response(Response { id: Id::Str(_), .. }))));
+        assert!(matches!(
+            resp,
+            Ok(Message::Response(Response { id: Id::Str(_), .. }))
+        ));
     }
 
     #[test]
     fn invalid_messages_keep_their_id() {
-        let (id, e) = classify(json!({"jsonrpc":"2.0","id":7})).expect_err("neither method nor result");
+        let (id, e) =
+            classify(json!({"jsonrpc":"2.0","id":7})).expect_err("neither method nor result");
         assert_eq!(id, Id::Num(7));
         assert_eq!(e.code, code::INVALID_REQUEST);
-        let (id, e) = classify(json!({"jsonrpc":"1.0","id":8,"method":"x"})).expect_err("bad version");
+        let (id, e) =
+            classify(json!({"jsonrpc":"1.0","id":8,"method":"x"})).expect_err("bad version");
         assert_eq!((id, e.code), (Id::Num(8), code::INVALID_REQUEST));
-        let (id, _) = classify(json!({"jsonrpc":"2.0","id":1.5,"method":"x"})).expect_err("float id");
+        let (id, _) =
+            classify(json!({"jsonrpc":"2.0","id":1.5,"method":"x"})).expect_err("float id");
         assert_eq!(id, Id::Null);
-        let (_, e) = classify(json!({"jsonrpc":"2.0","id":1,"method":"x","params":3})).expect_err("scalar params");
+        let (_, e) = classify(json!({"jsonrpc":"2.0","id":1,"method":"x","params":3}))
+            .expect_err("scalar params");
         assert_eq!(e.code, code::INVALID_REQUEST);
         let (_, e) = classify(json!(42)).expect_err("not an object");
         assert_eq!(e.code, code::INVALID_REQUEST);
@@ -358,8 +407,14 @@ mod tests {
     fn serializes_compactly_in_field_order() {
         let s = serde_json::to_string(&Response::ok(Id::Num(1), json!({}))).expect("ser");
         assert_eq!(s, r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
-        let s = serde_json::to_string(&Response::err(Id::Null, ErrorObject::new(-32700, "Parse error")))
-            .expect("ser");
-        assert_eq!(s, r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#);
+        let s = serde_json::to_string(&Response::err(
+            Id::Null,
+            ErrorObject::new(-32700, "Parse error"),
+        ))
+        .expect("ser");
+        assert_eq!(
+            s,
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#
+        );
     }
 }

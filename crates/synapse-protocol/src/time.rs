@@ -94,7 +94,10 @@ mod tests {
     fn formats_utc_with_millis() {
         let t = Timestamp::from_unix_ms(1_795_466_467_123);
         assert_eq!(t.to_string(), "2026-11-23T20:41:07.123Z");
-        assert_eq!(Timestamp::parse("2026-11-23T21:41:07.123+01:00").ok(), Some(t));
+        assert_eq!(
+            Timestamp::parse("2026-11-23T21:41:07.123+01:00").ok(),
+            Some(t)
+        );
         assert_eq!(t.unix_ms(), 1_795_466_467_123);
     }
 

@@ -35,10 +35,12 @@ impl Usage {
     pub fn add(&mut self, other: &Usage) {
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
-        self.cache_read_input_tokens =
-            self.cache_read_input_tokens.saturating_add(other.cache_read_input_tokens);
-        self.cache_creation_input_tokens =
-            self.cache_creation_input_tokens.saturating_add(other.cache_creation_input_tokens);
+        self.cache_read_input_tokens = self
+            .cache_read_input_tokens
+            .saturating_add(other.cache_read_input_tokens);
+        self.cache_creation_input_tokens = self
+            .cache_creation_input_tokens
+            .saturating_add(other.cache_creation_input_tokens);
     }
 
     /// True when every count is zero.
@@ -639,10 +641,16 @@ mod tests {
             serde_json::to_value(&e).expect("ser"),
             json!({"turn_id":"t","seq":3,"type":"text","text":"hi"})
         );
-        let back: TurnEvent =
-            serde_json::from_value(json!({"turn_id":"t","seq":0,"type":"status","status":"running"}))
-                .expect("de");
-        assert_eq!(back.kind, TurnEventKind::Status { status: TurnStatus::Running });
+        let back: TurnEvent = serde_json::from_value(
+            json!({"turn_id":"t","seq":0,"type":"status","status":"running"}),
+        )
+        .expect("de");
+        assert_eq!(
+            back.kind,
+            TurnEventKind::Status {
+                status: TurnStatus::Running
+            }
+        );
     }
 
     #[test]
@@ -658,8 +666,15 @@ mod tests {
 
     #[test]
     fn usage_adds_saturating() {
-        let mut u = Usage { input_tokens: u64::MAX, ..Default::default() };
-        u.add(&Usage { input_tokens: 1, output_tokens: 2, ..Default::default() });
+        let mut u = Usage {
+            input_tokens: u64::MAX,
+            ..Default::default()
+        };
+        u.add(&Usage {
+            input_tokens: 1,
+            output_tokens: 2,
+            ..Default::default()
+        });
         assert_eq!(u.input_tokens, u64::MAX);
         assert_eq!(u.output_tokens, 2);
     }

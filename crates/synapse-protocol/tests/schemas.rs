@@ -33,7 +33,11 @@ fn schemas_are_fresh() {
     }
     let mut extra = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("proto/schemas exists") {
-        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         if !expected_files.contains(&name) {
             if update {
                 std::fs::remove_file(dir.join(&name)).expect("remove stale schema");
@@ -59,13 +63,21 @@ fn openrpc_names_every_method_and_error() {
         .iter()
         .filter_map(|m| m["name"].as_str())
         .collect();
-    for m in method::CLIENT_TO_DAEMON.iter().chain(method::DAEMON_TO_PEER) {
+    for m in method::CLIENT_TO_DAEMON
+        .iter()
+        .chain(method::DAEMON_TO_PEER)
+    {
         assert!(names.contains(m), "openrpc.json lacks {m}");
     }
-    let errors = doc["components"]["errors"].as_object().expect("components.errors");
+    let errors = doc["components"]["errors"]
+        .as_object()
+        .expect("components.errors");
     let codes: Vec<i64> = errors.values().filter_map(|e| e["code"].as_i64()).collect();
     for (c, _) in code::ALL {
-        assert!(codes.contains(&i64::from(*c)), "openrpc.json lacks error {c}");
+        assert!(
+            codes.contains(&i64::from(*c)),
+            "openrpc.json lacks error {c}"
+        );
     }
     // Every $ref points at a checked-in schema.
     let mut refs = Vec::new();
@@ -73,7 +85,10 @@ fn openrpc_names_every_method_and_error() {
     for r in refs {
         if let Some(file) = r.strip_prefix("schemas/") {
             let file = file.split('#').next().unwrap_or(file);
-            assert!(proto_dir().join("schemas").join(file).exists(), "dangling $ref {r}");
+            assert!(
+                proto_dir().join("schemas").join(file).exists(),
+                "dangling $ref {r}"
+            );
         }
     }
 }

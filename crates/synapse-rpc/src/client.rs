@@ -74,7 +74,10 @@ impl Client {
     pub async fn connect(path: &Path) -> Result<Self, ClientError> {
         let stream = UnixStream::connect(path)
             .await
-            .map_err(|source| ClientError::Connect { path: path.display().to_string(), source })?;
+            .map_err(|source| ClientError::Connect {
+                path: path.display().to_string(),
+                source,
+            })?;
         Ok(Self::from_stream(stream))
     }
 
@@ -87,7 +90,9 @@ impl Client {
         let reader = tokio::spawn(async move {
             let mut frames = FramedRead::new(read, LineCodec::new(MAX_LINE_BYTES));
             while let Some(Ok(Frame::Line(line))) = frames.next().await {
-                let Ok(value) = serde_json::from_slice::<Value>(&line) else { continue };
+                let Ok(value) = serde_json::from_slice::<Value>(&line) else {
+                    continue;
+                };
                 let items = match value {
                     Value::Array(items) => items,
                     v => vec![v],
@@ -95,7 +100,10 @@ impl Client {
                 for item in items {
                     match Message::classify(item) {
                         Ok(Message::Response(r)) => {
-                            let slot = reader_pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&r.id);
+                            let slot = reader_pending
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .remove(&r.id);
                             if let Some(slot) = slot {
                                 let _ = slot.send(r);
                             }
@@ -111,7 +119,10 @@ impl Client {
                 }
             }
             // Fail every pending call: dropping the senders wakes them.
-            reader_pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            reader_pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
         });
         Self {
             writer: tokio::sync::Mutex::new(write),
@@ -123,13 +134,21 @@ impl Client {
     }
 
     /// Call `method` and decode its result.
-    pub async fn call<R: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> Result<R, ClientError> {
+    pub async fn call<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: impl Serialize,
+    ) -> Result<R, ClientError> {
         let v = self.call_value(method, params).await?;
         Ok(serde_json::from_value(v)?)
     }
 
     /// Call `method` and return its raw result.
-    pub async fn call_value(&self, method: &str, params: impl Serialize) -> Result<Value, ClientError> {
+    pub async fn call_value(
+        &self,
+        method: &str,
+        params: impl Serialize,
+    ) -> Result<Value, ClientError> {
         let params = serde_json::to_value(params)?;
         let params = match params {
             Value::Null => None,
@@ -137,9 +156,18 @@ impl Client {
         };
         let id = Id::Num(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), tx);
-        if let Err(e) = self.send_line(encode(&Request::new(id.clone(), method, params))).await {
-            self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), tx);
+        if let Err(e) = self
+            .send_line(encode(&Request::new(id.clone(), method, params)))
+            .await
+        {
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
             return Err(e);
         }
         let resp = rx.await.map_err(|_| ClientError::Closed)?;
@@ -149,11 +177,16 @@ impl Client {
     /// Send a notification.
     pub async fn notify(&self, method: &str, params: impl Serialize) -> Result<(), ClientError> {
         let params = serde_json::to_value(params)?;
-        self.send_line(encode(&Notification::new(method, Some(params)))).await
+        self.send_line(encode(&Notification::new(method, Some(params))))
+            .await
     }
 
     /// Answer a request from the daemon.
-    pub async fn respond(&self, id: Id, result: Result<Value, ErrorObject>) -> Result<(), ClientError> {
+    pub async fn respond(
+        &self,
+        id: Id,
+        result: Result<Value, ErrorObject>,
+    ) -> Result<(), ClientError> {
         let resp = match result {
             Ok(v) => Response::ok(id, v),
             Err(e) => Response::err(id, e),
@@ -171,7 +204,9 @@ impl Client {
     async fn send_line(&self, line: Bytes) -> Result<(), ClientError> {
         let mut w = self.writer.lock().await;
         w.write_all(&line).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => ClientError::Closed,
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+                ClientError::Closed
+            }
             _ => ClientError::Io(e),
         })
     }

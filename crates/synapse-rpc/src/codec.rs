@@ -31,7 +31,11 @@ pub struct LineCodec {
 impl LineCodec {
     /// A codec accepting lines of at most `max` bytes (newline excluded).
     pub fn new(max: usize) -> Self {
-        Self { max, scanned: 0, discarding: false }
+        Self {
+            max,
+            scanned: 0,
+            discarding: false,
+        }
     }
 }
 
@@ -141,7 +145,10 @@ mod tests {
         let frames = decode_all(&mut c, &[b"{\"a\"", b":1}\n{\"b\":2}\r\n", b"x"]);
         assert_eq!(
             frames,
-            vec![Frame::Line(Bytes::from_static(b"{\"a\":1}")), Frame::Line(Bytes::from_static(b"{\"b\":2}"))]
+            vec![
+                Frame::Line(Bytes::from_static(b"{\"a\":1}")),
+                Frame::Line(Bytes::from_static(b"{\"b\":2}"))
+            ]
         );
     }
 
@@ -149,14 +156,20 @@ mod tests {
     fn oversize_line_reported_once_then_skipped() {
         let mut c = LineCodec::new(8);
         let frames = decode_all(&mut c, &[b"0123456789", b"abcdef", b"ghi\nok\n"]);
-        assert_eq!(frames, vec![Frame::TooLong, Frame::Line(Bytes::from_static(b"ok"))]);
+        assert_eq!(
+            frames,
+            vec![Frame::TooLong, Frame::Line(Bytes::from_static(b"ok"))]
+        );
     }
 
     #[test]
     fn oversize_complete_line_in_one_chunk() {
         let mut c = LineCodec::new(4);
         let frames = decode_all(&mut c, &[b"123456\nabc\n"]);
-        assert_eq!(frames, vec![Frame::TooLong, Frame::Line(Bytes::from_static(b"abc"))]);
+        assert_eq!(
+            frames,
+            vec![Frame::TooLong, Frame::Line(Bytes::from_static(b"abc"))]
+        );
     }
 
     #[test]
@@ -171,6 +184,9 @@ mod tests {
         let mut c = LineCodec::new(16);
         let mut buf = BytesMut::from(&b"tail"[..]);
         assert_eq!(c.decode(&mut buf).ok().flatten(), None);
-        assert_eq!(c.decode_eof(&mut buf).ok().flatten(), Some(Frame::Line(Bytes::from_static(b"tail"))));
+        assert_eq!(
+            c.decode_eof(&mut buf).ok().flatten(),
+            Some(Frame::Line(Bytes::from_static(b"tail")))
+        );
     }
 }

@@ -33,7 +33,12 @@ pub const MAX_IN_FLIGHT: usize = 256;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Serve one accepted stream until it closes or `shutdown` fires.
-pub async fn serve(stream: UnixStream, peer: Peer, dispatcher: Dispatcher, shutdown: CancellationToken) {
+pub async fn serve(
+    stream: UnixStream,
+    peer: Peer,
+    dispatcher: Dispatcher,
+    shutdown: CancellationToken,
+) {
     let (read, mut write) = stream.into_split();
     let writer_peer = peer.clone();
     let writer = tokio::spawn(async move {
@@ -50,7 +55,11 @@ pub async fn serve(stream: UnixStream, peer: Peer, dispatcher: Dispatcher, shutd
         let _ = write.shutdown().await;
     });
 
-    let mut frames = FramedRead::with_capacity(read, LineCodec::new(synapse_protocol::MAX_LINE_BYTES), 64 * 1024);
+    let mut frames = FramedRead::with_capacity(
+        read,
+        LineCodec::new(synapse_protocol::MAX_LINE_BYTES),
+        64 * 1024,
+    );
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut eof = false;
     loop {
@@ -82,7 +91,9 @@ pub async fn serve(stream: UnixStream, peer: Peer, dispatcher: Dispatcher, shutd
             deliver(&peer, reply);
             continue;
         }
-        let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
         let d = dispatcher.clone();
         let p = peer.clone();
         tokio::spawn(async move {
@@ -115,18 +126,24 @@ fn deliver(peer: &Peer, reply: crate::dispatch::Reply) {
 
 /// Cheap synchronous single calls and every error reply run on the reader.
 fn runs_inline(frame: &Frame, dispatcher: &Dispatcher) -> bool {
-    let Frame::Line(line) = frame else { return true };
+    let Frame::Line(line) = frame else {
+        return true;
+    };
     // Peek the method without a full parse: `"method":"name"`.
     match peek_method(line) {
         Some(m) => dispatcher.is_sync(m) || !dispatcher.has_method(m),
-        None => !line.first().is_some_and(|b| *b == b'['),
+        None => line.first().is_none_or(|b| *b != b'['),
     }
 }
 
 fn peek_method(line: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(line).ok()?;
     let start = text.find("\"method\"")? + "\"method\"".len();
-    let rest = text[start..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let rest = text[start..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
     let end = rest.find('"')?;
     Some(&rest[..end])
 }
@@ -137,7 +154,10 @@ mod tests {
 
     #[test]
     fn peeks_method_names() {
-        assert_eq!(peek_method(br#"{"jsonrpc":"2.0","id":1,"method":"daemon.status"}"#), Some("daemon.status"));
+        assert_eq!(
+            peek_method(br#"{"jsonrpc":"2.0","id":1,"method":"daemon.status"}"#),
+            Some("daemon.status")
+        );
         assert_eq!(peek_method(br#"{"method" : "x"}"#), Some("x"));
         assert_eq!(peek_method(br#"{"id":1,"result":{}}"#), None);
     }

@@ -43,7 +43,10 @@ pub struct Reply {
 
 impl Reply {
     fn line(line: Bytes) -> Self {
-        Self { line: Some(line), on_sent: Vec::new() }
+        Self {
+            line: Some(line),
+            on_sent: Vec::new(),
+        }
     }
 
     /// Tell every waiting method that its response is now queued.
@@ -63,7 +66,9 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher over the given methods.
     pub fn new(methods: impl Into<Methods>) -> Self {
-        Self { methods: Arc::new(methods.into()) }
+        Self {
+            methods: Arc::new(methods.into()),
+        }
     }
 
     /// True when `method` is served.
@@ -98,7 +103,10 @@ impl Dispatcher {
                 } else {
                     format!("not valid JSON: {e}")
                 };
-                return Reply::line(encode(&Response::err(Id::Null, ErrorObject::parse_error(detail))));
+                return Reply::line(encode(&Response::err(
+                    Id::Null,
+                    ErrorObject::parse_error(detail),
+                )));
             }
         };
         match value {
@@ -106,7 +114,10 @@ impl Dispatcher {
             single => {
                 let mut on_sent = Vec::new();
                 let out = self.handle_one(single, peer, &mut on_sent).await;
-                Reply { line: out.map(|r| encode(&r)), on_sent }
+                Reply {
+                    line: out.map(|r| encode(&r)),
+                    on_sent,
+                }
             }
         }
     }
@@ -131,9 +142,15 @@ impl Dispatcher {
             on_sent.extend(hooks);
         }
         if responses.is_empty() {
-            return Reply { line: None, on_sent };
+            return Reply {
+                line: None,
+                on_sent,
+            };
         }
-        Reply { line: Some(encode(&responses)), on_sent }
+        Reply {
+            line: Some(encode(&responses)),
+            on_sent,
+        }
     }
 
     /// Handle one message; the response to send, if any.
@@ -151,7 +168,9 @@ impl Dispatcher {
             }
             Ok(Message::Notification(n)) => {
                 if self.has_method(&n.method) {
-                    let (_, hook) = self.call(Request::new(Id::Null, n.method, n.params), peer).await;
+                    let (_, hook) = self
+                        .call(Request::new(Id::Null, n.method, n.params), peer)
+                        .await;
                     on_sent.extend(hook);
                 } else {
                     tracing::debug!(method = %n.method, "ignoring unknown notification");
@@ -167,9 +186,16 @@ impl Dispatcher {
     }
 
     /// Call one method. Returns its response and the "response sent" hook.
-    pub async fn call(&self, req: Request, peer: &Peer) -> (Response, Option<MethodResponseNotifyTx>) {
+    pub async fn call(
+        &self,
+        req: Request,
+        peer: &Peer,
+    ) -> (Response, Option<MethodResponseNotifyTx>) {
         let Some(callback) = self.methods.method(&req.method) else {
-            return (Response::err(req.id, ErrorObject::method_not_found(&req.method)), None);
+            return (
+                Response::err(req.id, ErrorObject::method_not_found(&req.method)),
+                None,
+            );
         };
         let params_text = match &req.params {
             None | Some(Value::Null) => None,
@@ -187,7 +213,10 @@ impl Dispatcher {
             }
             MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
                 return (
-                    Response::err(req.id, ErrorObject::internal("subscriptions are not served here")),
+                    Response::err(
+                        req.id,
+                        ErrorObject::internal("subscriptions are not served here"),
+                    ),
                     None,
                 )
             }
@@ -204,7 +233,10 @@ fn splice_id(json: &str, id: Id) -> Response {
             r.id = id;
             r
         }
-        Err(e) => Response::err(id, ErrorObject::internal(format!("bad method response: {e}"))),
+        Err(e) => Response::err(
+            id,
+            ErrorObject::internal(format!("bad method response: {e}")),
+        ),
     }
 }
 

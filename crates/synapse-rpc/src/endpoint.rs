@@ -55,8 +55,15 @@ pub enum EndpointError {
     },
 }
 
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> EndpointError + 'a {
-    move |source| EndpointError::Io { action, path: path.to_owned(), source }
+fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> EndpointError + 'a {
+    move |source| EndpointError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// This process's effective uid.
@@ -77,8 +84,12 @@ pub fn default_socket_path() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join("synapse").join("synapsed.sock");
     }
-    let tmp = std::env::var_os("TMPDIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
-    PathBuf::from(tmp).join(format!("synapse-{}", current_uid())).join("synapsed.sock")
+    let tmp = std::env::var_os("TMPDIR")
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/tmp".into());
+    PathBuf::from(tmp)
+        .join(format!("synapse-{}", current_uid()))
+        .join("synapsed.sock")
 }
 
 /// Create the socket's directory `0700` if missing, or check an existing one.
@@ -96,9 +107,16 @@ pub fn prepare_dir(dir: &Path) -> Result<(), EndpointError> {
                 .map_err(io_err("cannot chmod socket directory", dir))?;
             Ok(())
         }
-        Err(e) => Err(EndpointError::Io { action: "cannot inspect", path: dir.to_owned(), source: e }),
+        Err(e) => Err(EndpointError::Io {
+            action: "cannot inspect",
+            path: dir.to_owned(),
+            source: e,
+        }),
         Ok(meta) => {
-            let unsafe_dir = |reason: String| EndpointError::UnsafeDirectory { path: dir.to_owned(), reason };
+            let unsafe_dir = |reason: String| EndpointError::UnsafeDirectory {
+                path: dir.to_owned(),
+                reason,
+            };
             if meta.file_type().is_symlink() {
                 return Err(unsafe_dir("it is a symlink; use a real directory".into()));
             }
@@ -136,7 +154,10 @@ pub struct Listener {
 impl Listener {
     /// Bind `path` following every rule in the module docs.
     pub fn bind(path: &Path) -> Result<Self, EndpointError> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).ok_or_else(|| EndpointError::InvalidPath(path.to_owned()))?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .ok_or_else(|| EndpointError::InvalidPath(path.to_owned()))?;
         if path.file_name().is_none() {
             return Err(EndpointError::InvalidPath(path.to_owned()));
         }
@@ -154,7 +175,9 @@ impl Listener {
             .map_err(io_err("cannot open lock file", &lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(EndpointError::AlreadyRunning(path.to_owned())),
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(EndpointError::AlreadyRunning(path.to_owned()))
+            }
             Err(fs::TryLockError::Error(e)) => return Err(io_err("cannot lock", &lock_path)(e)),
         }
 
@@ -164,7 +187,8 @@ impl Listener {
                     Ok(_) => return Err(EndpointError::AlreadyRunning(path.to_owned())),
                     Err(_) => {
                         tracing::info!(socket = %path.display(), "removing stale socket");
-                        fs::remove_file(path).map_err(io_err("cannot remove stale socket", path))?;
+                        fs::remove_file(path)
+                            .map_err(io_err("cannot remove stale socket", path))?;
                     }
                 }
             }
@@ -174,9 +198,16 @@ impl Listener {
         }
 
         let inner = UnixListener::bind(path).map_err(io_err("cannot bind", path))?;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io_err("cannot chmod", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .map_err(io_err("cannot chmod", path))?;
         let ino = fs::symlink_metadata(path).map(|m| m.ino()).unwrap_or(0);
-        Ok(Self { inner, path: path.to_owned(), uid: current_uid(), ino, _lock: lock })
+        Ok(Self {
+            inner,
+            path: path.to_owned(),
+            uid: current_uid(),
+            ino,
+            _lock: lock,
+        })
     }
 
     /// The socket path.
@@ -193,7 +224,9 @@ impl Listener {
                 Ok(cred) => {
                     tracing::warn!(peer_uid = cred.uid(), pid = ?cred.pid(), "refused a connection from another user");
                 }
-                Err(e) => tracing::warn!(error = %e, "refused a connection whose credentials could not be read"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "refused a connection whose credentials could not be read")
+                }
             }
             drop(stream);
         }
@@ -203,7 +236,10 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         // Remove the socket only if it is still the one we bound.
-        if fs::symlink_metadata(&self.path).map(|m| m.ino() == self.ino).unwrap_or(false) {
+        if fs::symlink_metadata(&self.path)
+            .map(|m| m.ino() == self.ino)
+            .unwrap_or(false)
+        {
             let _ = fs::remove_file(&self.path);
         }
         // The lock file stays: deleting it would let a starting daemon lock a

@@ -34,7 +34,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { progress: 1 << 20, high_water: 4 << 20, hard: 64 << 20 }
+        Self {
+            progress: 1 << 20,
+            high_water: 4 << 20,
+            hard: 64 << 20,
+        }
     }
 }
 
@@ -98,7 +102,10 @@ impl Outbox {
             st.queue.clear();
             st.bytes = 0;
             drop(st);
-            tracing::warn!(limit = self.limits.hard, "peer is not reading; closing its connection");
+            tracing::warn!(
+                limit = self.limits.hard,
+                "peer is not reading; closing its connection"
+            );
             self.readable.notify_one();
             self.drained.notify_waiters();
             return Err(PushError::Closed);
@@ -207,25 +214,41 @@ mod tests {
     use super::*;
 
     fn small() -> Outbox {
-        Outbox::new(Limits { progress: 10, high_water: 20, hard: 30 })
+        Outbox::new(Limits {
+            progress: 10,
+            high_water: 20,
+            hard: 30,
+        })
     }
 
     #[tokio::test]
     async fn progress_dropped_required_kept_in_order() {
         let ob = small();
         assert_eq!(ob.push_progress(Bytes::from_static(b"12345678\n")), Ok(()));
-        assert_eq!(ob.push_progress(Bytes::from_static(b"abc\n")), Err(PushError::Dropped));
+        assert_eq!(
+            ob.push_progress(Bytes::from_static(b"abc\n")),
+            Err(PushError::Dropped)
+        );
         assert_eq!(ob.push_required(Bytes::from_static(b"resp\n")), Ok(()));
         assert_eq!(ob.dropped(), 1);
         let lines = ob.pop_all().await.expect("open");
-        assert_eq!(lines, vec![Bytes::from_static(b"12345678\n"), Bytes::from_static(b"resp\n")]);
+        assert_eq!(
+            lines,
+            vec![
+                Bytes::from_static(b"12345678\n"),
+                Bytes::from_static(b"resp\n")
+            ]
+        );
     }
 
     #[tokio::test]
     async fn hard_limit_closes() {
         let ob = small();
         assert!(ob.push_required(Bytes::from(vec![b'x'; 25])).is_ok());
-        assert_eq!(ob.push_required(Bytes::from(vec![b'x'; 10])), Err(PushError::Closed));
+        assert_eq!(
+            ob.push_required(Bytes::from(vec![b'x'; 10])),
+            Err(PushError::Closed)
+        );
         assert!(ob.is_closed());
         assert!(ob.pop_all().await.is_none());
     }

@@ -109,7 +109,10 @@ impl Peer {
         let line = encode(&Request::new(id.clone(), method, Some(params)));
         let (tx, rx) = oneshot::channel();
         self.pending().insert(id.clone(), tx);
-        let guard = PendingGuard { peer: self, id: id.clone() };
+        let guard = PendingGuard {
+            peer: self,
+            id: id.clone(),
+        };
         if self.inner.outbox.push_required(line).is_err() {
             return Err(PeerError::Disconnected);
         }

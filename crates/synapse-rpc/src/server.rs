@@ -33,8 +33,17 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 impl Server {
     /// A server over a bound listener.
-    pub fn new(listener: Listener, dispatcher: Dispatcher, hooks: Arc<dyn ConnectionHooks>) -> Self {
-        Self { listener, dispatcher, hooks, limits: Limits::default() }
+    pub fn new(
+        listener: Listener,
+        dispatcher: Dispatcher,
+        hooks: Arc<dyn ConnectionHooks>,
+    ) -> Self {
+        Self {
+            listener,
+            dispatcher,
+            hooks,
+            limits: Limits::default(),
+        }
     }
 
     /// Override the outbox limits (tests).
@@ -81,7 +90,10 @@ impl Server {
         }
         drop(self.listener);
         let all = async { while conns.join_next().await.is_some() {} };
-        if tokio::time::timeout(connection::DRAIN_TIMEOUT + Duration::from_secs(1), all).await.is_err() {
+        if tokio::time::timeout(connection::DRAIN_TIMEOUT + Duration::from_secs(1), all)
+            .await
+            .is_err()
+        {
             conns.abort_all();
         }
     }

@@ -18,7 +18,12 @@ impl ConnectionHooks for NoHooks {
 }
 
 /// A server whose `ask_back` method asks the caller `echo` and reports how it went.
-async fn start() -> (tempfile::TempDir, std::path::PathBuf, CancellationToken, mpsc::UnboundedReceiver<Result<Value, PeerError>>) {
+async fn start() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    CancellationToken,
+    mpsc::UnboundedReceiver<Result<Value, PeerError>>,
+) {
     let tmp = tempfile::tempdir().expect("tmp");
     let path = tmp.path().join("run").join("t.sock");
     let listener = Listener::bind(&path).expect("bind");
@@ -28,7 +33,9 @@ async fn start() -> (tempfile::TempDir, std::path::PathBuf, CancellationToken, m
         let timeout_ms: u64 = params.one().unwrap_or(5000);
         let peer = ext.get::<Peer>().cloned().expect("peer in extensions");
         tokio::spawn(async move {
-            let r = peer.request("echo", json!({"x": 1}), Duration::from_millis(timeout_ms)).await;
+            let r = peer
+                .request("echo", json!({"x": 1}), Duration::from_millis(timeout_ms))
+                .await;
             let _ = tx.send(r);
         });
         Ok::<Value, ErrorObjectOwned>(json!("asked"))
@@ -41,7 +48,10 @@ async fn start() -> (tempfile::TempDir, std::path::PathBuf, CancellationToken, m
 }
 
 async fn next_request(c: &mut synapse_rpc::Client) -> synapse_protocol::Request {
-    match tokio::time::timeout(Duration::from_secs(10), c.next_incoming()).await.expect("in time") {
+    match tokio::time::timeout(Duration::from_secs(10), c.next_incoming())
+        .await
+        .expect("in time")
+    {
         Some(Incoming::Request(r)) => r,
         other => panic!("expected a request, got {other:?}"),
     }
@@ -56,8 +66,13 @@ async fn request_is_answered() {
     let req = next_request(&mut c).await;
     assert_eq!(req.method, "echo");
     assert_eq!(req.params, Some(json!({"x": 1})));
-    c.respond(req.id, Ok(json!({"ok": true}))).await.expect("respond");
-    let r = tokio::time::timeout(Duration::from_secs(10), results.recv()).await.expect("in time").expect("sent");
+    c.respond(req.id, Ok(json!({"ok": true})))
+        .await
+        .expect("respond");
+    let r = tokio::time::timeout(Duration::from_secs(10), results.recv())
+        .await
+        .expect("in time")
+        .expect("sent");
     assert_eq!(r, Ok(json!({"ok": true})));
 }
 
@@ -69,9 +84,15 @@ async fn disconnect_fails_pending_request_at_once() {
     let _req = next_request(&mut c).await;
     let t0 = std::time::Instant::now();
     drop(c);
-    let r = tokio::time::timeout(Duration::from_secs(10), results.recv()).await.expect("in time").expect("sent");
+    let r = tokio::time::timeout(Duration::from_secs(10), results.recv())
+        .await
+        .expect("in time")
+        .expect("sent");
     assert_eq!(r, Err(PeerError::Disconnected));
-    assert!(t0.elapsed() < Duration::from_secs(5), "failed at once, not at the 60 s timeout");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "failed at once, not at the 60 s timeout"
+    );
 }
 
 #[tokio::test]
@@ -80,12 +101,20 @@ async fn timeout_then_late_answer_is_ignored() {
     let mut c = synapse_rpc::Client::connect(&path).await.expect("connect");
     let _: Value = c.call("ask_back", json!([50])).await.expect("call");
     let req = next_request(&mut c).await;
-    let r = tokio::time::timeout(Duration::from_secs(10), results.recv()).await.expect("in time").expect("sent");
+    let r = tokio::time::timeout(Duration::from_secs(10), results.recv())
+        .await
+        .expect("in time")
+        .expect("sent");
     assert_eq!(r, Err(PeerError::Timeout(Duration::from_millis(50))));
     // The late answer and an answer to an id never asked are ignored; the
     // connection keeps working.
     c.respond(req.id, Ok(json!("late"))).await.expect("respond");
-    c.respond(synapse_protocol::Id::Num(999), Ok(json!("unknown"))).await.expect("respond");
-    let v: Value = c.call("ask_back", json!([5000])).await.expect("still serving");
+    c.respond(synapse_protocol::Id::Num(999), Ok(json!("unknown")))
+        .await
+        .expect("respond");
+    let v: Value = c
+        .call("ask_back", json!([5000]))
+        .await
+        .expect("still serving");
     assert_eq!(v, json!("asked"));
 }

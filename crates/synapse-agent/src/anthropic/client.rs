@@ -53,10 +53,25 @@ impl std::fmt::Debug for AnthropicClient {
 #[derive(Debug)]
 enum Failure {
     Cancelled,
-    Http { status: u16, headers: HeaderMap, error_type: Option<String>, message: String },
-    Transport { kind: ErrorKind, message: String, forwarded: bool },
-    InBand { error_type: String, message: String, forwarded: bool },
-    Malformed { message: String },
+    Http {
+        status: u16,
+        headers: HeaderMap,
+        error_type: Option<String>,
+        message: String,
+    },
+    Transport {
+        kind: ErrorKind,
+        message: String,
+        forwarded: bool,
+    },
+    InBand {
+        error_type: String,
+        message: String,
+        forwarded: bool,
+    },
+    Malformed {
+        message: String,
+    },
 }
 
 impl Failure {
@@ -64,18 +79,24 @@ impl Failure {
     fn retryable(&self) -> bool {
         match self {
             Failure::Cancelled | Failure::Malformed { .. } => false,
-            Failure::Http { status, headers, .. } => retry::should_retry_status(*status, headers),
+            Failure::Http {
+                status, headers, ..
+            } => retry::should_retry_status(*status, headers),
             Failure::Transport { forwarded, .. } => !forwarded,
-            Failure::InBand { error_type, forwarded, .. } => {
-                !forwarded && error_type == "overloaded_error"
-            }
+            Failure::InBand {
+                error_type,
+                forwarded,
+                ..
+            } => !forwarded && error_type == "overloaded_error",
         }
     }
 
     fn reason(&self) -> String {
         match self {
             Failure::Cancelled => "cancelled".into(),
-            Failure::Http { status, error_type, .. } => match error_type {
+            Failure::Http {
+                status, error_type, ..
+            } => match error_type {
                 Some(t) => format!("HTTP {status} {t}"),
                 None => format!("HTTP {status}"),
             },
@@ -87,7 +108,12 @@ impl Failure {
 
     fn into_turn_error(self) -> TurnError {
         match self {
-            Failure::Http { status, headers, error_type, message } => {
+            Failure::Http {
+                status,
+                headers,
+                error_type,
+                message,
+            } => {
                 let rid = request_id(&headers);
                 let kind = retry::kind_of(status, error_type.as_deref());
                 let mut msg = format!("Messages API returned HTTP {status}");
@@ -103,17 +129,29 @@ impl Failure {
                 TurnError { kind, message: msg }
             }
             Failure::Transport { kind, message, .. } => TurnError { kind, message },
-            Failure::InBand { error_type, message, forwarded } => TurnError {
+            Failure::InBand {
+                error_type,
+                message,
+                forwarded,
+            } => TurnError {
                 kind: retry::kind_of_error_type(&error_type).unwrap_or(ErrorKind::Stream),
                 message: format!(
                     "the response stream failed{}: {error_type}: {message}",
-                    if forwarded { " after text was sent" } else { "" }
+                    if forwarded {
+                        " after text was sent"
+                    } else {
+                        ""
+                    }
                 ),
             },
-            Failure::Malformed { message } => TurnError { kind: ErrorKind::Stream, message },
-            Failure::Cancelled => {
-                TurnError { kind: ErrorKind::Internal, message: "cancelled".into() }
-            }
+            Failure::Malformed { message } => TurnError {
+                kind: ErrorKind::Stream,
+                message,
+            },
+            Failure::Cancelled => TurnError {
+                kind: ErrorKind::Internal,
+                message: "cancelled".into(),
+            },
         }
     }
 
@@ -148,13 +186,23 @@ impl AnthropicClient {
             v.set_sensitive(true);
             auth.insert("x-api-key", v);
         } else if let Some(token) = &settings.auth_token {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(bad)?;
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(bad)?;
             v.set_sensitive(true);
             auth.insert(reqwest::header::AUTHORIZATION, v);
         }
-        auth.insert("anthropic-version", HeaderValue::from_static(ANTHROPIC_VERSION));
-        auth.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        auth.insert(reqwest::header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+        auth.insert(
+            "anthropic-version",
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
+        auth.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        auth.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
         Ok(Self {
             http,
             url: format!("{}/v1/messages", settings.base_url.trim_end_matches('/')),
@@ -175,7 +223,8 @@ impl AnthropicClient {
         if !self.has_credential {
             return Err(ProviderError::Api(TurnError {
                 kind: ErrorKind::Authentication,
-                message: "no API credential: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN)".into(),
+                message: "no API credential: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN)"
+                    .into(),
             }));
         }
         let body = match request::body_bytes(req) {
@@ -225,7 +274,9 @@ impl AnthropicClient {
         match result {
             Ok(()) => match assembler.finish() {
                 Ok(resp) => Ok(resp),
-                Err(e) => Err(Failure::Malformed { message: e.to_string() }),
+                Err(e) => Err(Failure::Malformed {
+                    message: e.to_string(),
+                }),
             },
             Err(f) => Err(f),
         }
@@ -240,7 +291,12 @@ impl AnthropicClient {
     ) -> Result<(), Failure> {
         let idle = self.idle_timeout;
         tracing::debug!(url = %self.url, bytes = body.len(), "Messages API request");
-        let send = self.http.post(&self.url).headers(self.auth.clone()).body(body).send();
+        let send = self
+            .http
+            .post(&self.url)
+            .headers(self.auth.clone())
+            .body(body)
+            .send();
         let resp = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(Failure::Cancelled),
@@ -271,7 +327,10 @@ impl AnthropicClient {
                 Err(_) => {
                     return Err(Failure::Transport {
                         kind: ErrorKind::Timeout,
-                        message: format!("the response stream was idle for {:.1} s", idle.as_secs_f64()),
+                        message: format!(
+                            "the response stream was idle for {:.1} s",
+                            idle.as_secs_f64()
+                        ),
                         forwarded: assembler.forwarded(),
                     })
                 }
@@ -288,7 +347,11 @@ impl AnthropicClient {
             parser.push(&chunk, &mut events);
             for ev in events.drain(..) {
                 match assembler.on_event(&ev, sink) {
-                    Err(e) => return Err(Failure::Malformed { message: e.to_string() }),
+                    Err(e) => {
+                        return Err(Failure::Malformed {
+                            message: e.to_string(),
+                        })
+                    }
                     Ok(Step::Continue) => {}
                     Ok(Step::Done) => {
                         // Let the body end so the connection can be reused;
@@ -299,7 +362,10 @@ impl AnthropicClient {
                         .await;
                         return Ok(());
                     }
-                    Ok(Step::Error { error_type, message }) => {
+                    Ok(Step::Error {
+                        error_type,
+                        message,
+                    }) => {
                         tracing::warn!(%error_type, %message, "in-band error in the response stream");
                         return Err(Failure::InBand {
                             error_type,
@@ -349,12 +415,21 @@ impl AnthropicClient {
             %message,
             "Messages API call failed"
         );
-        Failure::Http { status, headers, error_type, message }
+        Failure::Http {
+            status,
+            headers,
+            error_type,
+            message,
+        }
     }
 }
 
 fn transport_failure(e: &reqwest::Error, forwarded: bool) -> Failure {
-    let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connection };
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Connection
+    };
     // reqwest's message names the URL (no credential in it) and the cause.
     let mut message = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -364,7 +439,11 @@ fn transport_failure(e: &reqwest::Error, forwarded: bool) -> Failure {
         source = s.source();
     }
     tracing::warn!(%message, "Messages API connection failed");
-    Failure::Transport { kind, message, forwarded }
+    Failure::Transport {
+        kind,
+        message,
+        forwarded,
+    }
 }
 
 impl Provider for AnthropicClient {
@@ -377,4 +456,3 @@ impl Provider for AnthropicClient {
         Box::pin(self.call(request, sink, cancel))
     }
 }
-

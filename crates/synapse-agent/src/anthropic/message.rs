@@ -18,8 +18,16 @@ use crate::provider::{ProviderResponse, StreamSink};
 #[derive(Debug)]
 enum Block {
     Text(String),
-    ToolUse { id: String, name: String, initial: Value, json: String },
-    Thinking { thinking: String, signature: String },
+    ToolUse {
+        id: String,
+        name: String,
+        initial: Value,
+        json: String,
+    },
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
     Other(Value),
 }
 
@@ -77,7 +85,10 @@ impl MessageAssembler {
         }
         let data: Value = serde_json::from_str(&ev.data)
             .map_err(|e| StreamFault(format!("event {:?} is not JSON: {e}", ev.event)))?;
-        let kind = data.get("type").and_then(Value::as_str).unwrap_or(ev.event.as_str());
+        let kind = data
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or(ev.event.as_str());
         match kind {
             "message_start" => {
                 if let Some(u) = data.pointer("/message/usage") {
@@ -114,7 +125,10 @@ impl MessageAssembler {
                 let index = index_of(&data)?;
                 let delta = data.get("delta").unwrap_or(&Value::Null);
                 let piece = |k: &str| delta.get(k).and_then(Value::as_str).unwrap_or("");
-                match (delta.get("type").and_then(Value::as_str), self.blocks.get_mut(&index)) {
+                match (
+                    delta.get("type").and_then(Value::as_str),
+                    self.blocks.get_mut(&index),
+                ) {
                     (Some("text_delta"), Some(Block::Text(text))) => {
                         let t = piece("text");
                         if !t.is_empty() {
@@ -168,7 +182,12 @@ impl MessageAssembler {
         for (_, b) in self.blocks {
             content.push(match b {
                 Block::Text(text) => json!({"type": "text", "text": text}),
-                Block::ToolUse { id, name, initial, json } => {
+                Block::ToolUse {
+                    id,
+                    name,
+                    initial,
+                    json,
+                } => {
                     let input = if json.trim().is_empty() {
                         initial
                     } else {
@@ -184,13 +203,20 @@ impl MessageAssembler {
                     };
                     json!({"type": "tool_use", "id": id, "name": name, "input": input})
                 }
-                Block::Thinking { thinking, signature } => {
+                Block::Thinking {
+                    thinking,
+                    signature,
+                } => {
                     json!({"type": "thinking", "thinking": thinking, "signature": signature})
                 }
                 Block::Other(v) => v,
             });
         }
-        Ok(ProviderResponse { content, stop_reason: self.stop_reason, usage: self.usage })
+        Ok(ProviderResponse {
+            content,
+            stop_reason: self.stop_reason,
+            usage: self.usage,
+        })
     }
 }
 
@@ -213,8 +239,14 @@ pub fn merge_usage(usage: &mut Usage, v: &Value) {
     };
     set("input_tokens", &mut usage.input_tokens);
     set("output_tokens", &mut usage.output_tokens);
-    set("cache_read_input_tokens", &mut usage.cache_read_input_tokens);
-    set("cache_creation_input_tokens", &mut usage.cache_creation_input_tokens);
+    set(
+        "cache_read_input_tokens",
+        &mut usage.cache_read_input_tokens,
+    );
+    set(
+        "cache_creation_input_tokens",
+        &mut usage.cache_creation_input_tokens,
+    );
 }
 
 #[cfg(test)]
@@ -262,20 +294,41 @@ mod tests {
             json!({"type":"future_event"}),
         ];
         for e in &events {
-            assert_eq!(a.on_event(&ev(e.clone()), &sink).expect("event"), Step::Continue);
+            assert_eq!(
+                a.on_event(&ev(e.clone()), &sink).expect("event"),
+                Step::Continue
+            );
         }
         assert!(a.forwarded());
-        assert_eq!(a.on_event(&ev(json!({"type":"message_stop"})), &sink).expect("stop"), Step::Done);
+        assert_eq!(
+            a.on_event(&ev(json!({"type":"message_stop"})), &sink)
+                .expect("stop"),
+            Step::Done
+        );
         let r = a.finish().expect("finish");
         assert_eq!(r.stop_reason.as_deref(), Some("tool_use"));
         assert_eq!(
             r.usage,
-            Usage { input_tokens: 10, output_tokens: 9, cache_read_input_tokens: 3, cache_creation_input_tokens: 0 }
+            Usage {
+                input_tokens: 10,
+                output_tokens: 9,
+                cache_read_input_tokens: 3,
+                cache_creation_input_tokens: 0
+            }
         );
-        assert_eq!(r.content[0], json!({"type":"thinking","thinking":"hmm","signature":"sig"}));
+        assert_eq!(
+            r.content[0],
+            json!({"type":"thinking","thinking":"hmm","signature":"sig"})
+        );
         assert_eq!(r.content[1], json!({"type":"text","text":"Hello"}));
-        assert_eq!(r.content[2], json!({"type":"tool_use","id":"toolu_1","name":"x","input":{"a":[1]}}));
-        assert_eq!(sink.0.lock().map(|s| s.clone()).unwrap_or_default(), "Hello");
+        assert_eq!(
+            r.content[2],
+            json!({"type":"tool_use","id":"toolu_1","name":"x","input":{"a":[1]}})
+        );
+        assert_eq!(
+            sink.0.lock().map(|s| s.clone()).unwrap_or_default(),
+            "Hello"
+        );
     }
 
     #[test]
@@ -285,8 +338,17 @@ mod tests {
         let step = a
             .on_event(&ev(json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})), &sink)
             .expect("event");
-        assert_eq!(step, Step::Error { error_type: "overloaded_error".into(), message: "Overloaded".into() });
-        let bad = SseEvent { event: "message_start".into(), data: "{not json".into() };
+        assert_eq!(
+            step,
+            Step::Error {
+                error_type: "overloaded_error".into(),
+                message: "Overloaded".into()
+            }
+        );
+        let bad = SseEvent {
+            event: "message_start".into(),
+            data: "{not json".into(),
+        };
         assert!(a.on_event(&bad, &sink).is_err());
         let mut b = MessageAssembler::new();
         for e in [

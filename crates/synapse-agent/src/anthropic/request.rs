@@ -103,11 +103,13 @@ pub fn body_bytes(req: &ProviderRequest) -> Result<Vec<u8>, serde_json::Error> {
         model: &req.model,
         max_tokens: req.max_tokens,
         stream: true,
-        system: req
-            .system
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|text| [SystemBlock { kind: "text", text, cache_control: EPHEMERAL }]),
+        system: req.system.as_deref().filter(|s| !s.is_empty()).map(|text| {
+            [SystemBlock {
+                kind: "text",
+                text,
+                cache_control: EPHEMERAL,
+            }]
+        }),
         tools,
         messages: &req.messages,
     };
@@ -143,7 +145,10 @@ mod tests {
         };
         let bytes = body_bytes(&req).expect("body");
         let v: Value = serde_json::from_slice(&bytes).expect("json");
-        assert_eq!(v["system"], json!([{"type":"text","text":"sys","cache_control":{"type":"ephemeral"}}]));
+        assert_eq!(
+            v["system"],
+            json!([{"type":"text","text":"sys","cache_control":{"type":"ephemeral"}}])
+        );
         assert!(v["tools"][0].get("cache_control").is_none());
         assert_eq!(v["tools"][1]["cache_control"], json!({"type":"ephemeral"}));
         assert_eq!(v["stream"], json!(true));
@@ -169,6 +174,9 @@ mod tests {
     #[test]
     fn sorted_json_sorts_nested_keys() {
         let v = json!({"b":1,"a":{"d":[{"y":1,"x":2}],"c":null}});
-        assert_eq!(to_sorted_json(&v), r#"{"a":{"c":null,"d":[{"x":2,"y":1}]},"b":1}"#);
+        assert_eq!(
+            to_sorted_json(&v),
+            r#"{"a":{"c":null,"d":[{"x":2,"y":1}]},"b":1}"#
+        );
     }
 }

@@ -23,7 +23,11 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// Whether a failed HTTP status should be retried.
 pub fn should_retry_status(status: u16, headers: &HeaderMap) -> bool {
-    match headers.get("x-should-retry").and_then(|v| v.to_str().ok()).map(str::trim) {
+    match headers
+        .get("x-should-retry")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
         Some("true") => return true,
         Some("false") => return false,
         _ => {}
@@ -33,7 +37,12 @@ pub fn should_retry_status(status: u16, headers: &HeaderMap) -> bool {
 
 /// The server's suggested wait, if any and if at most 60 s.
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
             let d = Duration::from_secs_f64(ms / 1000.0);
@@ -128,21 +137,39 @@ mod tests {
         for s in [400, 401, 403, 404, 413, 422] {
             assert!(!should_retry_status(s, &none), "{s}");
         }
-        assert!(should_retry_status(400, &headers(&[("x-should-retry", "true")])));
-        assert!(!should_retry_status(529, &headers(&[("x-should-retry", "false")])));
+        assert!(should_retry_status(
+            400,
+            &headers(&[("x-should-retry", "true")])
+        ));
+        assert!(!should_retry_status(
+            529,
+            &headers(&[("x-should-retry", "false")])
+        ));
     }
 
     #[test]
     fn retry_after_forms() {
         let now = SystemTime::now();
-        assert_eq!(retry_after(&headers(&[("retry-after-ms", "250")]), now), Some(Duration::from_millis(250)));
-        assert_eq!(retry_after(&headers(&[("retry-after", "2")]), now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "250")]), now),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "2")]), now),
+            Some(Duration::from_secs(2))
+        );
         assert_eq!(retry_after(&headers(&[("retry-after", "61")]), now), None);
-        assert_eq!(retry_after(&headers(&[("retry-after-ms", "60001")]), now), None);
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "60001")]), now),
+            None
+        );
         let later = now + Duration::from_secs(10);
         let date = httpdate::fmt_http_date(later);
         let d = retry_after(&headers(&[("retry-after", &date)]), now).expect("date");
-        assert!(d <= Duration::from_secs(10) && d >= Duration::from_secs(9), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(10) && d >= Duration::from_secs(9),
+            "{d:?}"
+        );
         let far = httpdate::fmt_http_date(now + Duration::from_secs(3600));
         assert_eq!(retry_after(&headers(&[("retry-after", &far)]), now), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
@@ -160,7 +187,10 @@ mod tests {
     #[test]
     fn kinds() {
         assert_eq!(kind_of(529, None), ErrorKind::Overloaded);
-        assert_eq!(kind_of(500, Some("overloaded_error")), ErrorKind::Overloaded);
+        assert_eq!(
+            kind_of(500, Some("overloaded_error")),
+            ErrorKind::Overloaded
+        );
         assert_eq!(kind_of(401, None), ErrorKind::Authentication);
         assert_eq!(kind_of(413, None), ErrorKind::RequestTooLarge);
         assert_eq!(kind_of(503, Some("weird")), ErrorKind::Server);

@@ -101,7 +101,10 @@ impl SseParser {
                 } else {
                     std::mem::take(&mut self.event)
                 };
-                out.push(SseEvent { event, data: std::mem::take(&mut self.data) });
+                out.push(SseEvent {
+                    event,
+                    data: std::mem::take(&mut self.data),
+                });
             }
             self.event.clear();
             self.data.clear();
@@ -149,7 +152,10 @@ mod tests {
     }
 
     fn ev(event: &str, data: &str) -> SseEvent {
-        SseEvent { event: event.into(), data: data.into() }
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+        }
     }
 
     const SAMPLE: &str = "event: message_start\ndata: {\"type\":\"message_start\"}\n\n\
@@ -179,7 +185,11 @@ event: message_stop\ndata: {}\n\n";
     fn every_split_point_and_every_byte() {
         let bytes = SAMPLE.as_bytes();
         for i in 0..=bytes.len() {
-            assert_eq!(parse_all(&[&bytes[..i], &bytes[i..]]), expected(), "split at {i}");
+            assert_eq!(
+                parse_all(&[&bytes[..i], &bytes[i..]]),
+                expected(),
+                "split at {i}"
+            );
         }
         let singles: Vec<&[u8]> = bytes.chunks(1).collect();
         assert_eq!(parse_all(&singles), expected());

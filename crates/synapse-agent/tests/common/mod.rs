@@ -66,7 +66,11 @@ impl Recorder {
         self.events()
             .into_iter()
             .filter_map(|e| match e {
-                TurnEventKind::Retry { attempt, delay_ms, reason } => Some((attempt, delay_ms, reason)),
+                TurnEventKind::Retry {
+                    attempt,
+                    delay_ms,
+                    reason,
+                } => Some((attempt, delay_ms, reason)),
                 _ => None,
             })
             .collect()
@@ -129,7 +133,9 @@ impl Host {
         Self::new(
             names,
             turn_cancel,
-            Arc::new(|c: &ToolCall| Action::Return(ToolOutcome::ok(json!({"tool": c.name, "input": c.input})))),
+            Arc::new(|c: &ToolCall| {
+                Action::Return(ToolOutcome::ok(json!({"tool": c.name, "input": c.input})))
+            }),
         )
     }
     pub fn calls(&self) -> Vec<ToolCall> {
@@ -178,7 +184,9 @@ pub fn assert_history_closed(messages: &[Value]) {
         if ids.is_empty() {
             continue;
         }
-        let next = messages.get(i + 1).unwrap_or_else(|| panic!("no tool_result message after {m}"));
+        let next = messages
+            .get(i + 1)
+            .unwrap_or_else(|| panic!("no tool_result message after {m}"));
         assert_eq!(next["role"], "user");
         let results: Vec<&str> = next["content"]
             .as_array()

@@ -1,0 +1,383 @@
+"""Find, start and supervise ``synapsed`` without ever blocking Houdini.
+
+* :func:`find_synapsed`: ``SYNAPSED_BIN``, then the package's ``bin/``, then ``PATH``.
+* :func:`spawn_daemon`: ``synapsed serve --exit-when-idle N`` detached (new session,
+  stdin ``/dev/null``, stderr appended to a log file under the user's temp dir),
+  then read its one readiness line from stdout
+  (``{"ready":true,"socket":PATH,"pid":N,"version":"x.y.z","protocol":1}``, ≤5 s).
+  The API key goes to the child in its **environment** only: never argv, never logs.
+* :class:`Supervisor`: a background thread that connects to a running daemon or
+  spawns one, hands the connection to the host, and when it drops reconnects or
+  respawns with backoff 0.5 s → 8 s. After 5 failures within 3 minutes it gives up
+  and says so in the log and in :meth:`Supervisor.status`.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from .rpc import RpcClient, default_socket_path
+
+log = logging.getLogger("synapse_houdini.launcher")
+
+READY_TIMEOUT_S = 5.0
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 8.0
+GIVE_UP_CRASHES = 5
+GIVE_UP_WINDOW_S = 180.0
+#: A connection that lived this long resets the backoff to its start.
+HEALTHY_AFTER_S = 30.0
+DEFAULT_IDLE_EXIT_S = 300
+API_KEY_SECURE_NAME = "synapse_anthropic"
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class LaunchError(RuntimeError):
+    """``synapsed`` could not be found, started, or did not report ready."""
+
+
+# ------------------------------------------------------------------ discovery
+
+def find_synapsed(explicit: Optional[str] = None) -> Optional[str]:
+    """The ``synapsed`` executable to run, or None.
+
+    Order: *explicit*, ``SYNAPSED_BIN``, ``<package>/bin/synapsed``, ``PATH``.
+    """
+    for candidate in (explicit, os.environ.get("SYNAPSED_BIN")):
+        if candidate:
+            return candidate if os.path.isfile(candidate) and os.access(candidate, os.X_OK) else None
+    bundled = os.path.join(PACKAGE_ROOT, "bin", "synapsed.exe" if os.name == "nt" else "synapsed")
+    if os.path.isfile(bundled) and os.access(bundled, os.X_OK):
+        return bundled
+    return shutil.which("synapsed")
+
+
+def log_dir() -> str:
+    """The directory for the daemon's log (``$SYNAPSE_LOG_DIR`` or ``$TMPDIR/synapse-<uid>-logs``)."""
+    explicit = os.environ.get("SYNAPSE_LOG_DIR")
+    if explicit:
+        path = explicit
+    else:
+        uid = os.getuid() if hasattr(os, "getuid") else 0
+        path = os.path.join(tempfile.gettempdir(), f"synapse-{uid}-logs")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def get_api_key(hou: Any = None) -> Optional[str]:
+    """The Anthropic key: ``hou.secure`` (key ``synapse_anthropic``) if that API exists, else env.
+
+    The exact accessor of ``hou.secure`` is looked up defensively (it is not
+    verified here against a real Houdini); any failure falls back to
+    ``ANTHROPIC_API_KEY``. The key is never logged.
+    """
+    if hou is None:
+        try:
+            import hou  # type: ignore[import-not-found,no-redef]
+        except ImportError:
+            hou = None
+    secure = getattr(hou, "secure", None) if hou is not None else None
+    if secure is not None:
+        for accessor in ("password", "get", "getPassword", "value"):
+            fn = getattr(secure, accessor, None)
+            if callable(fn):
+                try:
+                    value = fn(API_KEY_SECURE_NAME)
+                except Exception:  # noqa: BLE001 - missing entry, locked keychain...
+                    continue
+                if value:
+                    return str(value)
+    return os.environ.get("ANTHROPIC_API_KEY") or None
+
+
+# ------------------------------------------------------------------ spawn
+
+def _drain_and_reap(proc: subprocess.Popen) -> None:
+    """Keep reading the child's stdout (so a later write never hits EPIPE) and reap it at exit."""
+    try:
+        assert proc.stdout is not None
+        while os.read(proc.stdout.fileno(), 65536):
+            pass
+    except (OSError, ValueError):
+        pass
+    finally:
+        try:
+            proc.wait()
+        except Exception:  # pragma: no cover - defensive
+            pass
+
+
+def spawn_daemon(
+    binary: str,
+    *,
+    idle_exit_s: int = DEFAULT_IDLE_EXIT_S,
+    socket_path: Optional[str] = None,
+    env: Optional[dict[str, str]] = None,
+    api_key: Optional[str] = None,
+    ready_timeout_s: float = READY_TIMEOUT_S,
+    log_path: Optional[str] = None,
+) -> tuple[subprocess.Popen, dict[str, Any]]:
+    """Start ``synapsed serve`` detached and return ``(process, readiness line)``.
+
+    Raises :class:`LaunchError` when it exits or stays silent past *ready_timeout_s*.
+    """
+    argv = [binary, "serve", "--exit-when-idle", str(int(idle_exit_s))]
+    if socket_path:
+        argv += ["--socket", socket_path]
+    child_env = dict(os.environ if env is None else env)
+    if api_key:
+        child_env["ANTHROPIC_API_KEY"] = api_key  # environment only: never argv, never logged
+    log_path = log_path or os.path.join(log_dir(), "synapsed.log")
+    with open(log_path, "ab") as log_file:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                env=child_env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise LaunchError(f"could not run {binary}: {exc}") from exc
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + ready_timeout_s
+    buf = b""
+    while b"\n" not in buf:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            proc.kill()
+            threading.Thread(target=_drain_and_reap, args=(proc,), daemon=True).start()
+            raise LaunchError(f"synapsed printed no readiness line within {ready_timeout_s:g} s (log: {log_path})")
+        ready_fds, _, _ = select.select([fd], [], [], remaining)
+        if not ready_fds:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            code = proc.wait()
+            raise LaunchError(f"synapsed exited with status {code} before it was ready (log: {log_path})")
+        buf += chunk
+    line = buf.split(b"\n", 1)[0]
+    try:
+        ready = json.loads(line.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        proc.kill()
+        threading.Thread(target=_drain_and_reap, args=(proc,), daemon=True).start()
+        raise LaunchError(f"synapsed's readiness line is not JSON: {line[:200]!r}") from exc
+    threading.Thread(target=_drain_and_reap, args=(proc,), name="synapsed-stdout", daemon=True).start()
+    if not isinstance(ready, dict) or ready.get("ready") is not True or not ready.get("socket"):
+        raise LaunchError(f"unexpected readiness line: {ready!r}")
+    log.info("synapsed %s started (pid %s, socket %s)", ready.get("version"), ready.get("pid"), ready.get("socket"))
+    return proc, ready
+
+
+# ------------------------------------------------------------------ supervisor
+
+class Supervisor:
+    """Keeps one live connection to ``synapsed`` on a background thread.
+
+    ``make_client(path)`` opens an :class:`RpcClient` (raising ``OSError`` when
+    nothing answers); ``on_connected(client, info)`` runs on the supervisor thread
+    for every new connection (the host registers there); ``on_gave_up(reason)``
+    runs once if the supervisor gives up.
+    """
+
+    def __init__(
+        self,
+        make_client: Callable[[str], RpcClient],
+        on_connected: Callable[[RpcClient, dict], None],
+        *,
+        socket_path: Optional[str] = None,
+        synapsed_bin: Optional[str] = None,
+        idle_exit_s: int = DEFAULT_IDLE_EXIT_S,
+        env: Optional[dict[str, str]] = None,
+        api_key_provider: Callable[[], Optional[str]] = get_api_key,
+        on_gave_up: Optional[Callable[[str], None]] = None,
+    ) -> None:
+        self._make_client = make_client
+        self._on_connected = on_connected
+        self._explicit_socket = socket_path
+        self._synapsed_bin = synapsed_bin
+        self._idle_exit_s = idle_exit_s
+        self._env = env
+        self._api_key_provider = api_key_provider
+        self._on_gave_up = on_gave_up
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._client: Optional[RpcClient] = None
+        self._thread: Optional[threading.Thread] = None
+        self._failures: collections.deque[float] = collections.deque()
+        self._status: dict[str, Any] = {
+            "state": "stopped",
+            "socket": None,
+            "daemon_pid": None,
+            "daemon_version": None,
+            "spawned_pid": None,
+            "connects": 0,
+            "restarts": 0,
+            "failures_recent": 0,
+            "last_error": None,
+            "log_file": None,
+        }
+
+    # ------------------------------------------------------------ control
+
+    def start(self) -> None:
+        """Start the background thread (returns at once)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._status["state"] = "starting"
+            self._thread = threading.Thread(target=self._run, name="synapse-supervisor", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop supervising and close the connection (the daemon exits when idle)."""
+        self._stop.set()
+        with self._lock:
+            client = self._client
+        if client is not None:
+            client.close()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        with self._lock:
+            self._status["state"] = "stopped"
+
+    @property
+    def client(self) -> Optional[RpcClient]:
+        with self._lock:
+            return self._client
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._status)
+
+    def _set(self, **fields: Any) -> None:
+        with self._lock:
+            self._status.update(fields)
+
+    # ------------------------------------------------------------ loop
+
+    def _socket_path(self) -> str:
+        return self._explicit_socket or default_socket_path()
+
+    def _connect_or_spawn(self) -> tuple[RpcClient, dict]:
+        path = self._socket_path()
+        try:
+            return self._make_client(path), {"socket": path, "spawned": False}
+        except OSError:
+            pass  # nothing answers: start one
+        binary = find_synapsed(self._synapsed_bin)
+        if binary is None:
+            raise LaunchError(
+                "synapsed not found: set SYNAPSED_BIN, put it in the package's bin/ directory, or on PATH"
+            )
+        log_path = os.path.join(log_dir(), "synapsed.log")
+        self._set(log_file=log_path)
+        proc, ready = spawn_daemon(
+            binary,
+            idle_exit_s=self._idle_exit_s,
+            socket_path=self._explicit_socket,
+            env=self._env,
+            api_key=self._api_key_provider(),
+            log_path=log_path,
+        )
+        self._set(spawned_pid=proc.pid)
+        return self._make_client(ready["socket"]), {**ready, "spawned": True}
+
+    def _record_failure(self, reason: str) -> bool:
+        """Count a failure; True when the supervisor must give up."""
+        now = time.monotonic()
+        self._failures.append(now)
+        while self._failures and now - self._failures[0] > GIVE_UP_WINDOW_S:
+            self._failures.popleft()
+        self._set(last_error=reason, failures_recent=len(self._failures))
+        return len(self._failures) >= GIVE_UP_CRASHES
+
+    def _give_up(self, reason: str) -> None:
+        message = (
+            f"Synapse gave up on synapsed after {GIVE_UP_CRASHES} failures within "
+            f"{int(GIVE_UP_WINDOW_S)} s (last: {reason}); call synapse_houdini.start() to try again"
+        )
+        log.error(message)
+        self._set(state="gave_up", last_error=message)
+        if self._on_gave_up is not None:
+            try:
+                self._on_gave_up(message)
+            except Exception:  # pragma: no cover - defensive
+                log.exception("on_gave_up failed")
+
+    def _run(self) -> None:
+        delay = BACKOFF_START_S
+        first = True
+        while not self._stop.is_set():
+            if not first:
+                self._set(state="reconnecting")
+                if self._stop.wait(delay):
+                    break
+                delay = min(delay * 2, BACKOFF_MAX_S)
+            first = False
+            try:
+                client, info = self._connect_or_spawn()
+            except Exception as exc:  # noqa: BLE001 - LaunchError, OSError, ...
+                log.warning("synapse: could not reach synapsed: %s", exc)
+                if self._record_failure(str(exc)):
+                    self._give_up(str(exc))
+                    return
+                continue
+            with self._lock:
+                if self._stop.is_set():
+                    client.close()
+                    break
+                self._client = client
+            connected_at = time.monotonic()
+            with self._lock:
+                connects = self._status["connects"] + 1
+                self._status.update(
+                    state="connected",
+                    socket=info.get("socket"),
+                    daemon_pid=info.get("pid", self._status.get("daemon_pid")),
+                    daemon_version=info.get("version", self._status.get("daemon_version")),
+                    connects=connects,
+                    restarts=max(0, connects - 1),
+                )
+            try:
+                self._on_connected(client, info)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("synapse: setting up the connection failed: %s", exc)
+                client.close()
+                with self._lock:
+                    self._client = None
+                if self._record_failure(f"setup failed: {exc}"):
+                    self._give_up(str(exc))
+                    return
+                continue
+            client.wait_closed()
+            with self._lock:
+                self._client = None
+            if self._stop.is_set():
+                break
+            if time.monotonic() - connected_at >= HEALTHY_AFTER_S:
+                delay = BACKOFF_START_S
+            log.warning("synapse: connection to synapsed lost; reconnecting")
+            if self._record_failure("connection to synapsed lost"):
+                self._give_up("connection to synapsed lost")
+                return
+        with self._lock:
+            if self._status["state"] != "gave_up":
+                self._status["state"] = "stopped"

@@ -1,0 +1,288 @@
+"""Run tool bodies on Houdini's main thread without ever deadlocking it.
+
+Design §2 lessons 2, 4 and 6, in code:
+
+* **Never** ``hdefereval.executeInMainThreadWithResult`` (it waits forever, with no
+  thread check, and passes results through module globals). A call is queued with
+  ``hdefereval.executeDeferred``; the caller waits on a per-call
+  ``threading.Event`` for at most the call's timeout. When the time is up the job
+  is marked *abandoned*; the flag is checked, under a lock, just before the body
+  would start, so a timed-out job never runs late.
+* Already on the main thread: run inline (queueing and waiting would deadlock).
+* Opted-in headless mode (``SYNAPSE_ALLOW_HEADLESS=1`` in hython): call directly,
+  serialised by a lock. ``hdefereval`` is not imported there: importing it fails
+  without a UI.
+* Modal dialogs: while a tool body runs, and only then, the ``hou.ui`` modal
+  methods are replaced by raisers, on the main thread, and restored afterwards,
+  even on exceptions. The artist's own dialogs (outside tool bodies) keep working.
+* Busy main thread: after two consecutive timeouts, calls fail at once with
+  ``MainThreadBusy`` until a probe (a tiny deferred no-op) has run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any, Callable, Iterator, Optional
+
+from .errors import MainThreadBusy, MainThreadTimeout, ModalDialogSuppressed, ToolCancelled
+
+log = logging.getLogger("synapse_houdini.marshal")
+
+#: The ``hou.ui`` methods that open modal dialogs (lesson 4).
+MODAL_UI_METHODS = (
+    "displayMessage",
+    "displayConfirmation",
+    "displayFileDependencyDialog",
+    "selectFromList",
+    "selectFromTree",
+    "selectFile",
+    "selectNode",
+    "readInput",
+    "readMultiInput",
+)
+
+#: Consecutive timeouts after which the main thread is reported busy (lesson 6).
+BUSY_AFTER_TIMEOUTS = 2
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def _default_is_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _import_hou() -> Any:
+    try:
+        import hou  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return hou
+
+
+# ----------------------------------------------------------------- dialogs
+
+_suppress_depth = 0  # only touched on the main thread (or the headless lock)
+
+
+def _raiser(name: str) -> Callable[..., Any]:
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise ModalDialogSuppressed(
+            f"hou.ui.{name} was called during a Synapse tool call; modal dialogs are "
+            "disabled inside tool bodies because they would block Houdini's main thread "
+            "waiting for the artist. Pass the needed values as tool input instead."
+        )
+
+    refuse.__name__ = f"synapse_suppressed_{name}"
+    return refuse
+
+
+@contextlib.contextmanager
+def suppress_modal_dialogs(hou: Any = None) -> Iterator[None]:
+    """Replace the ``hou.ui`` modal methods with raisers for the duration of the block.
+
+    Re-entrant (an inline nested call keeps the outer replacement). Restores the
+    originals even when the block raises. Does nothing when ``hou.ui`` is absent.
+    """
+    global _suppress_depth
+    hou = hou if hou is not None else _import_hou()
+    ui = getattr(hou, "ui", None) if hou is not None else None
+    if ui is None:
+        yield
+        return
+    saved: dict[str, Any] = {}
+    if _suppress_depth == 0:
+        for name in MODAL_UI_METHODS:
+            if hasattr(ui, name):
+                saved[name] = getattr(ui, name)
+                try:
+                    setattr(ui, name, _raiser(name))
+                except (AttributeError, TypeError):  # pragma: no cover - read-only module
+                    saved.pop(name, None)
+    _suppress_depth += 1
+    try:
+        yield
+    finally:
+        _suppress_depth -= 1
+        for name, original in saved.items():
+            setattr(ui, name, original)
+
+
+# ----------------------------------------------------------------- jobs
+
+class Job:
+    """One tool body waiting for, running on, or done with the main thread."""
+
+    QUEUED, RUNNING, FINISHED, ABANDONED, CANCELLED = "queued", "running", "finished", "abandoned", "cancelled"
+
+    def __init__(self, fn: Callable[[], Any], label: str = "tool") -> None:
+        self.fn = fn
+        self.label = label
+        self.state = Job.QUEUED
+        self.result: Any = None
+        self.exc: Optional[BaseException] = None
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+
+    def cancel(self) -> bool:
+        """Drop the job if it has not started; True if it will never run."""
+        with self._lock:
+            if self.state != Job.QUEUED:
+                return self.state in (Job.ABANDONED, Job.CANCELLED)
+            self.state = Job.CANCELLED
+            self.exc = ToolCancelled(f"{self.label}: cancelled before it started")
+        self.done.set()
+        return True
+
+    def abandon(self) -> bool:
+        """Mark a timed-out job so that it never starts; False if it already started."""
+        with self._lock:
+            if self.state == Job.QUEUED:
+                self.state = Job.ABANDONED
+                return True
+            return self.state in (Job.ABANDONED, Job.CANCELLED)
+
+    def run(self, hou: Any = None) -> None:
+        """Run the body now (on the main thread), unless abandoned or cancelled."""
+        with self._lock:
+            if self.state != Job.QUEUED:
+                return  # abandoned after a timeout, or cancelled: never run late
+            self.state = Job.RUNNING
+        try:
+            with suppress_modal_dialogs(hou):
+                self.result = self.fn()
+        except BaseException as exc:  # noqa: BLE001 - reported to the model
+            self.exc = exc
+        finally:
+            with self._lock:
+                self.state = Job.FINISHED
+            self.done.set()
+
+    def outcome(self) -> Any:
+        """The body's result, or raise its exception."""
+        if self.exc is not None:
+            raise self.exc
+        return self.result
+
+
+class Marshal:
+    """Runs callables on Houdini's main thread with a timeout (see module docs).
+
+    ``is_main_thread`` and ``defer`` are injectable so that tests (and the demo)
+    can use a fake main thread; by default the main thread is Python's main thread
+    and ``defer`` is ``hdefereval.executeDeferred``, imported lazily.
+    """
+
+    def __init__(
+        self,
+        *,
+        headless: bool = False,
+        is_main_thread: Optional[Callable[[], bool]] = None,
+        defer: Optional[Callable[[Callable[[], None]], None]] = None,
+    ) -> None:
+        self.headless = headless
+        self.is_main_thread = is_main_thread or _default_is_main_thread
+        self._defer = defer
+        self._state_lock = threading.Lock()
+        self._headless_lock = threading.Lock()
+        self._consecutive_timeouts = 0
+        self._probe_pending = False
+        self._hou = _import_hou()
+        if not headless and defer is None:
+            import hdefereval  # type: ignore[import-not-found]  # fails without a UI, by design
+
+            self._defer = hdefereval.executeDeferred
+
+    # ------------------------------------------------------------- status
+
+    @property
+    def busy(self) -> bool:
+        """True while calls fail fast with ``MainThreadBusy``."""
+        with self._state_lock:
+            return self._consecutive_timeouts >= BUSY_AFTER_TIMEOUTS
+
+    @property
+    def consecutive_timeouts(self) -> int:
+        with self._state_lock:
+            return self._consecutive_timeouts
+
+    # ------------------------------------------------------------- probe
+
+    def _probe_ran(self) -> None:
+        with self._state_lock:
+            self._consecutive_timeouts = 0
+            self._probe_pending = False
+        log.info("main thread answered the probe; tool calls resume")
+
+    def _ensure_probe_locked(self) -> None:
+        if self._probe_pending or self._defer is None:
+            return
+        self._probe_pending = True
+        try:
+            self._defer(self._probe_ran)
+        except Exception:  # pragma: no cover - defensive
+            self._probe_pending = False
+            log.exception("could not queue the main-thread probe")
+
+    # ------------------------------------------------------------- run
+
+    def submit(self, fn: Callable[[], Any], label: str = "tool") -> Job:
+        """Create a :class:`Job` for *fn*; run it with :meth:`run_job`."""
+        return Job(fn, label)
+
+    def run(self, fn: Callable[[], Any], timeout_s: Optional[float] = None, label: str = "tool") -> Any:
+        """Run *fn* on the main thread and return its result (or raise its exception)."""
+        return self.run_job(Job(fn, label), timeout_s)
+
+    def run_job(self, job: Job, timeout_s: Optional[float] = None) -> Any:
+        """Run *job* on the main thread within *timeout_s* (default 30 s).
+
+        Raises ``MainThreadTimeout`` when the time runs out (the job is abandoned if
+        it had not started; if it had, it finishes in the background and its result
+        is dropped), ``MainThreadBusy`` after two consecutive timeouts until a probe
+        has run, ``ToolCancelled`` if the job was cancelled first, or whatever the
+        body raised.
+        """
+        timeout = DEFAULT_TIMEOUT_S if timeout_s is None or timeout_s <= 0 else float(timeout_s)
+        if self.headless:
+            with self._headless_lock:
+                job.run(self._hou)
+            return job.outcome()
+        if self.is_main_thread():
+            job.run(self._hou)  # inline: waiting here would deadlock
+            return job.outcome()
+        with self._state_lock:
+            if self._consecutive_timeouts >= BUSY_AFTER_TIMEOUTS:
+                self._ensure_probe_locked()
+                raise MainThreadBusy(
+                    f"Houdini's main thread is busy: the last {self._consecutive_timeouts} tool calls "
+                    "timed out waiting for it (the artist may be cooking, rendering or in a dialog). "
+                    "Calls fail at once until it responds again; wait and retry later."
+                )
+        assert self._defer is not None
+        self._defer(lambda: job.run(self._hou))
+        if job.done.wait(timeout):
+            if job.state == Job.FINISHED:
+                with self._state_lock:
+                    self._consecutive_timeouts = 0
+            return job.outcome()
+        never_runs = job.abandon()
+        if job.done.is_set() and job.state == Job.FINISHED:
+            # Finished in the instant between the wait and the abandon.
+            with self._state_lock:
+                self._consecutive_timeouts = 0
+            return job.outcome()
+        with self._state_lock:
+            self._consecutive_timeouts += 1
+            count = self._consecutive_timeouts
+            if count >= BUSY_AFTER_TIMEOUTS:
+                self._ensure_probe_locked()
+        detail = (
+            "it was abandoned and will not run"
+            if never_runs
+            else "it started and may still finish in the background; its result is dropped"
+        )
+        raise MainThreadTimeout(
+            f"{job.label}: Houdini's main thread did not finish the call within {timeout:g} s ({detail})."
+        )

@@ -1,0 +1,394 @@
+"""NDJSON JSON-RPC 2.0 client over a Unix socket (design §3).
+
+One compact JSON message per ``\\n``-terminated UTF-8 line. Both sides may send
+requests on one connection; each side matches only its own ids.
+
+Threads
+-------
+* a **reader** thread parses lines: responses wake the waiting caller through a
+  per-id ``threading.Event``; notifications go to a queue drained in order by a
+  **notification** thread (so a slow callback never stalls the reader); requests
+  from the daemon (``tool.invoke``) go to a **worker pool** and are answered there,
+  never on the reader thread;
+* writes are serialised by a lock, one whole line per ``sendall``.
+
+When the socket closes, every pending call fails at once with
+:class:`ConnectionClosed` and the ``on_close`` callback runs once.
+
+Stdlib only, no asyncio.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Optional
+
+log = logging.getLogger("synapse_houdini.rpc")
+
+#: JSON-RPC codes used here (design §4).
+METHOD_NOT_FOUND = -32601
+INTERNAL_ERROR = -32603
+INVALID_REQUEST = -32600
+PARSE_ERROR = -32700
+
+#: Largest line accepted from the daemon (design §3).
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+Handler = Callable[[Any], Any]
+NotificationCallback = Callable[[str, Any], None]
+
+
+class RpcError(Exception):
+    """An error response: ``code``, ``message`` and optional ``data``."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class ConnectionClosed(ConnectionError):
+    """The connection closed before (or while) a call was answered."""
+
+
+def default_socket_path() -> str:
+    """Resolve the daemon's socket path exactly as design §3 says.
+
+    ``SYNAPSE_SOCKET`` wins; else ``$XDG_RUNTIME_DIR/synapse/synapsed.sock``; else
+    ``$TMPDIR/synapse-<uid>/synapsed.sock`` (``/tmp`` when ``TMPDIR`` is unset).
+    """
+    explicit = os.environ.get("SYNAPSE_SOCKET")
+    if explicit:
+        return explicit
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return os.path.join(runtime, "synapse", "synapsed.sock")
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tmp, f"synapse-{uid}", "synapsed.sock")
+
+
+def _dumps(message: dict) -> bytes:
+    return (json.dumps(message, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+
+
+class _Pending:
+    """One outstanding request of ours: an event and a result slot."""
+
+    __slots__ = ("event", "result", "error", "callback")
+
+    def __init__(self, callback: Optional[Callable[["_Pending"], None]] = None) -> None:
+        self.event = threading.Event()
+        self.result: Any = None
+        self.error: Optional[BaseException] = None
+        self.callback = callback
+
+
+class RpcClient:
+    """A JSON-RPC 2.0 peer on a connected stream socket.
+
+    Use :meth:`connect` to open the daemon's socket. The client is thread-safe:
+    any thread may :meth:`call` or :meth:`notify` concurrently.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_notification: Optional[NotificationCallback] = None,
+        on_close: Optional[Callable[[], None]] = None,
+        max_workers: int = 8,
+        name: str = "synapse-rpc",
+    ) -> None:
+        self._sock = sock
+        self._on_notification = on_notification
+        self._on_close = on_close
+        self._handlers: dict[str, Handler] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._closed = threading.Event()
+        self._name = name
+        self._workers = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"{name}-worker")
+        self._notes: "queue.Queue[Optional[tuple[str, Any]]]" = queue.Queue()
+        self._reader = threading.Thread(target=self._read_loop, name=f"{name}-reader", daemon=True)
+        self._notifier = threading.Thread(target=self._notify_loop, name=f"{name}-notify", daemon=True)
+        self._reader.start()
+        self._notifier.start()
+
+    # ------------------------------------------------------------------ setup
+
+    @classmethod
+    def connect(cls, path: Optional[str] = None, timeout: float = 5.0, **kwargs: Any) -> "RpcClient":
+        """Connect to the Unix socket at *path* (default :func:`default_socket_path`).
+
+        Raises ``OSError`` (``FileNotFoundError``, ``ConnectionRefusedError``...)
+        when nothing listens there.
+        """
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path or default_socket_path())
+            sock.settimeout(None)
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock, **kwargs)
+
+    def register_handler(self, method: str, handler: Handler) -> None:
+        """Serve requests for *method* from the peer: ``handler(params) -> result``.
+
+        The handler runs on a worker thread. Raising :class:`RpcError` sends that
+        error; any other exception sends ``-32603``.
+        """
+        self._handlers[method] = handler
+
+    def set_notification_callback(self, callback: Optional[NotificationCallback]) -> None:
+        """Set the ``callback(method, params)`` run (in order, on one thread) per notification."""
+        self._on_notification = callback
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection has closed (either side)."""
+        return self._closed.is_set()
+
+    def wait_closed(self, timeout: Optional[float] = None) -> bool:
+        """Block until the connection closes; True if it did within *timeout*."""
+        return self._closed.wait(timeout)
+
+    # ------------------------------------------------------------------ calls
+
+    def _send(self, message: dict) -> None:
+        data = _dumps(message)
+        with self._write_lock:
+            if self._closed.is_set():
+                raise ConnectionClosed("connection closed")
+            try:
+                self._sock.sendall(data)
+            except OSError as exc:
+                # The reader notices too; make sure waiters are released.
+                self._shutdown()
+                raise ConnectionClosed(f"send failed: {exc}") from exc
+
+    def call_async(
+        self, method: str, params: Any = None, callback: Optional[Callable[[Any, Optional[BaseException]], None]] = None
+    ) -> None:
+        """Send a request without waiting; ``callback(result, error)`` runs on the reader thread.
+
+        Raises :class:`ConnectionClosed` at once if the connection is closed. The
+        callback must be quick (it runs on the reader thread, before any later line
+        is read, so it sees the response before any notification that follows it).
+        """
+
+        def done(pending: _Pending) -> None:
+            if callback is not None:
+                callback(pending.result, pending.error)
+
+        self._request(method, params, _Pending(done))
+
+    def _request(self, method: str, params: Any, pending: _Pending) -> int:
+        req_id = next(self._ids)
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        with self._lock:
+            if self._closed.is_set():
+                raise ConnectionClosed("connection closed")
+            self._pending[req_id] = pending
+        try:
+            self._send(message)
+        except BaseException:
+            with self._lock:
+                self._pending.pop(req_id, None)
+            raise
+        return req_id
+
+    def call(self, method: str, params: Any = None, timeout: Optional[float] = 30.0) -> Any:
+        """Send a request and wait for its response.
+
+        Raises :class:`RpcError` on an error response, :class:`ConnectionClosed`
+        when the socket closes first, ``TimeoutError`` after *timeout* seconds.
+        """
+        pending = _Pending()
+        req_id = self._request(method, params, pending)
+        if not pending.event.wait(timeout):
+            with self._lock:
+                self._pending.pop(req_id, None)
+            raise TimeoutError(f"{method}: no response within {timeout} s")
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def notify(self, method: str, params: Any = None) -> None:
+        """Send a notification (no id, no response)."""
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        self._send(message)
+
+    def close(self) -> None:
+        """Close the connection; pending calls fail with :class:`ConnectionClosed`."""
+        self._shutdown()
+
+    # ------------------------------------------------------------------ reader
+
+    def _read_loop(self) -> None:
+        try:
+            reader = self._sock.makefile("rb")
+            while True:
+                line = reader.readline(MAX_LINE_BYTES + 1)
+                if not line:
+                    break
+                if not line.endswith(b"\n") and len(line) > MAX_LINE_BYTES:
+                    log.warning("%s: dropping an over-long line from the peer", self._name)
+                    # Skip the rest of the line.
+                    while line and not line.endswith(b"\n"):
+                        line = reader.readline(MAX_LINE_BYTES)
+                    continue
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    message = json.loads(line.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    log.warning("%s: unparseable line from the peer", self._name)
+                    self._try_send({"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "Parse error"}})
+                    continue
+                if isinstance(message, list):
+                    for item in message:
+                        self._dispatch(item)
+                else:
+                    self._dispatch(message)
+        except OSError:
+            pass
+        except Exception:  # pragma: no cover - defensive
+            log.exception("%s: reader crashed", self._name)
+        finally:
+            self._shutdown()
+
+    def _dispatch(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        if "method" in message:
+            method = message["method"]
+            params = message.get("params")
+            if "id" in message and message["id"] is not None:
+                self._workers_submit(message["id"], method, params)
+            else:
+                self._notes.put((method, params))
+            return
+        if "result" in message or "error" in message:
+            req_id = message.get("id")
+            with self._lock:
+                pending = self._pending.pop(req_id, None) if isinstance(req_id, int) else None
+            if pending is None:
+                if req_id is None and "error" in message:
+                    log.warning("%s: peer reported %s", self._name, message["error"])
+                return
+            if "error" in message and message["error"] is not None:
+                err = message["error"] or {}
+                pending.error = RpcError(int(err.get("code", INTERNAL_ERROR)), str(err.get("message", "")), err.get("data"))
+            else:
+                pending.result = message.get("result")
+            self._complete(pending)
+
+    @staticmethod
+    def _complete(pending: _Pending) -> None:
+        if pending.callback is not None:
+            try:
+                pending.callback(pending)
+            except Exception:  # pragma: no cover - defensive
+                log.exception("rpc callback failed")
+        pending.event.set()
+
+    def _workers_submit(self, req_id: Any, method: str, params: Any) -> None:
+        try:
+            self._workers.submit(self._serve_request, req_id, method, params)
+        except RuntimeError:
+            pass  # pool shut down: the connection is closing
+
+    def _serve_request(self, req_id: Any, method: str, params: Any) -> None:
+        handler = self._handlers.get(method)
+        if handler is None:
+            reply: dict[str, Any] = {
+                "jsonrpc": "2.0",
+                "id": req_id,
+                "error": {"code": METHOD_NOT_FOUND, "message": f"Method not found: {method}"},
+            }
+        else:
+            try:
+                reply = {"jsonrpc": "2.0", "id": req_id, "result": handler(params)}
+            except RpcError as exc:
+                error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+                if exc.data is not None:
+                    error["data"] = exc.data
+                reply = {"jsonrpc": "2.0", "id": req_id, "error": error}
+            except Exception as exc:
+                log.exception("%s: handler for %s failed", self._name, method)
+                reply = {"jsonrpc": "2.0", "id": req_id, "error": {"code": INTERNAL_ERROR, "message": str(exc)}}
+        self._try_send(reply)
+
+    def _try_send(self, message: dict) -> None:
+        try:
+            self._send(message)
+        except ConnectionClosed:
+            pass
+
+    def _notify_loop(self) -> None:
+        while True:
+            item = self._notes.get()
+            if item is None:
+                return
+            callback = self._on_notification
+            if callback is None:
+                continue
+            try:
+                callback(item[0], item[1])
+            except Exception:
+                log.exception("%s: notification callback failed", self._name)
+
+    # ------------------------------------------------------------------ close
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            pending = list(self._pending.values())
+            self._pending.clear()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        for item in pending:
+            item.error = ConnectionClosed("connection closed before the response")
+            self._complete(item)
+        self._notes.put(None)
+        self._workers.shutdown(wait=False)
+        if self._on_close is not None:
+            try:
+                self._on_close()
+            except Exception:  # pragma: no cover - defensive
+                log.exception("%s: on_close callback failed", self._name)
+
+
+__all__ = [
+    "ConnectionClosed",
+    "RpcClient",
+    "RpcError",
+    "default_socket_path",
+]

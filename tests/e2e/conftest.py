@@ -1,0 +1,51 @@
+"""Fixtures for the cross-language end-to-end tests (real synapsed + scripted API)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+
+
+def _need(path: str, build: str) -> None:
+    if not harness.is_executable(path):
+        pytest.skip(f"{os.path.basename(path)} not built at {path} (run `{build}` or set its *_BIN variable)")
+
+
+@pytest.fixture
+def synapsed_path():
+    path = harness.synapsed_bin()
+    _need(path, "cargo build -p synapsed")
+    return path
+
+
+@pytest.fixture
+def scripted_api_path():
+    path = harness.scripted_api_bin()
+    _need(path, "cargo build -p synapse-test-support --bin synapse-scripted-api")
+    return path
+
+
+@pytest.fixture
+def stack(tmp_path, synapsed_path, scripted_api_path, request):
+    """Start the scripted API with ``request.param`` (a script), the daemon, and the fake Houdini host."""
+    script = request.param
+    api = harness.ScriptedApi(script, str(tmp_path)).start()
+    daemon = harness.Daemon(str(tmp_path), base_url=api.url).start()
+    try:
+        if not daemon.supports("turn.submit"):
+            pytest.skip("this synapsed does not implement turn.submit yet (-32601)")
+        houdini = harness.FakeHoudini(daemon.socket, extra_tools=[harness.touch_tool()]).start()
+    except BaseException:
+        daemon.stop()
+        api.stop()
+        raise
+    yield api, daemon, houdini
+    houdini.stop()
+    daemon.stop()
+    api.stop()
