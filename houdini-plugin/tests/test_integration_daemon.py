@@ -24,6 +24,8 @@ TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 def real_synapsed(tmp_path, monkeypatch):
     path = os.environ.get("SYNAPSED_BIN") or os.path.join(REPO, "target", "debug", "synapsed")
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        if os.environ.get("CI"):
+            pytest.fail(f"synapsed is not built at {path}; CI must build it first (tests/setup.sh)")
         pytest.skip(f"synapsed not built at {path} (run `cargo build -p synapsed` or set SYNAPSED_BIN)")
     monkeypatch.setenv("SYNAPSED_BIN", path)
     monkeypatch.setenv("SYNAPSE_SOCKET", str(tmp_path / "rt" / "synapsed.sock"))

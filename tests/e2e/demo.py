@@ -125,9 +125,6 @@ def main(argv: list[str]) -> int:
             print(f"scripted Messages API at {api.url}", flush=True)
             daemon = harness.Daemon(workdir, base_url=api.url).start()
         print(f"synapsed {daemon.ready.get('version')} pid {daemon.ready.get('pid')} on {daemon.socket}", flush=True)
-        if not daemon.supports("turn.submit"):
-            print("this synapsed does not implement turn.submit yet; nothing more to demo", file=sys.stderr)
-            return 1
 
         houdini = harness.FakeHoudini(daemon.socket).start()
         usd = "real USD stage (usd-core)" if fake_scene.HAVE_USD else "pure-Python fallback (pxr not importable)"

@@ -122,6 +122,8 @@ class Daemon:
         self.log_path = os.path.join(workdir, "synapsed.log")
         self.binary = binary or synapsed_bin()
         self.env = dict(os.environ)
+        # A user's own config file must not leak into tests.
+        self.env["XDG_CONFIG_HOME"] = os.path.join(workdir, "config-home")
         self.env.update({"SYNAPSE_SOCKET": self.socket, "SYNAPSE_DATA_DIR": self.data_dir,
                          "SYNAPSE_STREAM_IDLE_TIMEOUT_S": "20"})
         if base_url:
@@ -147,19 +149,6 @@ class Daemon:
         from synapse_houdini.rpc import RpcClient
 
         return RpcClient.connect(self.socket)
-
-    def supports(self, method: str) -> bool:
-        """True unless the daemon answers *method* with -32601 (not implemented yet)."""
-        from synapse_houdini.rpc import RpcError
-
-        client = self.client()
-        try:
-            client.call(method, {}, timeout=5)
-        except RpcError as exc:
-            return exc.code != -32601
-        finally:
-            client.close()
-        return True
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

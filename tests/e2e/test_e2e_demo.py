@@ -1,12 +1,10 @@
-"""The demo script runs end to end with the scripted model (skips until the daemon has turns)."""
+"""The demo script runs end to end with the scripted model ."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-
-import pytest
 
 
 DEMO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo.py")
@@ -16,8 +14,6 @@ def test_demo_runs_with_the_scripted_model(synapsed_path, scripted_api_path, tmp
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     env["TMPDIR"] = str(tmp_path)
     proc = subprocess.run([sys.executable, DEMO], env=env, capture_output=True, text=True, timeout=180)
-    if proc.returncode == 1 and "does not implement turn.submit" in proc.stderr:
-        pytest.skip("this synapsed does not implement turn.submit yet (-32601)")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "SCRIPTED MODEL — no ANTHROPIC_API_KEY set" in out

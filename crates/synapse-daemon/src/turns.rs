@@ -386,11 +386,14 @@ impl Turns {
             state,
             turn: &turn,
             calls: Mutex::new(HashMap::new()),
+            writes: SideWriter::start(self.store.clone(), turn.turn_id.clone()),
         };
         let mut result = self
             .agent
             .run_turn(spec, &host, &observer, turn.cancel.clone())
             .await;
+        // Usage and tool-call records land before the final status.
+        observer.writes.finish().await;
         // One `started_at` everywhere: the one stored by `set_turn_running`
         // (which `finish_turn` keeps), not the agent's slightly later clock.
         result.started_at = started_at;
@@ -741,6 +744,53 @@ struct Observer<'a> {
     state: &'a Arc<State>,
     turn: &'a LiveTurn,
     calls: Mutex<HashMap<String, (String, Value)>>,
+    writes: SideWriter,
+}
+
+/// A store write that the loop does not wait for.
+enum SideWrite {
+    Usage(Usage),
+    ToolCall(ToolCallRecord),
+}
+
+/// Applies a turn's usage records and tool-call records in order on one
+/// blocking task, without making the (synchronous) observer callbacks wait.
+/// [`SideWriter::finish`] waits for the last write, so everything lands
+/// before the turn's final status is committed.
+struct SideWriter {
+    tx: Option<std::sync::mpsc::Sender<SideWrite>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SideWriter {
+    fn start(store: Store, turn_id: String) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<SideWrite>();
+        let task = tokio::task::spawn_blocking(move || {
+            for w in rx {
+                let r = match &w {
+                    SideWrite::Usage(u) => store.add_turn_usage(&turn_id, u),
+                    SideWrite::ToolCall(c) => store.record_tool_call(&turn_id, c),
+                };
+                if let Err(e) = r {
+                    tracing::warn!(turn_id = %turn_id, error = %e, "cannot record turn usage or a tool call");
+                }
+            }
+        });
+        Self { tx: Some(tx), task }
+    }
+
+    fn send(&self, w: SideWrite) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(w);
+        }
+    }
+
+    async fn finish(mut self) {
+        self.tx = None;
+        if let Err(e) = (&mut self.task).await {
+            tracing::error!(error = %e, "turn side-writer failed");
+        }
+    }
 }
 
 impl TurnObserver for Observer<'_> {
@@ -774,15 +824,7 @@ impl TurnObserver for Observer<'_> {
                         is_error: *is_error,
                         duration_ms: *duration_ms,
                     };
-                    let store = self.turns.store.clone();
-                    let tid = self.turn.turn_id.clone();
-                    // Ordering with the tool_result message is not needed: the
-                    // record is informational; the message is the history.
-                    tokio::task::spawn_blocking(move || {
-                        if let Err(e) = store.record_tool_call(&tid, &record) {
-                            tracing::warn!(error = %e, "cannot record a tool call");
-                        }
-                    });
+                    self.writes.send(SideWrite::ToolCall(record));
                 }
             }
             _ => {}
@@ -796,14 +838,7 @@ impl TurnObserver for Observer<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .add(usage);
-        let store = self.turns.store.clone();
-        let tid = self.turn.turn_id.clone();
-        let u = *usage;
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.add_turn_usage(&tid, &u) {
-                tracing::warn!(error = %e, "cannot record usage");
-            }
-        });
+        self.writes.send(SideWrite::Usage(*usage));
     }
 
     fn message(&self, message: Value) -> BoxFuture<'_, ()> {

@@ -40,7 +40,11 @@ pub struct Options {
 /// The `serve` command for `bin` with a clean, test-only environment.
 pub fn serve_command(bin: &Path, socket: &Path, data_dir: &Path, opts: &Options) -> Command {
     let mut cmd = Command::new(bin);
-    cmd.arg("serve").arg("--socket").arg(socket).arg("--data-dir").arg(data_dir);
+    cmd.arg("serve")
+        .arg("--socket")
+        .arg(socket)
+        .arg("--data-dir")
+        .arg(data_dir);
     cmd.args(&opts.args);
     cmd.env_remove("ANTHROPIC_API_KEY")
         .env_remove("ANTHROPIC_AUTH_TOKEN")
@@ -53,7 +57,9 @@ pub fn serve_command(bin: &Path, socket: &Path, data_dir: &Path, opts: &Options)
     for (k, v) in &opts.env {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
@@ -66,8 +72,14 @@ impl DaemonProcess {
     /// Spawn with options.
     pub fn spawn_with(bin: &Path, opts: Options) -> std::io::Result<Self> {
         let tmp = tempfile::Builder::new().prefix("synapse-test").tempdir()?;
-        let socket = opts.socket.clone().unwrap_or_else(|| tmp.path().join("run").join("synapsed.sock"));
-        let data_dir = opts.data_dir.clone().unwrap_or_else(|| tmp.path().join("data"));
+        let socket = opts
+            .socket
+            .clone()
+            .unwrap_or_else(|| tmp.path().join("run").join("synapsed.sock"));
+        let data_dir = opts
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| tmp.path().join("data"));
         let mut child = serve_command(bin, &socket, &data_dir, &opts).spawn()?;
         let stderr = child.stderr.take().map(|mut e| {
             std::thread::spawn(move || {
@@ -76,7 +88,10 @@ impl DaemonProcess {
                 s
             })
         });
-        let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout"))?;
         let line = read_line_within(stdout, READY_TIMEOUT)?;
         let ready: ReadyLine = match serde_json::from_str(line.trim_end()) {
             Ok(r) => r,
@@ -88,7 +103,14 @@ impl DaemonProcess {
                 )));
             }
         };
-        Ok(Self { child, ready, socket, data_dir, stderr, _tmp: Some(tmp) })
+        Ok(Self {
+            child,
+            ready,
+            socket,
+            data_dir,
+            stderr,
+            _tmp: Some(tmp),
+        })
     }
 
     /// Wait for the process to exit, at most `timeout`.
@@ -108,12 +130,18 @@ impl DaemonProcess {
     /// Send a signal to the daemon.
     pub fn signal(&self, sig: i32) {
         // SAFETY-free: `kill` via the command keeps this crate free of unsafe.
-        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status();
     }
 
     /// Everything the daemon wrote on stderr (waits for it to exit: call after it ended).
     pub fn stderr(&mut self) -> String {
-        self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default()
+        self.stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
     }
 
     /// Keep the temp dir alive after this value is dropped (for restarts on the same paths).
@@ -132,7 +160,10 @@ impl Drop for DaemonProcess {
 }
 
 /// Read one line from `r` on a helper thread, giving up after `timeout`.
-pub fn read_line_within<R: Read + Send + 'static>(r: R, timeout: Duration) -> std::io::Result<String> {
+pub fn read_line_within<R: Read + Send + 'static>(
+    r: R,
+    timeout: Duration,
+) -> std::io::Result<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut reader = BufReader::new(r);
@@ -143,6 +174,7 @@ pub fn read_line_within<R: Read + Send + 'static>(r: R, timeout: Duration) -> st
         let mut sink = Vec::new();
         let _ = reader.read_to_end(&mut sink);
     });
-    rx.recv_timeout(timeout)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no readiness line in time"))?
+    rx.recv_timeout(timeout).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "no readiness line in time")
+    })?
 }

@@ -53,8 +53,12 @@ use tokio::sync::{mpsc, watch};
 pub const LAST_TOOL_RESULT_MAX_CHARS: usize = 2000;
 
 /// Default usage of faults that send `message_start`.
-pub const FAULT_USAGE: ScriptUsage =
-    ScriptUsage { input_tokens: 25, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+pub const FAULT_USAGE: ScriptUsage = ScriptUsage {
+    input_tokens: 25,
+    output_tokens: 1,
+    cache_read_input_tokens: 0,
+    cache_creation_input_tokens: 0,
+};
 
 /// A script: responses consumed one per request.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -108,17 +112,30 @@ impl ScriptResponse {
         Self::Message(ScriptMessage {
             content: vec![json!({"type": "text", "text": text})],
             stop_reason: "end_turn".into(),
-            usage: ScriptUsage { input_tokens: 10, output_tokens: 5, ..Default::default() },
+            usage: ScriptUsage {
+                input_tokens: 10,
+                output_tokens: 5,
+                ..Default::default()
+            },
             delay_ms: None,
         })
     }
 
     /// A message of `content` blocks with `stop_reason` and usage.
-    pub fn message(content: Vec<Value>, stop_reason: &str, input_tokens: u64, output_tokens: u64) -> Self {
+    pub fn message(
+        content: Vec<Value>,
+        stop_reason: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Self {
         Self::Message(ScriptMessage {
             content,
             stop_reason: stop_reason.into(),
-            usage: ScriptUsage { input_tokens, output_tokens, ..Default::default() },
+            usage: ScriptUsage {
+                input_tokens,
+                output_tokens,
+                ..Default::default()
+            },
             delay_ms: None,
         })
     }
@@ -142,7 +159,10 @@ impl ScriptResponse {
         let mut r = Self::fault(FaultKind::HttpStatus);
         if let Self::Fault(f) = &mut r {
             f.status = Some(status);
-            f.headers = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            f.headers = headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
         }
         r
     }
@@ -252,7 +272,9 @@ pub struct ScriptedApi {
 
 impl std::fmt::Debug for ScriptedApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScriptedApi").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("ScriptedApi")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -278,38 +300,48 @@ impl ScriptedApi {
             ids: AtomicU64::new(1),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let server_shared = shared.clone();
-        std::thread::Builder::new().name("scripted-api".into()).spawn(move || {
-            rt.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => l,
-                    Err(_) => return,
-                };
-                let accept = async {
-                    loop {
-                        let Ok((stream, _)) = listener.accept().await else { continue };
-                        let _ = stream.set_nodelay(true);
-                        let shared = server_shared.clone();
-                        tokio::spawn(async move {
-                            let io = hyper_util::rt::TokioIo::new(stream);
-                            let svc = hyper::service::service_fn(move |req| {
-                                let shared = shared.clone();
-                                async move { Ok::<_, Infallible>(handle(shared, req).await) }
+        std::thread::Builder::new()
+            .name("scripted-api".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(_) => return,
+                    };
+                    let accept = async {
+                        loop {
+                            let Ok((stream, _)) = listener.accept().await else {
+                                continue;
+                            };
+                            let _ = stream.set_nodelay(true);
+                            let shared = server_shared.clone();
+                            tokio::spawn(async move {
+                                let io = hyper_util::rt::TokioIo::new(stream);
+                                let svc = hyper::service::service_fn(move |req| {
+                                    let shared = shared.clone();
+                                    async move { Ok::<_, Infallible>(handle(shared, req).await) }
+                                });
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(io, svc)
+                                    .await;
                             });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(io, svc)
-                                .await;
-                        });
+                        }
+                    };
+                    tokio::select! {
+                        _ = stop_rx => {}
+                        _ = accept => {}
                     }
-                };
-                tokio::select! {
-                    _ = stop_rx => {}
-                    _ = accept => {}
-                }
-            });
-        })?;
-        Ok(Self { addr, shared, stop: Some(stop_tx) })
+                });
+            })?;
+        Ok(Self {
+            addr,
+            shared,
+            stop: Some(stop_tx),
+        })
     }
 
     /// `http://127.0.0.1:PORT` (no `/v1`).
@@ -324,13 +356,19 @@ impl ScriptedApi {
 
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.requests.lock().map(|r| r.clone()).unwrap_or_default()
+        self.shared
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     /// Wait until at least `n` requests were received; false on timeout.
     pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
         let mut rx = self.shared.seen.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Number of responses the client abandoned mid-stream (it closed the
@@ -343,7 +381,9 @@ impl ScriptedApi {
     /// false on timeout.
     pub async fn wait_for_client_disconnects(&self, n: usize, timeout: Duration) -> bool {
         let mut rx = self.shared.disconnects.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Append more responses to the script.
@@ -370,14 +410,33 @@ fn full(status: u16, headers: &[(&str, String)], body: Vec<u8>) -> Response<Body
     for (k, v) in headers {
         b = b.header(*k, v.as_str());
     }
-    b.body(Full::new(Bytes::from(body)).map_err(|never: Infallible| match never {}).boxed())
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).map_err(|n: Infallible| match n {}).boxed()))
+    b.body(
+        Full::new(Bytes::from(body))
+            .map_err(|never: Infallible| match never {})
+            .boxed(),
+    )
+    .unwrap_or_else(|_| {
+        Response::new(
+            Full::new(Bytes::new())
+                .map_err(|n: Infallible| match n {})
+                .boxed(),
+        )
+    })
 }
 
-fn error_response(shared: &Shared, status: u16, error_type: &str, message: &str, extra: &BTreeMap<String, String>) -> Response<Body> {
+fn error_response(
+    shared: &Shared,
+    status: u16,
+    error_type: &str,
+    message: &str,
+    extra: &BTreeMap<String, String>,
+) -> Response<Body> {
     let rid = request_id(shared);
     let body = json!({"type": "error", "error": {"type": error_type, "message": message}, "request_id": rid});
-    let mut headers = vec![("content-type", "application/json".to_owned()), ("request-id", rid)];
+    let mut headers = vec![
+        ("content-type", "application/json".to_owned()),
+        ("request-id", rid),
+    ];
     let extra: Vec<(&str, String)> = extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     headers.extend(extra);
     full(status, &headers, body.to_string().into_bytes())
@@ -387,17 +446,36 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     if method == hyper::Method::GET && path == "/__requests" {
-        let reqs = shared.requests.lock().map(|r| r.clone()).unwrap_or_default();
+        let reqs = shared
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default();
         let body = serde_json::to_vec(&reqs).unwrap_or_default();
-        return full(200, &[("content-type", "application/json".to_owned())], body);
+        return full(
+            200,
+            &[("content-type", "application/json".to_owned())],
+            body,
+        );
     }
     if method != hyper::Method::POST || path != "/v1/messages" {
-        return error_response(&shared, 404, "not_found_error", &format!("no route {method} {path}"), &BTreeMap::new());
+        return error_response(
+            &shared,
+            404,
+            "not_found_error",
+            &format!("no route {method} {path}"),
+            &BTreeMap::new(),
+        );
     }
     let headers: BTreeMap<String, String> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let raw = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -408,27 +486,37 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let next = shared.script.lock().ok().and_then(|mut s| s.pop_front());
     let count = match shared.requests.lock() {
         Ok(mut r) => {
-            r.push(RecordedRequest { headers, body: body.clone(), raw_body });
+            r.push(RecordedRequest {
+                headers,
+                body: body.clone(),
+                raw_body,
+            });
             r.len()
         }
         Err(_) => 0,
     };
     shared.seen.send_replace(count);
     let Some(resp) = next else {
-        return error_response(&shared, 500, "api_error", "script exhausted", &BTreeMap::new());
+        return error_response(
+            &shared,
+            500,
+            "api_error",
+            "script exhausted",
+            &BTreeMap::new(),
+        );
     };
     if let Some(ms) = resp.delay() {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    let model = body.get("model").and_then(Value::as_str).unwrap_or("claude-sonnet-4-5").to_owned();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("claude-sonnet-4-5")
+        .to_owned();
     match resp {
         ScriptResponse::Message(m) => {
             let last = last_tool_result(&body);
-            let content: Vec<Value> = m
-                .content
-                .iter()
-                .map(|b| substitute(b, &last))
-                .collect();
+            let content: Vec<Value> = m.content.iter().map(|b| substitute(b, &last)).collect();
             let mut events = vec![message_start(&shared, &model, &m.usage), ping()];
             for (i, b) in content.iter().enumerate() {
                 events.extend(block_events(i, b, usize::MAX));
@@ -442,8 +530,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             match f.fault {
                 FaultKind::HttpStatus => {
                     let status = f.status.unwrap_or(500);
-                    let et = f.error_type.clone().unwrap_or_else(|| default_error_type(status).to_owned());
-                    let msg = f.message.clone().unwrap_or_else(|| default_message(&et).to_owned());
+                    let et = f
+                        .error_type
+                        .clone()
+                        .unwrap_or_else(|| default_error_type(status).to_owned());
+                    let msg = f
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| default_message(&et).to_owned());
                     error_response(&shared, status, &et, &msg, &f.headers)
                 }
                 FaultKind::OverloadedInBand => {
@@ -452,7 +546,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 }
                 FaultKind::OverloadedAfterText => {
                     let mut events = vec![message_start(&shared, &model, &usage), ping()];
-                    events.extend(block_events(0, &json!({"type": "text", "text": "Let me look at the scene"}), usize::MAX));
+                    events.extend(block_events(
+                        0,
+                        &json!({"type": "text", "text": "Let me look at the scene"}),
+                        usize::MAX,
+                    ));
                     events.push(overloaded());
                     stream(shared, events, End::Finish)
                 }
@@ -497,7 +595,11 @@ fn stream(shared: Arc<Shared>, events: Vec<String>, end: End) -> Response<Body> 
             let bytes = ev.into_bytes();
             let mid = bytes.len() / 2;
             for part in [&bytes[..mid], &bytes[mid..]] {
-                if tx.send(Ok(Frame::data(Bytes::copy_from_slice(part)))).await.is_err() {
+                if tx
+                    .send(Ok(Frame::data(Bytes::copy_from_slice(part))))
+                    .await
+                    .is_err()
+                {
                     shared.disconnects.send_modify(|c| *c += 1);
                     return;
                 }
@@ -522,7 +624,10 @@ fn stream(shared: Arc<Shared>, events: Vec<String>, end: End) -> Response<Body> 
                     tokio::task::yield_now().await;
                 }
                 let _ = tx
-                    .send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "scripted cut")))
+                    .send(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "scripted cut",
+                    )))
                     .await;
             }
         }
@@ -532,7 +637,10 @@ fn stream(shared: Arc<Shared>, events: Vec<String>, end: End) -> Response<Body> 
     }));
     let rid = "req_011CScripted".to_owned();
     let headers = [
-        ("content-type", "text/event-stream; charset=utf-8".to_owned()),
+        (
+            "content-type",
+            "text/event-stream; charset=utf-8".to_owned(),
+        ),
         ("cache-control", "no-cache".to_owned()),
         ("request-id", rid),
     ];
@@ -540,8 +648,13 @@ fn stream(shared: Arc<Shared>, events: Vec<String>, end: End) -> Response<Body> 
     for (k, v) in headers {
         b = b.header(k, v);
     }
-    b.body(body.boxed())
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).map_err(|n: Infallible| match n {}).boxed()))
+    b.body(body.boxed()).unwrap_or_else(|_| {
+        Response::new(
+            Full::new(Bytes::new())
+                .map_err(|n: Infallible| match n {})
+                .boxed(),
+        )
+    })
 }
 
 fn sse(event: &str, data: &Value) -> String {
@@ -553,25 +666,36 @@ fn ping() -> String {
 }
 
 fn overloaded() -> String {
-    sse("error", &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    sse(
+        "error",
+        &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    )
 }
 
 fn base62(mut n: u64, len: usize) -> String {
     const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut s = String::with_capacity(len);
     for _ in 0..len {
-        n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        n = n
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         s.push(A[((n >> 33) % 62) as usize] as char);
     }
     s
 }
 
 fn request_id(shared: &Shared) -> String {
-    format!("req_011C{}", base62(shared.ids.fetch_add(1, Ordering::Relaxed) ^ 0xA5A5, 18))
+    format!(
+        "req_011C{}",
+        base62(shared.ids.fetch_add(1, Ordering::Relaxed) ^ 0xA5A5, 18)
+    )
 }
 
 fn message_start(shared: &Shared, model: &str, u: &ScriptUsage) -> String {
-    let id = format!("msg_01{}", base62(shared.ids.fetch_add(1, Ordering::Relaxed), 22));
+    let id = format!(
+        "msg_01{}",
+        base62(shared.ids.fetch_add(1, Ordering::Relaxed), 22)
+    );
     sse(
         "message_start",
         &json!({"type": "message_start", "message": {
@@ -591,12 +715,12 @@ fn message_delta(stop_reason: &str, u: &ScriptUsage) -> String {
     sse(
         "message_delta",
         &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
-            "usage": {
-                "input_tokens": u.input_tokens,
-                "cache_creation_input_tokens": u.cache_creation_input_tokens,
-                "cache_read_input_tokens": u.cache_read_input_tokens,
-                "output_tokens": u.output_tokens,
-            }}),
+        "usage": {
+            "input_tokens": u.input_tokens,
+            "cache_creation_input_tokens": u.cache_creation_input_tokens,
+            "cache_read_input_tokens": u.cache_read_input_tokens,
+            "output_tokens": u.output_tokens,
+        }}),
     )
 }
 
@@ -613,7 +737,12 @@ fn pieces(s: &str) -> Vec<String> {
 /// Events of one block; at most `max_deltas` deltas (the cut uses 1).
 fn block_events(index: usize, block: &Value, max_deltas: usize) -> Vec<String> {
     let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
-    let delta = |d: Value| sse("content_block_delta", &json!({"type": "content_block_delta", "index": index, "delta": d}));
+    let delta = |d: Value| {
+        sse(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index, "delta": d}),
+        )
+    };
     let mut out = Vec::new();
     match kind {
         "text" => {
@@ -631,7 +760,9 @@ fn block_events(index: usize, block: &Value, max_deltas: usize) -> Vec<String> {
             let mut parts = vec![String::new()];
             parts.extend(pieces(&input.to_string()));
             for p in parts.into_iter().take(max_deltas.saturating_add(1)) {
-                out.push(delta(json!({"type": "input_json_delta", "partial_json": p})));
+                out.push(delta(
+                    json!({"type": "input_json_delta", "partial_json": p}),
+                ));
             }
         }
         "thinking" => {
@@ -640,14 +771,23 @@ fn block_events(index: usize, block: &Value, max_deltas: usize) -> Vec<String> {
             for p in pieces(thinking).into_iter().take(max_deltas) {
                 out.push(delta(json!({"type": "thinking_delta", "thinking": p})));
             }
-            let sig = block.get("signature").and_then(Value::as_str).unwrap_or("EqQBCgIYAhIM");
+            let sig = block
+                .get("signature")
+                .and_then(Value::as_str)
+                .unwrap_or("EqQBCgIYAhIM");
             out.push(delta(json!({"type": "signature_delta", "signature": sig})));
         }
         _ => {
-            out.push(sse("content_block_start", &json!({"type": "content_block_start", "index": index, "content_block": block})));
+            out.push(sse(
+                "content_block_start",
+                &json!({"type": "content_block_start", "index": index, "content_block": block}),
+            ));
         }
     }
-    out.push(sse("content_block_stop", &json!({"type": "content_block_stop", "index": index})));
+    out.push(sse(
+        "content_block_stop",
+        &json!({"type": "content_block_stop", "index": index}),
+    ));
     out
 }
 
@@ -679,13 +819,21 @@ fn default_message(error_type: &str) -> &'static str {
 
 /// The text of the last `tool_result` block of the request's last message.
 fn last_tool_result(body: &Value) -> String {
-    let Some(last) = body.get("messages").and_then(Value::as_array).and_then(|m| m.last()) else {
+    let Some(last) = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.last())
+    else {
         return String::new();
     };
     let Some(blocks) = last.get("content").and_then(Value::as_array) else {
         return String::new();
     };
-    let Some(block) = blocks.iter().rev().find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result")) else {
+    let Some(block) = blocks
+        .iter()
+        .rev()
+        .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+    else {
         return String::new();
     };
     let text = match block.get("content") {
@@ -702,7 +850,10 @@ fn last_tool_result(body: &Value) -> String {
 
 fn substitute(block: &Value, last: &str) -> Value {
     match block.get("text").and_then(Value::as_str) {
-        Some(t) if block.get("type").and_then(Value::as_str) == Some("text") && t.contains("{{last_tool_result}}") => {
+        Some(t)
+            if block.get("type").and_then(Value::as_str) == Some("text")
+                && t.contains("{{last_tool_result}}") =>
+        {
             let mut b = block.clone();
             b["text"] = Value::String(t.replace("{{last_tool_result}}", last));
             b
@@ -727,9 +878,13 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(s.responses.len(), 7);
-        assert!(matches!(&s.responses[0], ScriptResponse::Message(m) if m.stop_reason == "tool_use"));
+        assert!(
+            matches!(&s.responses[0], ScriptResponse::Message(m) if m.stop_reason == "tool_use")
+        );
         assert!(matches!(&s.responses[1], ScriptResponse::Fault(f) if f.status == Some(429)));
-        assert!(matches!(&s.responses[5], ScriptResponse::Fault(f) if f.fault == FaultKind::CutMidBlock && f.delay_ms == Some(5)));
+        assert!(
+            matches!(&s.responses[5], ScriptResponse::Fault(f) if f.fault == FaultKind::CutMidBlock && f.delay_ms == Some(5))
+        );
     }
 
     #[test]

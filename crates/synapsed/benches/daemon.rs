@@ -14,7 +14,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use synapse_protocol::{DaemonStatus, TurnRef, TurnResult, TurnSubmitParams, TurnSubmitResult, TurnWaitParams};
+use synapse_protocol::{
+    DaemonStatus, TurnRef, TurnResult, TurnSubmitParams, TurnSubmitResult, TurnWaitParams,
+};
 use synapse_rpc::Client;
 use synapse_test_support::daemon::{DaemonProcess, Options};
 use synapse_test_support::messages_api::{Script, ScriptedApi};
@@ -42,7 +44,11 @@ fn summary(name: &str, unit: &str, mut v: Vec<f64>) {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(str::to_owned))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .map(str::to_owned)
+        })
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -54,12 +60,19 @@ fn spawn_to_ready() {
     for i in 0..30 {
         let socket = tmp.path().join(format!("r{i}")).join("s.sock");
         let opts = Options::default();
-        let mut cmd = synapse_test_support::daemon::serve_command(&bin(), &socket, &tmp.path().join(format!("d{i}")), &opts);
+        let mut cmd = synapse_test_support::daemon::serve_command(
+            &bin(),
+            &socket,
+            &tmp.path().join(format!("d{i}")),
+            &opts,
+        );
         cmd.env("SYNAPSE_LOG", "warn").stderr(Stdio::null());
         let t0 = Instant::now();
         let mut child = cmd.spawn().expect("spawn");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("ready line");
         samples.push(t0.elapsed().as_secs_f64() * 1e3);
         std::thread::sleep(Duration::from_millis(200));
         rss.push(rss_kib(child.id()) as f64 / 1024.0);
@@ -71,7 +84,10 @@ fn spawn_to_ready() {
 }
 
 fn status_round_trips(d: &DaemonProcess) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     let socket = d.socket.clone();
     let samples = rt.block_on(async move {
         let c = Client::connect(&socket).await.expect("connect");
@@ -90,7 +106,11 @@ fn status_round_trips(d: &DaemonProcess) {
 }
 
 fn throughput(d: &DaemonProcess, clients: usize) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
     let socket = d.socket.clone();
     let total = rt.block_on(async move {
         let deadline = Instant::now() + Duration::from_secs(3);
@@ -113,13 +133,21 @@ fn throughput(d: &DaemonProcess, clients: usize) {
         }
         total
     });
-    println!("{:<44} {:.0} calls/s ({clients} clients, 3 s, client and daemon share 2 cores)", format!("daemon.status throughput, {clients} clients"), total as f64 / 3.0);
+    println!(
+        "{:<44} {:.0} calls/s ({clients} clients, 3 s, client and daemon share 2 cores)",
+        format!("daemon.status throughput, {clients} clients"),
+        total as f64 / 3.0
+    );
 }
 
 fn python_round_trips(d: &DaemonProcess) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let python = root.join(".venv/bin/python");
-    let python = if python.exists() { python } else { PathBuf::from("python3") };
+    let python = if python.exists() {
+        python
+    } else {
+        PathBuf::from("python3")
+    };
     let script = r#"
 import sys, time
 sys.path.insert(0, sys.argv[1])
@@ -140,10 +168,19 @@ c.close()
         .output()
         .expect("python");
     if !out.status.success() {
-        println!("python client: skipped ({})", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        println!(
+            "python client: skipped ({})",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
         return;
     }
-    let v: Vec<f64> = String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|s| s.parse().ok()).collect();
+    let v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
     summary("daemon.status round-trip, Python client", "us", v);
 }
 
@@ -176,7 +213,11 @@ fn first_byte_server() -> (String, mpsc::Receiver<Instant>) {
                         if let Some(h) = text.find("\r\n\r\n") {
                             let len = text[..h]
                                 .lines()
-                                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
                                 .unwrap_or(0);
                             if got >= h + 4 + len {
                                 break;
@@ -199,13 +240,20 @@ fn first_byte_server() -> (String, mpsc::Receiver<Instant>) {
                     ];
                     let mut body = String::new();
                     for e in events {
-                        body.push_str(&format!("event: {}\ndata: {}\n\n", e["type"].as_str().unwrap_or(""), e));
+                        body.push_str(&format!(
+                            "event: {}\ndata: {}\n\n",
+                            e["type"].as_str().unwrap_or(""),
+                            e
+                        ));
                     }
                     let head = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n",
                         body.len()
                     );
-                    if s.write_all(head.as_bytes()).and_then(|_| s.write_all(body.as_bytes())).is_err() {
+                    if s.write_all(head.as_bytes())
+                        .and_then(|_| s.write_all(body.as_bytes()))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -229,16 +277,39 @@ fn submit_to_first_byte() {
         },
     )
     .expect("daemon");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     let socket = d.socket.clone();
     let samples = rt.block_on(async move {
         let c = Client::connect(&socket).await.expect("connect");
         let mut v = Vec::new();
         for i in 0..220 {
             let t0 = Instant::now();
-            let s: TurnSubmitResult = c.call("turn.submit", TurnSubmitParams { prompt: "hi".into(), ..Default::default() }).await.expect("submit");
-            let arrived = arrivals.recv_timeout(Duration::from_secs(10)).expect("request arrived");
-            let _: TurnResult = c.call("turn.wait", TurnWaitParams { turn_id: s.turn_id, timeout_s: Some(10.0) }).await.expect("wait");
+            let s: TurnSubmitResult = c
+                .call(
+                    "turn.submit",
+                    TurnSubmitParams {
+                        prompt: "hi".into(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("submit");
+            let arrived = arrivals
+                .recv_timeout(Duration::from_secs(10))
+                .expect("request arrived");
+            let _: TurnResult = c
+                .call(
+                    "turn.wait",
+                    TurnWaitParams {
+                        turn_id: s.turn_id,
+                        timeout_s: Some(10.0),
+                    },
+                )
+                .await
+                .expect("wait");
             if i >= 20 {
                 v.push(arrived.saturating_duration_since(t0).as_secs_f64() * 1e3);
             }
@@ -266,7 +337,10 @@ fn rss_after_turns(n: usize) {
     )
     .expect("daemon");
     let rss_before = rss_kib(d.child.id());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     let socket = d.socket.clone();
     let t0 = Instant::now();
     rt.block_on(async move {
@@ -275,13 +349,37 @@ fn rss_after_turns(n: usize) {
         for i in 0..n {
             let slot = i % sessions.len();
             let s: TurnSubmitResult = c
-                .call("turn.submit", TurnSubmitParams { prompt: format!("question {i}"), session_id: sessions[slot].clone(), ..Default::default() })
+                .call(
+                    "turn.submit",
+                    TurnSubmitParams {
+                        prompt: format!("question {i}"),
+                        session_id: sessions[slot].clone(),
+                        ..Default::default()
+                    },
+                )
                 .await
                 .expect("submit");
             sessions[slot] = Some(s.session_id.clone());
-            let r: TurnResult = c.call("turn.wait", TurnWaitParams { turn_id: s.turn_id.clone(), timeout_s: Some(30.0) }).await.expect("wait");
-            assert_eq!(r.status, synapse_protocol::TurnStatus::Complete, "{:?}", r.error);
-            let _: serde_json::Value = c.call("turn.get", TurnRef { turn_id: s.turn_id }).await.expect("get");
+            let r: TurnResult = c
+                .call(
+                    "turn.wait",
+                    TurnWaitParams {
+                        turn_id: s.turn_id.clone(),
+                        timeout_s: Some(30.0),
+                    },
+                )
+                .await
+                .expect("wait");
+            assert_eq!(
+                r.status,
+                synapse_protocol::TurnStatus::Complete,
+                "{:?}",
+                r.error
+            );
+            let _: serde_json::Value = c
+                .call("turn.get", TurnRef { turn_id: s.turn_id })
+                .await
+                .expect("get");
         }
     });
     let elapsed = t0.elapsed();
@@ -296,9 +394,22 @@ fn rss_after_turns(n: usize) {
 
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
-    println!("machine: {} cores; synapsed = {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), bin().display());
+    println!(
+        "machine: {} cores; synapsed = {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        bin().display()
+    );
     spawn_to_ready();
-    let d = DaemonProcess::spawn_with(&bin(), Options { env: vec![("SYNAPSE_LOG".into(), "warn".into())], ..Default::default() }).expect("daemon");
+    let d = DaemonProcess::spawn_with(
+        &bin(),
+        Options {
+            env: vec![("SYNAPSE_LOG".into(), "warn".into())],
+            ..Default::default()
+        },
+    )
+    .expect("daemon");
     status_round_trips(&d);
     python_round_trips(&d);
     throughput(&d, 1);

@@ -8,7 +8,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use synapse_protocol::{method, TurnEvent, TurnEventKind, TurnRef, TurnResult, TurnStatus, TurnSubmitParams, TurnSubmitResult};
+use synapse_protocol::{
+    method, TurnEvent, TurnEventKind, TurnRef, TurnResult, TurnStatus, TurnSubmitParams,
+    TurnSubmitResult,
+};
 use synapse_rpc::Incoming;
 
 use crate::cli::{AskArgs, Global};
@@ -19,6 +22,11 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
+    // Listen for Ctrl-C before the turn exists and keep one listener for the
+    // whole turn: a fresh `ctrl_c()` future per loop iteration would miss a
+    // SIGINT delivered while an event is being printed (the handler being
+    // installed, the default action would not run either).
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let params = TurnSubmitParams {
         prompt: args.prompt.clone(),
         session_id: args.session.clone(),
@@ -36,14 +44,17 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     if !args.json {
-        eprintln!("turn {} in session {}", submitted.turn_id, submitted.session_id);
+        eprintln!(
+            "turn {} in session {}",
+            submitted.turn_id, submitted.session_id
+        );
     }
     let mut cancelled_by_user = false;
     let mut at_line_start = true;
     let result: Option<TurnResult> = loop {
         let incoming = tokio::select! {
             i = client.next_incoming() => i,
-            _ = tokio::signal::ctrl_c(), if !cancelled_by_user => {
+            _ = sigint.recv(), if !cancelled_by_user => {
                 cancelled_by_user = true;
                 eprintln!("\n^C: cancelling turn {}", submitted.turn_id);
                 let _ = client.call_value(method::TURN_CANCEL, TurnRef { turn_id: submitted.turn_id.clone() }).await;
@@ -51,7 +62,9 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let Some(incoming) = incoming else { break None };
-        let Incoming::Notification(n) = incoming else { continue };
+        let Incoming::Notification(n) = incoming else {
+            continue;
+        };
         if n.method != method::TURN_EVENT {
             continue;
         }
@@ -59,7 +72,9 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         if args.json {
             println!("{params}");
         }
-        let Ok(ev) = serde_json::from_value::<TurnEvent>(params) else { continue };
+        let Ok(ev) = serde_json::from_value::<TurnEvent>(params) else {
+            continue;
+        };
         if ev.turn_id != submitted.turn_id {
             continue;
         }
@@ -86,11 +101,23 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
                 let _ = writeln!(out, "→ {name} {shown}");
                 at_line_start = true;
             }
-            TurnEventKind::ToolResult { is_error, duration_ms, .. } => {
-                let _ = writeln!(out, "  {} {duration_ms} ms", if is_error { "✗ error," } else { "✓" });
+            TurnEventKind::ToolResult {
+                is_error,
+                duration_ms,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "  {} {duration_ms} ms",
+                    if is_error { "✗ error," } else { "✓" }
+                );
                 at_line_start = true;
             }
-            TurnEventKind::Retry { attempt, delay_ms, reason } => {
+            TurnEventKind::Retry {
+                attempt,
+                delay_ms,
+                reason,
+            } => {
                 eprintln!("(retry {attempt} in {delay_ms} ms: {reason})");
             }
             TurnEventKind::Status { .. } => {}
@@ -117,7 +144,11 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
             result.iterations,
             if result.iterations == 1 { "" } else { "s" },
             result.tool_calls.len(),
-            if result.tool_calls.len() == 1 { "" } else { "s" },
+            if result.tool_calls.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
             u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens,
             u.output_tokens
         );

@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand};
 
 /// Synapse daemon and client.
 #[derive(Debug, Parser)]
-#[command(name = "synapsed", version, about = "Synapse: an AI agent for Houdini artists (daemon and CLI)")]
+#[command(
+    name = "synapsed",
+    version,
+    about = "Synapse: an AI agent for Houdini artists (daemon and CLI)"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

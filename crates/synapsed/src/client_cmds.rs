@@ -9,7 +9,10 @@ use synapse_rpc::{Client, ClientError};
 use crate::cli::{Global, StatusArgs};
 
 fn socket(global: &Global) -> PathBuf {
-    global.socket.clone().unwrap_or_else(synapse_rpc::endpoint::default_socket_path)
+    global
+        .socket
+        .clone()
+        .unwrap_or_else(synapse_rpc::endpoint::default_socket_path)
 }
 
 /// Connect, or print the one-line explanation and exit 1.
@@ -62,8 +65,17 @@ pub async fn stop(global: &Global) -> anyhow::Result<ExitCode> {
 fn render_status(s: &DaemonStatus) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "synapsed {} (protocol {}), pid {}", s.version, s.protocol, s.pid);
-    let _ = writeln!(out, "  up        {} (since {})", human_duration(s.uptime_s), s.started_at);
+    let _ = writeln!(
+        out,
+        "synapsed {} (protocol {}), pid {}",
+        s.version, s.protocol, s.pid
+    );
+    let _ = writeln!(
+        out,
+        "  up        {} (since {})",
+        human_duration(s.uptime_s),
+        s.started_at
+    );
     let _ = writeln!(out, "  socket    {}", s.socket);
     let auth = match s.auth {
         synapse_protocol::AuthState::Ok => "ok",
@@ -93,7 +105,10 @@ fn render_status(s: &DaemonStatus) -> String {
             h.houdini_version,
             h.pid,
             h.tools,
-            h.hip.as_deref().map(|p| format!(", {p}")).unwrap_or_default(),
+            h.hip
+                .as_deref()
+                .map(|p| format!(", {p}"))
+                .unwrap_or_default(),
             if h.ui_available { "" } else { " (headless)" }
         );
     }
@@ -114,8 +129,14 @@ pub async fn cancel(global: &Global, args: crate::cli::CancelArgs) -> anyhow::Re
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let r: synapse_protocol::TurnCancelResult =
-        client.call(method::TURN_CANCEL, synapse_protocol::TurnRef { turn_id: args.turn.clone() }).await?;
+    let r: synapse_protocol::TurnCancelResult = client
+        .call(
+            method::TURN_CANCEL,
+            synapse_protocol::TurnRef {
+                turn_id: args.turn.clone(),
+            },
+        )
+        .await?;
     if r.cancelled {
         println!("cancelled {}", args.turn);
     } else {
@@ -156,7 +177,12 @@ pub async fn show(global: &Global, args: crate::cli::ShowArgs) -> anyhow::Result
         Err(code) => return Ok(code),
     };
     let detail: synapse_protocol::SessionDetail = match client
-        .call(method::SESSION_GET, synapse_protocol::SessionRef { session_id: args.session.clone() })
+        .call(
+            method::SESSION_GET,
+            synapse_protocol::SessionRef {
+                session_id: args.session.clone(),
+            },
+        )
         .await
     {
         Ok(d) => d,
@@ -198,16 +224,29 @@ pub fn render_conversation(d: &synapse_protocol::SessionDetail) -> String {
                     }
                 }
                 Some("tool_use") => {
-                    let _ = writeln!(out, "\n{role} calls {} {}", b["name"].as_str().unwrap_or("?"), b["input"]);
+                    let _ = writeln!(
+                        out,
+                        "\n{role} calls {} {}",
+                        b["name"].as_str().unwrap_or("?"),
+                        b["input"]
+                    );
                 }
                 Some("tool_result") => {
-                    let err = if b["is_error"].as_bool().unwrap_or(false) { " (error)" } else { "" };
+                    let err = if b["is_error"].as_bool().unwrap_or(false) {
+                        " (error)"
+                    } else {
+                        ""
+                    };
                     let text = match &b["content"] {
                         serde_json::Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
                     let short: String = text.chars().take(300).collect();
-                    let more = if text.chars().count() > 300 { " …" } else { "" };
+                    let more = if text.chars().count() > 300 {
+                        " …"
+                    } else {
+                        ""
+                    };
                     let _ = writeln!(out, "  ↳ result{err}: {short}{more}");
                 }
                 Some(other) => {

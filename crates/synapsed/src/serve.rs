@@ -6,15 +6,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use synapse_daemon::DaemonConfig;
 use synapse_agent::Settings;
+use synapse_daemon::DaemonConfig;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let socket = args.socket.unwrap_or_else(synapse_rpc::endpoint::default_socket_path);
+    let socket = args
+        .socket
+        .unwrap_or_else(synapse_rpc::endpoint::default_socket_path);
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     let exit_when_idle = match args.exit_when_idle {
         None => None,
@@ -31,9 +33,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         settings.concurrent_sessions = n;
     }
     if !settings.has_credential() {
-        tracing::warn!("no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN: turns will fail with `authentication`");
+        tracing::warn!(
+            "no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN: turns will fail with `authentication`"
+        );
     }
-    let config = DaemonConfig { socket, data_dir, exit_when_idle, settings };
+    let config = DaemonConfig {
+        socket,
+        data_dir,
+        exit_when_idle,
+        settings,
+    };
 
     let bound = synapse_daemon::bind(config).context("cannot start")?;
     let line = serde_json::to_string(&bound.ready_line())?;

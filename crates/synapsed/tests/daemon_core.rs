@@ -30,8 +30,13 @@ struct Raw {
 impl Raw {
     fn connect(path: &Path) -> Self {
         let stream = UnixStream::connect(path).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        Self { stream, buf: Vec::new() }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -56,7 +61,9 @@ impl Raw {
     }
 
     fn call(&mut self, id: i64, method: &str) -> Value {
-        self.send(format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"{method}\"}}\n").as_bytes());
+        self.send(
+            format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"{method}\"}}\n").as_bytes(),
+        );
         self.json()
     }
 }
@@ -70,7 +77,10 @@ fn readiness_line_and_modes() {
     assert_eq!(PathBuf::from(&d.ready.socket), d.socket);
     let dir = d.socket.parent().expect("dir");
     assert_eq!(std::fs::metadata(dir).expect("dir").mode() & 0o777, 0o700);
-    assert_eq!(std::fs::metadata(&d.socket).expect("sock").mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&d.socket).expect("sock").mode() & 0o777,
+        0o600
+    );
 }
 
 #[test]
@@ -87,15 +97,23 @@ fn status_over_the_socket() {
     assert!(st.hosts.is_empty());
     assert_eq!(v["result"]["auth"], "missing");
     let ts = v["result"]["started_at"].as_str().expect("started_at");
-    assert!(ts.ends_with('Z') && ts.len() == "2026-11-23T20:41:07.123Z".len(), "{ts}");
+    assert!(
+        ts.ends_with('Z') && ts.len() == "2026-11-23T20:41:07.123Z".len(),
+        "{ts}"
+    );
 }
 
 fn refused(socket_dir: &Path, prepare: impl FnOnce(&Path)) -> String {
     prepare(socket_dir);
     let tmp = tempfile::tempdir().expect("tmp");
-    let out = serve_command(&bin(), &socket_dir.join("s.sock"), tmp.path(), &Options::default())
-        .output()
-        .expect("run");
+    let out = serve_command(
+        &bin(),
+        &socket_dir.join("s.sock"),
+        tmp.path(),
+        &Options::default(),
+    )
+    .output()
+    .expect("run");
     assert!(!out.status.success(), "daemon must refuse");
     assert!(out.stdout.is_empty(), "no readiness line when refusing");
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -125,7 +143,11 @@ fn refuses_unsafe_socket_directories() {
     let err = refused(&foreign, |d| {
         std::fs::create_dir(d).expect("mkdir");
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-        let ok = Command::new("chown").arg("65534:65534").arg(d).status().expect("chown");
+        let ok = Command::new("chown")
+            .arg("65534:65534")
+            .arg(d)
+            .status()
+            .expect("chown");
         assert!(ok.success());
     });
     assert!(err.contains("owned by uid 65534"), "{err}");
@@ -135,9 +157,21 @@ fn refuses_unsafe_socket_directories() {
 fn creates_missing_directory_0700() {
     let tmp = tempfile::tempdir().expect("tmp");
     let socket = tmp.path().join("a/b/synapsed.sock");
-    let d = DaemonProcess::spawn_with(&bin(), Options { socket: Some(socket.clone()), ..Default::default() })
-        .expect("starts");
-    assert_eq!(std::fs::metadata(socket.parent().expect("dir")).expect("dir").mode() & 0o777, 0o700);
+    let d = DaemonProcess::spawn_with(
+        &bin(),
+        Options {
+            socket: Some(socket.clone()),
+            ..Default::default()
+        },
+    )
+    .expect("starts");
+    assert_eq!(
+        std::fs::metadata(socket.parent().expect("dir"))
+            .expect("dir")
+            .mode()
+            & 0o777,
+        0o700
+    );
     drop(d);
 }
 
@@ -147,7 +181,8 @@ fn another_uid_is_closed_without_an_answer() {
     // Open the file modes so only the uid check stands in the way.
     let dir = d.socket.parent().expect("dir");
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).expect("chmod dir");
-    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).expect("chmod sock");
+    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666))
+        .expect("chmod sock");
     let script = format!(
         "import os,socket\nos.setgid(65534); os.setuid(65534)\n\
          s=socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect({:?})\n\
@@ -156,9 +191,17 @@ fn another_uid_is_closed_without_an_answer() {
          print('EOF' if data==b'' else 'GOT:'+data.decode())\n",
         d.socket.display().to_string()
     );
-    let out = Command::new("python3").arg("-c").arg(&script).output().expect("python3");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stdout.trim(), "EOF", "another uid must get no answer");
     // We are still served.
     let mut c = Raw::connect(&d.socket);
@@ -174,8 +217,14 @@ fn stale_socket_is_replaced() {
     let socket = dir.join("synapsed.sock");
     drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind stale"));
     assert!(socket.exists(), "a stale socket file is left behind");
-    let d = DaemonProcess::spawn_with(&bin(), Options { socket: Some(socket.clone()), ..Default::default() })
-        .expect("starts over a stale socket");
+    let d = DaemonProcess::spawn_with(
+        &bin(),
+        Options {
+            socket: Some(socket.clone()),
+            ..Default::default()
+        },
+    )
+    .expect("starts over a stale socket");
     let mut c = Raw::connect(&d.socket);
     assert!(c.call(1, "daemon.status")["result"].is_object());
 }
@@ -184,7 +233,9 @@ fn stale_socket_is_replaced() {
 fn second_instance_is_refused_and_first_keeps_serving() {
     let d = spawn();
     let tmp = tempfile::tempdir().expect("tmp");
-    let out = serve_command(&bin(), &d.socket, tmp.path(), &Options::default()).output().expect("run");
+    let out = serve_command(&bin(), &d.socket, tmp.path(), &Options::default())
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already running"), "{err}");
@@ -199,10 +250,15 @@ fn refuses_to_replace_a_regular_file() {
     std::fs::create_dir(&dir).expect("mkdir");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     std::fs::write(dir.join("s.sock"), b"precious").expect("write");
-    let out = serve_command(&bin(), &dir.join("s.sock"), tmp.path(), &Options::default()).output().expect("run");
+    let out = serve_command(&bin(), &dir.join("s.sock"), tmp.path(), &Options::default())
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
-    assert_eq!(std::fs::read(dir.join("s.sock")).expect("still there"), b"precious");
+    assert_eq!(
+        std::fs::read(dir.join("s.sock")).expect("still there"),
+        b"precious"
+    );
 }
 
 #[test]
@@ -218,7 +274,10 @@ fn oversize_line_answers_32007_and_keeps_serving() {
         std::thread::spawn(move || s.write_all(&big))
     };
     let v = c.json();
-    assert_eq!(v, json!({"jsonrpc":"2.0","id":null,"error":{"code":-32007,"message":"Message too large","data":{"max_bytes":16777216}}}));
+    assert_eq!(
+        v,
+        json!({"jsonrpc":"2.0","id":null,"error":{"code":-32007,"message":"Message too large","data":{"max_bytes":16777216}}})
+    );
     writer.join().expect("join").expect("written");
     let v = c.call(2, "daemon.status");
     assert_eq!(v["id"], 2);
@@ -238,7 +297,10 @@ fn garbage_and_non_utf8_are_parse_errors() {
     assert_eq!(c.json()["error"]["code"], code::PARSE_ERROR);
     c.send(b"{\"jsonrpc\":\"2.0\",\"id\":7}\n");
     let v = c.json();
-    assert_eq!((v["id"].clone(), v["error"]["code"].clone()), (json!(7), json!(code::INVALID_REQUEST)));
+    assert_eq!(
+        (v["id"].clone(), v["error"]["code"].clone()),
+        (json!(7), json!(code::INVALID_REQUEST))
+    );
     assert!(c.call(8, "daemon.status")["result"].is_object());
 }
 
@@ -257,7 +319,9 @@ fn two_hundred_concurrent_clients() {
                 st.pid
             }));
         }
-        let all = tokio::time::timeout(Duration::from_secs(30), futures_join(tasks)).await.expect("in time");
+        let all = tokio::time::timeout(Duration::from_secs(30), futures_join(tasks))
+            .await
+            .expect("in time");
         assert_eq!(all.len(), 200);
     });
 }
@@ -284,21 +348,32 @@ fn a_client_that_never_reads_stalls_only_itself() {
     let d = spawn();
     // The greedy client writes requests and never reads the answers.
     let greedy = UnixStream::connect(&d.socket).expect("connect");
-    greedy.set_write_timeout(Some(Duration::from_millis(500))).expect("timeout");
-    let line = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\",\"params\":{}}\n".repeat(1000);
+    greedy
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let line =
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\",\"params\":{}}\n".repeat(1000);
     let mut writer = greedy.try_clone().expect("clone");
     let mut written = 0usize;
     let blocked = loop {
         match writer.write(&line) {
             Ok(n) => written += n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => break true,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                break true
+            }
             Err(e) => panic!("unexpected write error {e}"),
         }
         if written > 512 << 20 {
             break false;
         }
     };
-    assert!(blocked, "the daemon must stop reading a peer that does not read ({written} bytes accepted)");
+    assert!(
+        blocked,
+        "the daemon must stop reading a peer that does not read ({written} bytes accepted)"
+    );
     // Meanwhile a well-behaved client is served promptly.
     let mut c = Raw::connect(&d.socket);
     for i in 0..50 {
@@ -332,7 +407,10 @@ fn sigterm_exits_zero_and_removes_socket() {
 fn exit_when_idle_waits_for_the_last_connection() {
     let mut d = DaemonProcess::spawn_with(
         &bin(),
-        Options { args: vec!["--exit-when-idle".into(), "0.3".into()], ..Default::default() },
+        Options {
+            args: vec!["--exit-when-idle".into(), "0.3".into()],
+            ..Default::default()
+        },
     )
     .expect("starts");
     let start = Instant::now();
@@ -340,10 +418,16 @@ fn exit_when_idle_waits_for_the_last_connection() {
     // Held open past the idle time: the daemon must stay.
     for i in 0..8 {
         std::thread::sleep(Duration::from_millis(100)); // the behaviour under test is time itself
-        assert!(c.call(i, "daemon.status")["result"].is_object(), "still serving at {:?}", start.elapsed());
+        assert!(
+            c.call(i, "daemon.status")["result"].is_object(),
+            "still serving at {:?}",
+            start.elapsed()
+        );
     }
     drop(c);
-    let st = d.wait_exit(Duration::from_secs(10)).expect("exits once idle");
+    let st = d
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits once idle");
     assert!(st.success());
     assert!(!d.socket.exists());
 }
@@ -371,7 +455,10 @@ fn host_register_then_listed_then_dropped_on_disconnect() {
         if st["result"]["hosts"].as_array().is_some_and(Vec::is_empty) {
             break;
         }
-        assert!(Instant::now() < deadline, "host not dropped after disconnect");
+        assert!(
+            Instant::now() < deadline,
+            "host not dropped after disconnect"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -384,32 +471,60 @@ fn host_register_rejects_bad_tools_with_data() {
 "#);
     let v = c.json();
     assert_eq!(v["error"]["code"], code::INVALID_PARAMS);
-    assert!(v["error"]["data"].as_str().expect("data").contains("tools[0].name"));
+    assert!(v["error"]["data"]
+        .as_str()
+        .expect("data")
+        .contains("tools[0].name"));
 }
 
 #[test]
 fn cli_status_json_human_and_no_daemon() {
     let d = spawn();
-    let out = Command::new(bin()).args(["status", "--json", "--socket"]).arg(&d.socket).output().expect("run");
+    let out = Command::new(bin())
+        .args(["status", "--json", "--socket"])
+        .arg(&d.socket)
+        .output()
+        .expect("run");
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["pid"], d.child.id());
-    let out = Command::new(bin()).args(["status", "--socket"]).arg(&d.socket).output().expect("run");
+    let out = Command::new(bin())
+        .args(["status", "--socket"])
+        .arg(&d.socket)
+        .output()
+        .expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(&format!("pid {}", d.child.id())) && text.contains("hosts     none"), "{text}");
+    assert!(
+        text.contains(&format!("pid {}", d.child.id())) && text.contains("hosts     none"),
+        "{text}"
+    );
 
     let tmp = tempfile::tempdir().expect("tmp");
-    let out = Command::new(bin()).args(["status", "--socket"]).arg(tmp.path().join("nope.sock")).output().expect("run");
+    let out = Command::new(bin())
+        .args(["status", "--socket"])
+        .arg(tmp.path().join("nope.sock"))
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("no daemon answers") && err.contains("synapsed serve"), "{err}");
+    assert!(
+        err.contains("no daemon answers") && err.contains("synapsed serve"),
+        "{err}"
+    );
 }
 
 #[test]
 fn cli_stop() {
     let mut d = spawn();
-    let out = Command::new(bin()).args(["stop", "--socket"]).arg(&d.socket).output().expect("run");
+    let out = Command::new(bin())
+        .args(["stop", "--socket"])
+        .arg(&d.socket)
+        .output()
+        .expect("run");
     assert!(out.status.success());
-    assert!(d.wait_exit(Duration::from_secs(10)).expect("exits").success());
+    assert!(d
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits")
+        .success());
 }

@@ -39,7 +39,9 @@ fn matches(pattern: &str, actual: &str) -> bool {
             continue;
         }
         if let Some(rest) = p.strip_prefix("$ANY_NUMBER") {
-            let end = a.find(|c: char| !(c.is_ascii_digit() || "-+.eE".contains(c))).unwrap_or(a.len());
+            let end = a
+                .find(|c: char| !(c.is_ascii_digit() || "-+.eE".contains(c)))
+                .unwrap_or(a.len());
             if end == 0 {
                 return false;
             }
@@ -61,7 +63,10 @@ fn matches(pattern: &str, actual: &str) -> bool {
 
 #[test]
 fn matcher_is_strict_outside_tokens() {
-    assert!(matches(r#"{"a":"$ANY_STRING","n":$ANY_NUMBER}"#, r#"{"a":"x\"y","n":1.5}"#));
+    assert!(matches(
+        r#"{"a":"$ANY_STRING","n":$ANY_NUMBER}"#,
+        r#"{"a":"x\"y","n":1.5}"#
+    ));
     assert!(!matches(r#"{"a":"$ANY_STRING"}"#, r#"{"a": "x"}"#));
     assert!(!matches(r#"{"n":$ANY_NUMBER}"#, r#"{"n":"1"}"#));
 }
@@ -69,10 +74,16 @@ fn matcher_is_strict_outside_tokens() {
 #[test]
 fn replay_golden_transcripts() {
     for file in examples() {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let d = DaemonProcess::spawn(&PathBuf::from(env!("CARGO_BIN_EXE_synapsed"))).expect("daemon");
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let d =
+            DaemonProcess::spawn(&PathBuf::from(env!("CARGO_BIN_EXE_synapsed"))).expect("daemon");
         let stream = UnixStream::connect(&d.socket).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         let mut writer = stream.try_clone().expect("clone");
         let mut reader = BufReader::new(stream);
         let socket_json = serde_json::to_string(&d.ready.socket).expect("json");
@@ -91,8 +102,14 @@ fn replay_golden_transcripts() {
                         .replace("\"$SOCKET\"", &socket_json);
                     let mut got = String::new();
                     reader.read_line(&mut got).expect("a line in time");
-                    let got = got.strip_suffix('\n').unwrap_or_else(|| panic!("{name}:{}: no line", n + 1));
-                    assert!(matches(&pattern, got), "{name}:{}:\n  want {pattern}\n  got  {got}", n + 1);
+                    let got = got
+                        .strip_suffix('\n')
+                        .unwrap_or_else(|| panic!("{name}:{}: no line", n + 1));
+                    assert!(
+                        matches(&pattern, got),
+                        "{name}:{}:\n  want {pattern}\n  got  {got}",
+                        n + 1
+                    );
                 }
                 other => panic!("{name}:{}: bad dir {other:?}", n + 1),
             }

@@ -20,7 +20,10 @@ fn main() {
         match a.as_str() {
             "--script" => script_path = Some(args.next().unwrap_or_else(|| usage())),
             "--port" => {
-                port = args.next().and_then(|p| p.parse().ok()).unwrap_or_else(|| usage());
+                port = args
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_else(|| usage());
             }
             "-h" | "--help" => usage(),
             _ => usage(),
