@@ -13,17 +13,11 @@ import hou
 import synapse_houdini
 from fake_daemon import FakeDaemon
 from synapse_houdini.tools import ToolDef
+from waiting import wait_until
 
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def _wait(predicate, timeout=5.0, interval=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 _cached = {}
@@ -156,7 +150,7 @@ def test_busy_main_thread_fails_fast(host, daemon, main_loop):
         assert time.monotonic() - t0 < 0.5
         assert res["content"]["error_type"] == "MainThreadBusy"
         assert synapse_houdini.status()["main_thread_busy"] is True
-    assert _wait(lambda: not host.marshal.busy)
+    assert wait_until(lambda: not host.marshal.busy)
     assert daemon.invoke("houdini_scene_info", {})["result"]["is_error"] is False
 
 
@@ -293,5 +287,5 @@ def test_stop_closes_the_connection_and_fails_local_waiters(host, daemon, main_l
         assert handle.done()
         with pytest.raises(synapse_houdini.TurnCancelled):
             handle.result(timeout=1)
-    assert _wait(lambda: not daemon.hosts)
+    assert wait_until(lambda: not daemon.hosts)
     assert synapse_houdini.status()["state"] == "stopped"

@@ -15,6 +15,7 @@ import time
 import pytest
 
 import synapse_houdini
+from waiting import process_alive, wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -36,25 +37,7 @@ def real_synapsed(tmp_path, monkeypatch):
     return path
 
 
-def _wait(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def test_plugin_spawns_the_daemon_and_registers(real_synapsed, scene, main_loop):
@@ -74,7 +57,7 @@ def test_plugin_spawns_the_daemon_and_registers(real_synapsed, scene, main_loop)
     assert TIMESTAMP_RE.match(entry["connected_at"])
     pid = st["daemon_pid"]
     host.supervisor.client.call("daemon.shutdown", timeout=5)
-    assert _wait(lambda: not _alive(pid), 10)
+    assert wait_until(lambda: not process_alive(pid), 10)
     synapse_houdini.stop()
 
 
@@ -83,14 +66,14 @@ def test_supervisor_restarts_a_killed_daemon(real_synapsed, scene, main_loop):
     assert host.wait_registered(15), synapse_houdini.status()
     first = synapse_houdini.status()["daemon_pid"]
     os.kill(first, signal.SIGKILL)
-    assert _wait(lambda: synapse_houdini.status()["connects"] >= 2 and synapse_houdini.status()["registered"]
+    assert wait_until(lambda: synapse_houdini.status()["connects"] >= 2 and synapse_houdini.status()["registered"]
                  and synapse_houdini.status()["daemon_pid"] != first, 20), synapse_houdini.status()
     st = synapse_houdini.status()
-    assert _alive(st["daemon_pid"]) and st["restarts"] >= 1
+    assert process_alive(st["daemon_pid"]) and st["restarts"] >= 1
     status = host.supervisor.client.call("daemon.status", timeout=5)
     assert any(h["host_id"] == host.host_id for h in status["hosts"])
     synapse_houdini.stop()
-    assert _wait(lambda: not _alive(st["daemon_pid"]), 15)
+    assert wait_until(lambda: not process_alive(st["daemon_pid"]), 15)
 
 
 def test_daemon_exits_after_idle_once_the_plugin_is_gone(real_synapsed, scene, main_loop):
@@ -101,6 +84,6 @@ def test_daemon_exits_after_idle_once_the_plugin_is_gone(real_synapsed, scene, m
     assert os.path.exists(sock)
     synapse_houdini.stop()
     t0 = time.monotonic()
-    assert _wait(lambda: not _alive(pid), 10), "synapsed did not exit after --exit-when-idle 1"
+    assert wait_until(lambda: not process_alive(pid), 10), "synapsed did not exit after --exit-when-idle 1"
     assert time.monotonic() - t0 >= 0.5  # it waited for the idle period, not exited at once
     assert not os.path.exists(sock)

@@ -15,6 +15,7 @@ import pytest
 import hou
 import synapse_houdini
 from synapse_houdini import launcher
+from waiting import process_alive, wait_until
 
 FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakes", "fake_daemon.py")
 
@@ -39,25 +40,7 @@ def env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _wait(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def test_find_synapsed_order(tmp_path, monkeypatch, fake_bin):
@@ -120,13 +103,13 @@ def test_supervisor_spawns_then_restarts_a_killed_daemon(env, fake_bin, monkeypa
     first = synapse_houdini.status()
     assert first["spawned_pid"] and first["daemon_pid"] == first["spawned_pid"]
     os.kill(first["daemon_pid"], signal.SIGKILL)
-    assert _wait(lambda: synapse_houdini.status()["connects"] >= 2 and synapse_houdini.status()["registered"], 15)
+    assert wait_until(lambda: synapse_houdini.status()["connects"] >= 2 and synapse_houdini.status()["registered"], 15)
     second = synapse_houdini.status()
     assert second["daemon_pid"] != first["daemon_pid"]
     assert second["restarts"] >= 1 and second["state"] == "connected"
     synapse_houdini.stop()
     # Plugin gone: the daemon exits after its idle time.
-    assert _wait(lambda: not _alive(second["daemon_pid"]), 10)
+    assert wait_until(lambda: not process_alive(second["daemon_pid"]), 10)
 
 
 def test_supervisor_gives_up_after_five_crashes(env, tmp_path, monkeypatch, caplog, main_loop):
@@ -136,7 +119,7 @@ def test_supervisor_gives_up_after_five_crashes(env, tmp_path, monkeypatch, capl
     monkeypatch.setenv("SYNAPSED_BIN", crashing)
     with caplog.at_level(logging.WARNING, logger="synapse_houdini"):
         synapse_houdini.start(is_main_thread=main_loop.is_main_thread)
-        assert _wait(lambda: synapse_houdini.status()["state"] == "gave_up", 15)
+        assert wait_until(lambda: synapse_houdini.status()["state"] == "gave_up", 15)
     st = synapse_houdini.status()
     assert "gave up" in st["last_error"] and st["failures_recent"] >= 5
     assert any("gave up" in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
@@ -152,5 +135,5 @@ def test_missing_binary_is_reported_in_status(env, tmp_path, monkeypatch, main_l
     monkeypatch.setattr(launcher, "BACKOFF_MAX_S", 0.02)
     monkeypatch.setenv("SYNAPSED_BIN", str(tmp_path / "nothing-here"))
     synapse_houdini.start(is_main_thread=main_loop.is_main_thread)
-    assert _wait(lambda: synapse_houdini.status()["state"] == "gave_up", 10)
+    assert wait_until(lambda: synapse_houdini.status()["state"] == "gave_up", 10)
     assert "synapsed not found" in synapse_houdini.status()["last_error"]

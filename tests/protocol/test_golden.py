@@ -74,6 +74,15 @@ def test_replay_bytes(path, tmp_path, built):
         daemon.stop()
 
 
+def shape(value):
+    """The structure of a JSON value: object keys and list lengths, recursively, not the values."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(v) for v in value]
+    return type(value).__name__ if not isinstance(value, (int, float)) or isinstance(value, bool) else "number"
+
+
 def single_request(line: str):
     try:
         msg = json.loads(line)
@@ -111,8 +120,7 @@ def test_replay_through_plugin_client(path, tmp_path, built):
             if key == "error":
                 assert got["error"] == want["error"], f"{path}: {request['method']}"
             else:
-                # Same shape: the same keys at the top level of the result.
-                assert sorted(got["result"]) == sorted(want["result"]), f"{path}: {request['method']}"
+                assert shape(got["result"]) == shape(want["result"]), f"{path}: {request['method']}"
             checked += 1
         assert checked > 0
     finally:
