@@ -10,9 +10,9 @@
 //!   queue answers it never reads; if required lines still pile up past
 //!   [`Limits::hard`] (e.g. `done` events of many turns to a subscriber that
 //!   never reads), the connection is closed.
-//! - **progress** lines (`turn.event` other than `done`) are dropped when the
-//!   queue holds more than [`Limits::progress`] bytes. The peer sees the gap in
-//!   `seq`.
+//! - **progress** lines (`turn.event` other than `done`) are dropped when
+//!   queueing them would take the queue past [`Limits::progress`] bytes (an
+//!   empty queue takes any line). The peer sees the gap in `seq`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,7 +121,9 @@ impl Outbox {
         if st.closed {
             return Err(PushError::Closed);
         }
-        if st.bytes + line.len() > self.limits.progress {
+        // An empty queue takes any line, so a reading peer never loses an
+        // event just because it is large.
+        if st.bytes > 0 && st.bytes + line.len() > self.limits.progress {
             drop(st);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Err(PushError::Dropped);
