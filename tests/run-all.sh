@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test: formatting and lints, the Rust workspace (unit, socket, golden,
+# Every test: formatting, lints and rustdoc, the Rust workspace (unit, socket, golden,
 # crash and CLI tests), the JSON Schema freshness check, then the Python
 # plugin and cross-language end-to-end tests against the built daemon.
 set -euo pipefail
@@ -12,6 +12,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== pytest"

@@ -1,6 +1,6 @@
 //! The Synapse daemon as a library: state, hosts, turns, and the RPC methods.
 //!
-//! The `synapsed` binary parses flags and calls [`run`]; tests can do the same
+//! The `synapsed` binary parses flags, calls [`bind`] and then [`Bound::serve`]; tests can do the same
 //! in-process. Modules:
 //!
 //! - [`config`]: what the daemon is started with.

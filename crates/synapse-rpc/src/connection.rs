@@ -1,4 +1,4 @@
-//! One connection: a reader task and a writer task joined by an [`Outbox`].
+//! One connection: a reader task and a writer task joined by an [`Outbox`](crate::outbox::Outbox).
 //!
 //! The reader decodes frames and dispatches them. Synchronous methods run
 //! inline (they are cheap and keep their order); asynchronous ones run in

@@ -21,7 +21,7 @@ pub struct Cli {
 /// Flags every subcommand takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Socket path (default: $XDG_RUNTIME_DIR/synapse/synapsed.sock or $TMPDIR/synapse-<uid>/synapsed.sock).
+    /// Socket path (default: `$XDG_RUNTIME_DIR/synapse/synapsed.sock` or `$TMPDIR/synapse-<uid>/synapsed.sock`).
     #[arg(long, global = true, env = "SYNAPSE_SOCKET")]
     pub socket: Option<PathBuf>,
 }
