@@ -58,6 +58,12 @@ pub trait StreamSink: Send + Sync {
 
 /// A model provider.
 pub trait Provider: Send + Sync {
+    /// Whether requests can be sent at all (e.g. a credential is configured).
+    /// A turn that fails here makes no API call and reports 0 iterations.
+    fn ready(&self) -> Result<(), TurnError> {
+        Ok(())
+    }
+
     /// Stream one request to a complete message. Must return promptly with
     /// [`ProviderError::Cancelled`] once `cancel` fires.
     fn stream<'a>(

@@ -233,6 +233,9 @@ async fn run_loop(
             f(&mut p);
         }
     };
+    if let Err(e) = provider.ready() {
+        return (TurnStatus::ApiError, Some(e));
+    }
     let mut iterations = 0u32;
     loop {
         if cancel.is_cancelled() {

@@ -221,11 +221,7 @@ impl AnthropicClient {
         cancel: &CancellationToken,
     ) -> Result<ProviderResponse, ProviderError> {
         if !self.has_credential {
-            return Err(ProviderError::Api(TurnError {
-                kind: ErrorKind::Authentication,
-                message: "no API credential: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN)"
-                    .into(),
-            }));
+            return Err(ProviderError::Api(no_credential()));
         }
         let body = match request::body_bytes(req) {
             Ok(b) => Bytes::from(b),
@@ -447,6 +443,14 @@ fn transport_failure(e: &reqwest::Error, forwarded: bool) -> Failure {
 }
 
 impl Provider for AnthropicClient {
+    fn ready(&self) -> Result<(), TurnError> {
+        if self.has_credential {
+            Ok(())
+        } else {
+            Err(no_credential())
+        }
+    }
+
     fn stream<'a>(
         &'a self,
         request: &'a ProviderRequest,
@@ -454,5 +458,13 @@ impl Provider for AnthropicClient {
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<ProviderResponse, ProviderError>> {
         Box::pin(self.call(request, sink, cancel))
+    }
+}
+
+/// The error of a turn run without `ANTHROPIC_API_KEY` or `ANTHROPIC_AUTH_TOKEN`.
+fn no_credential() -> TurnError {
+    TurnError {
+        kind: ErrorKind::Authentication,
+        message: "no API credential: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN)".into(),
     }
 }
