@@ -528,3 +528,35 @@ fn cli_stop() {
         .expect("exits")
         .success());
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_on_stderr() {
+    let mut d = DaemonProcess::spawn_with(
+        &bin(),
+        Options {
+            env: vec![("SYNAPSE_LOG_FORMAT".into(), "json".into())],
+            ..Default::default()
+        },
+    )
+    .expect("starts");
+    let mut c = Raw::connect(&d.socket);
+    assert!(c.call(1, "daemon.shutdown")["result"].is_object());
+    assert!(d
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits")
+        .success());
+    let log = d.stderr();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() >= 2, "{log}");
+    for line in lines {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["level"].is_string()
+                && v["timestamp"].is_string()
+                && v["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(log.contains("synapsed ready") && log.contains("daemon stopped"));
+}
