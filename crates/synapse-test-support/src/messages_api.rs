@@ -79,22 +79,9 @@ impl Script {
     }
 }
 
-/// Usage reported by a scripted response.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScriptUsage {
-    /// Uncached input tokens.
-    #[serde(default)]
-    pub input_tokens: u64,
-    /// Output tokens (the final cumulative count).
-    #[serde(default)]
-    pub output_tokens: u64,
-    /// Cache reads.
-    #[serde(default)]
-    pub cache_read_input_tokens: u64,
-    /// Cache writes.
-    #[serde(default)]
-    pub cache_creation_input_tokens: u64,
-}
+/// Usage reported by a scripted response: the protocol's [`Usage`](synapse_protocol::Usage)
+/// (every field optional in the script).
+pub type ScriptUsage = synapse_protocol::Usage;
 
 /// One scripted answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

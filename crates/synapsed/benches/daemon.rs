@@ -20,24 +20,17 @@ use synapse_protocol::{
 use synapse_rpc::Client;
 use synapse_test_support::daemon::{DaemonProcess, Options};
 use synapse_test_support::messages_api::{Script, ScriptedApi};
+use synapse_test_support::stats::p50_p99_max;
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_synapsed"))
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    let i = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[i.clamp(1, sorted.len()) - 1]
-}
-
 fn summary(name: &str, unit: &str, mut v: Vec<f64>) {
-    v.sort_by(|a, b| a.total_cmp(b));
+    let (p50, p99, max) = p50_p99_max(&mut v);
     println!(
-        "{name:<44} n={:<6} p50={:>9.1}{unit} p99={:>9.1}{unit} max={:>9.1}{unit}",
-        v.len(),
-        pct(&v, 50.0),
-        pct(&v, 99.0),
-        v[v.len() - 1]
+        "{name:<44} n={:<6} p50={p50:>9.1}{unit} p99={p99:>9.1}{unit} max={max:>9.1}{unit}",
+        v.len()
     );
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use synapse_daemon::DaemonConfig;
 use synapse_protocol::{ToolInvokeParams, ToolInvokeResult};
+use synapse_test_support::stats::p50_p99_max;
 use tokio_util::sync::CancellationToken;
 
 const HOST_SCRIPT: &str = r#"
@@ -33,11 +34,6 @@ sys.stdin.read()          # until the bench closes our stdin
 synapse_houdini.stop()
 hou.main.stop()
 "#;
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    let i = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[i.clamp(1, sorted.len()) - 1]
-}
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -114,13 +110,10 @@ fn main() {
             v.push(call(i).await);
         }
         let wall = t_all.elapsed();
-        v.sort_by(|a, b| a.total_cmp(b));
+        let (p50, p99, max) = p50_p99_max(&mut v);
         println!(
-            "tool.invoke round-trip via plugin (no-op body, fake main thread)  n={} p50={:.0}us p99={:.0}us max={:.0}us  {:.0} calls/s",
+            "tool.invoke round-trip via plugin (no-op body, fake main thread)  n={} p50={p50:.0}us p99={p99:.0}us max={max:.0}us  {:.0} calls/s",
             v.len(),
-            pct(&v, 50.0),
-            pct(&v, 99.0),
-            v[v.len() - 1],
             v.len() as f64 / wall.as_secs_f64()
         );
         drop(child.stdin.take());
