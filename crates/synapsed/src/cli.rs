@@ -96,8 +96,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SYNAPSE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Exit once no connection is open and no turn is live for this many seconds.
-    #[arg(long, value_name = "SECS")]
-    pub exit_when_idle: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub exit_when_idle: Option<std::time::Duration>,
     /// Config file (default: config.toml in the user's synapse config dir).
     #[arg(long, env = "SYNAPSE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -114,4 +114,15 @@ pub struct StatusArgs {
     /// Print the `daemon.status` result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A non-negative number of seconds (bad values are a usage error: exit 2).
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && (0.0..=1e9).contains(&secs)) {
+        return Err(format!("{s} must be between 0 and 1e9 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }

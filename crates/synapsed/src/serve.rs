@@ -3,9 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use synapse_agent::Settings;
 use synapse_daemon::DaemonConfig;
 use tokio::signal::unix::{signal, SignalKind};
@@ -18,11 +17,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .socket
         .unwrap_or_else(synapse_rpc::endpoint::default_socket_path);
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
-    let exit_when_idle = match args.exit_when_idle {
-        None => None,
-        Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => bail!("--exit-when-idle must be a non-negative number of seconds, not {s}"),
-    };
+    let exit_when_idle = args.exit_when_idle;
     // flags > env > file > defaults
     let mut settings = Settings::load_from(args.config.as_deref(), |name| std::env::var(name).ok())
         .context("cannot load settings")?;

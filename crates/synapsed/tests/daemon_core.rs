@@ -560,3 +560,21 @@ fn json_logs_are_one_object_per_line_on_stderr() {
     }
     assert!(log.contains("synapsed ready") && log.contains("daemon stopped"));
 }
+
+#[test]
+fn bad_usage_exits_2() {
+    for args in [
+        &["serve", "--exit-when-idle", "abc"][..],
+        &["frobnicate"][..],
+        &["ask"][..],
+    ] {
+        let out = Command::new(bin()).args(args).output().expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
