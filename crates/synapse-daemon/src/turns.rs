@@ -234,20 +234,19 @@ impl Turns {
                 "max_tokens": params.max_tokens, "max_iterations": params.max_iterations,
             }),
         };
-        let prompt = params.prompt.clone();
         let sid = session_id.clone();
+        // One commit: a new session and its first turn go in together; a
+        // continued session must exist (checked inside the transaction).
         blocking(move || {
-            if new_session {
-                store.create_session(
-                    &sid,
-                    now,
-                    synapse_store::session::title_from_prompt(&prompt).as_deref(),
-                )?;
-            } else if !store.session_exists(&sid)? {
-                return Err(TurnsError::NotFound(format!("session {sid}")));
+            let inserted = if new_session {
+                store.insert_turn_in_new_session(&new_turn)
+            } else {
+                store.insert_turn(&new_turn)
+            };
+            match inserted {
+                Err(e) if e.is_not_found() => Err(TurnsError::NotFound(format!("session {sid}"))),
+                other => Ok(other?),
             }
-            store.insert_turn(&new_turn)?;
-            Ok(())
         })
         .await?;
         let (result, _) = watch::channel(None);

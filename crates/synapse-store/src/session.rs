@@ -33,17 +33,7 @@ impl Store {
     ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let inserted = tx.execute(
-            "INSERT INTO sessions (id, created_at, updated_at, title) VALUES (?1, ?2, ?2, ?3)
-             ON CONFLICT (id) DO NOTHING",
-            params![session_id, now.unix_ms(), title],
-        )?;
-        if inserted == 0 {
-            return Err(StoreError::AlreadyExists {
-                what: "session",
-                id: session_id.to_owned(),
-            });
-        }
+        insert_session(&tx, session_id, now, title)?;
         tx.commit()?;
         Ok(())
     }
@@ -131,6 +121,27 @@ impl Store {
             )),
         }
     }
+}
+
+/// Insert a session inside `tx` (see [`Store::create_session`]).
+pub(crate) fn insert_session(
+    tx: &rusqlite::Transaction<'_>,
+    session_id: &str,
+    now: Timestamp,
+    title: Option<&str>,
+) -> Result<()> {
+    let inserted = tx.execute(
+        "INSERT INTO sessions (id, created_at, updated_at, title) VALUES (?1, ?2, ?2, ?3)
+         ON CONFLICT (id) DO NOTHING",
+        params![session_id, now.unix_ms(), title],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::AlreadyExists {
+            what: "session",
+            id: session_id.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -230,47 +230,21 @@ impl Store {
     /// the prompt's first line as title. Unknown session:
     /// [`StoreError::NotFound`]; taken id: [`StoreError::AlreadyExists`].
     pub fn insert_turn(&self, turn: &NewTurn) -> Result<()> {
-        let params_json =
-            serde_json::to_string(&turn.params).map_err(StoreError::json("turns.params"))?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let title: Option<Option<String>> = tx
-            .prepare_cached("SELECT title FROM sessions WHERE id = ?1")?
-            .query_row([&turn.session_id], |r| r.get(0))
-            .optional()?;
-        let Some(title) = title else {
-            return Err(StoreError::not_found("session", &turn.session_id));
-        };
-        let inserted = tx.execute(
-            "INSERT INTO turns (id, session_id, seq, prompt, host_id, status, created_at, params)
-             VALUES (?1, ?2,
-                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE session_id = ?2),
-                     ?3, ?4, 'queued', ?5, ?6)
-             ON CONFLICT (id) DO NOTHING",
-            params![
-                turn.turn_id,
-                turn.session_id,
-                turn.prompt,
-                turn.host_id,
-                turn.created_at.unix_ms(),
-                params_json
-            ],
-        )?;
-        if inserted == 0 {
-            return Err(StoreError::AlreadyExists {
-                what: "turn",
-                id: turn.turn_id.clone(),
-            });
-        }
-        if title.is_none() {
-            if let Some(t) = session::title_from_prompt(&turn.prompt) {
-                tx.execute(
-                    "UPDATE sessions SET title = ?2 WHERE id = ?1",
-                    params![turn.session_id, t],
-                )?;
-            }
-        }
-        crate::message::touch_session(&tx, &turn.session_id, turn.created_at.unix_ms())?;
+        insert_turn_tx(&tx, turn)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Create the turn's session and insert the turn, in one transaction
+    /// (one commit on the submit path instead of two). The session gets the
+    /// turn's `created_at` and a title from its prompt.
+    pub fn insert_turn_in_new_session(&self, turn: &NewTurn) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        session::insert_session(&tx, &turn.session_id, turn.created_at, None)?;
+        insert_turn_tx(&tx, turn)?;
         tx.commit()?;
         Ok(())
     }
@@ -414,4 +388,48 @@ impl Store {
         s.map(|s| serde_json::from_str(&s).map_err(StoreError::json("turns.params")))
             .transpose()
     }
+}
+
+/// Insert a queued turn inside `tx` (see [`Store::insert_turn`]).
+fn insert_turn_tx(tx: &rusqlite::Transaction<'_>, turn: &NewTurn) -> Result<()> {
+    let params_json =
+        serde_json::to_string(&turn.params).map_err(StoreError::json("turns.params"))?;
+    let title: Option<Option<String>> = tx
+        .prepare_cached("SELECT title FROM sessions WHERE id = ?1")?
+        .query_row([&turn.session_id], |r| r.get(0))
+        .optional()?;
+    let Some(title) = title else {
+        return Err(StoreError::not_found("session", &turn.session_id));
+    };
+    let inserted = tx.execute(
+        "INSERT INTO turns (id, session_id, seq, prompt, host_id, status, created_at, params)
+         VALUES (?1, ?2,
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE session_id = ?2),
+                 ?3, ?4, 'queued', ?5, ?6)
+         ON CONFLICT (id) DO NOTHING",
+        params![
+            turn.turn_id,
+            turn.session_id,
+            turn.prompt,
+            turn.host_id,
+            turn.created_at.unix_ms(),
+            params_json
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::AlreadyExists {
+            what: "turn",
+            id: turn.turn_id.clone(),
+        });
+    }
+    if title.is_none() {
+        if let Some(t) = session::title_from_prompt(&turn.prompt) {
+            tx.execute(
+                "UPDATE sessions SET title = ?2 WHERE id = ?1",
+                params![turn.session_id, t],
+            )?;
+        }
+    }
+    crate::message::touch_session(tx, &turn.session_id, turn.created_at.unix_ms())?;
+    Ok(())
 }

@@ -524,3 +524,30 @@ fn repair_session_closes_a_failed_turn() -> TestResult {
         .is_err_and(|e| e.is_not_found()));
     Ok(())
 }
+
+#[test]
+fn new_session_and_first_turn_commit_together() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    store.insert_turn_in_new_session(&new_turn(
+        "t1",
+        "s1",
+        "Light the kitchen\nwith a dome",
+        1_000,
+    ))?;
+    let list = store.list_sessions()?;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].turns, 1);
+    assert_eq!(list[0].title.as_deref(), Some("Light the kitchen"));
+    assert_eq!(list[0].created_at, ts(1_000));
+    // Atomic: a turn id that already exists leaves no new session behind.
+    let err = store.insert_turn_in_new_session(&new_turn("t1", "s2", "again", 2_000));
+    assert!(err.is_err());
+    assert!(!store.session_exists("s2")?);
+    // A continued session must exist.
+    let err = store
+        .insert_turn(&new_turn("t2", "nope", "x", 3_000))
+        .expect_err("unknown session");
+    assert!(err.is_not_found());
+    Ok(())
+}
