@@ -113,6 +113,18 @@ def test_tool_errors_are_envelopes(host, daemon):
     assert unknown["is_error"] and unknown["content"]["error_type"] == "UnknownTool"
 
 
+def test_oversized_result_is_an_error_not_a_lost_line(daemon, scene, main_loop, monkeypatch):
+    import synapse_houdini.host as host_module
+
+    monkeypatch.setattr(host_module, "MAX_RESULT_BYTES", 1000)
+    big = ToolDef(name="test_big", description="returns a lot", fn=lambda i: {"data": "x" * 5000})
+    h = synapse_houdini.start(socket_path=daemon.path, is_main_thread=main_loop.is_main_thread, extra_tools=[big])
+    assert h.wait_registered(5)
+    reply = daemon.invoke("test_big", {})["result"]
+    assert reply["is_error"] and reply["content"]["error_type"] == "ToolResultTooLarge"
+    assert "more than the 1000" in reply["content"]["error_message"]
+
+
 def test_modal_dialog_in_tool_is_an_error_not_a_hang(host, daemon):
     res = daemon.invoke("test_dialog", {}, timeout_s=5)["result"]
     assert res["is_error"] and res["content"]["error_type"] == "ModalDialogSuppressed"

@@ -6,7 +6,8 @@
 //! on Linux), or a path given explicitly. Keys (all optional):
 //! `api_key`, `auth_token`, `base_url`, `model`, `max_tokens`,
 //! `max_iterations`, `max_retries`, `connect_timeout_s`,
-//! `stream_idle_timeout_s`, `concurrent_sessions`, `system_prompt`.
+//! `stream_idle_timeout_s`, `concurrent_sessions`, `max_tool_result_bytes`,
+//! `system_prompt`.
 //! Unknown keys are ignored (the daemon keeps its own keys in the same file).
 //!
 //! The credential *may* be put in the file, but the environment
@@ -36,6 +37,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default number of sessions whose turns run at the same time: 4.
 pub const DEFAULT_CONCURRENT_SESSIONS: u32 = 4;
+/// Default largest tool result sent to the model: 256 KiB of JSON (roughly
+/// 60–80k tokens). Larger results are replaced by a `ToolResultTooLarge`
+/// error so the model narrows its query instead of filling its context.
+pub const DEFAULT_MAX_TOOL_RESULT_BYTES: u32 = 256 * 1024;
 /// Default tool timeout when the `ToolSpec` gives none: 30 s.
 pub const DEFAULT_TOOL_TIMEOUT_S: f64 = 30.0;
 
@@ -145,6 +150,10 @@ pub struct Settings {
     /// Sessions running at once, enforced by the daemon
     /// (`SYNAPSE_CONCURRENT_SESSIONS`). Default 4.
     pub concurrent_sessions: u32,
+    /// Largest tool result, in bytes of JSON, passed to the model
+    /// (`SYNAPSE_MAX_TOOL_RESULT_BYTES`). Default
+    /// [`DEFAULT_MAX_TOOL_RESULT_BYTES`].
+    pub max_tool_result_bytes: u32,
     /// System prompt when a turn gives none. Default [`DEFAULT_SYSTEM_PROMPT`].
     pub system_prompt: String,
 }
@@ -162,6 +171,7 @@ impl Default for Settings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             concurrent_sessions: DEFAULT_CONCURRENT_SESSIONS,
+            max_tool_result_bytes: DEFAULT_MAX_TOOL_RESULT_BYTES,
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_owned(),
         }
     }
@@ -180,6 +190,7 @@ struct FileSettings {
     connect_timeout_s: Option<f64>,
     stream_idle_timeout_s: Option<f64>,
     concurrent_sessions: Option<u32>,
+    max_tool_result_bytes: Option<u32>,
     system_prompt: Option<String>,
 }
 
@@ -249,6 +260,9 @@ impl Settings {
         if let Some(v) = f.concurrent_sessions {
             self.concurrent_sessions = v;
         }
+        if let Some(v) = f.max_tool_result_bytes {
+            self.max_tool_result_bytes = v;
+        }
         if let Some(v) = f.system_prompt {
             self.system_prompt = v;
         }
@@ -289,6 +303,9 @@ impl Settings {
         if let Some(v) = get("SYNAPSE_CONCURRENT_SESSIONS") {
             self.concurrent_sessions = parse_env("SYNAPSE_CONCURRENT_SESSIONS", &v)?;
         }
+        if let Some(v) = get("SYNAPSE_MAX_TOOL_RESULT_BYTES") {
+            self.max_tool_result_bytes = parse_env("SYNAPSE_MAX_TOOL_RESULT_BYTES", &v)?;
+        }
         Ok(())
     }
 
@@ -308,6 +325,7 @@ impl Settings {
         positive("max_tokens", self.max_tokens)?;
         positive("max_iterations", self.max_iterations)?;
         positive("concurrent_sessions", self.concurrent_sessions)?;
+        positive("max_tool_result_bytes", self.max_tool_result_bytes)?;
         if self.connect_timeout.is_zero() || self.stream_idle_timeout.is_zero() {
             return Err(ConfigError::Invalid {
                 name: "timeout",

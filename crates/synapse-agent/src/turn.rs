@@ -263,6 +263,7 @@ async fn run_loop(
                 } else {
                     let round = run_tools(
                         &uses,
+                        settings.max_tool_result_bytes as usize,
                         &spec.turn_id,
                         &timeouts,
                         host,
@@ -317,8 +318,10 @@ async fn run_loop(
 }
 
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)]
 async fn run_tools(
     uses: &[ToolUse],
+    max_result_bytes: usize,
     turn_id: &str,
     timeouts: &HashMap<String, f64>,
     host: &dyn ToolHost,
@@ -373,6 +376,7 @@ async fn run_tools(
                 }
             },
         };
+        let outcome = cap_result(outcome, &u.name, max_result_bytes);
         let duration_ms = started.elapsed().as_millis() as u64;
         observer.event(TurnEventKind::ToolResult {
             call_id: u.id.clone(),
@@ -422,6 +426,29 @@ pub fn tool_result(tool_use_id: &str, outcome: &ToolOutcome) -> Value {
         let text = serde_json::to_string(&outcome.content).unwrap_or_else(|_| "null".into());
         json!({"type": "tool_result", "tool_use_id": tool_use_id, "content": text})
     }
+}
+
+/// Replace a result whose JSON is larger than `max_bytes` by a
+/// `ToolResultTooLarge` error telling the model to narrow its request.
+fn cap_result(outcome: ToolOutcome, tool_name: &str, max_bytes: usize) -> ToolOutcome {
+    let size = serde_json::to_vec(&outcome.content).map_or(0, |v| v.len());
+    if size <= max_bytes {
+        return outcome;
+    }
+    tracing::warn!(
+        tool = tool_name,
+        size,
+        max_bytes,
+        "tool result too large for the model; replaced by an error"
+    );
+    ToolOutcome::error(&ToolErrorEnvelope::synthetic(
+        tool_name,
+        "ToolResultTooLarge",
+        format!(
+            "the tool returned {size} bytes of JSON, more than the {max_bytes} allowed per result; \
+             call it again on a narrower target (a deeper path, fewer nodes)"
+        ),
+    ))
 }
 
 fn synthetic_result(u: &ToolUse, error_type: &str, message: &str) -> Value {

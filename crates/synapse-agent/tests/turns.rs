@@ -829,3 +829,39 @@ async fn thinking_blocks_are_kept() {
         json!({"type": "thinking", "thinking": "Let me think", "signature": "sig123"})
     );
 }
+
+#[tokio::test]
+async fn oversized_tool_result_becomes_an_error_for_the_model() {
+    let api = ScriptedApi::start(Script::new(vec![
+        R::message(
+            vec![tool_use("toolu_big", "dump", json!({}))],
+            "tool_use",
+            5,
+            5,
+        ),
+        R::text("ok"),
+    ]));
+    let cancel = CancellationToken::new();
+    let big = json!({"nodes": "x".repeat(2000)});
+    let host = Host::new(
+        &["dump"],
+        cancel.clone(),
+        Arc::new(move |_c: &ToolCall| common::Action::Return(ToolOutcome::ok(big.clone()))),
+    );
+    let rec = Recorder::default();
+    let mut s = settings(&api);
+    s.max_tool_result_bytes = 1000;
+    let r = run(&api, s, spec("dump it"), &host, &rec, cancel).await;
+    assert_eq!(r.status, TurnStatus::Complete);
+    assert!(r.tool_calls[0].is_error);
+    let reqs = api.requests();
+    let result = &reqs[1].body["messages"][2]["content"][0];
+    assert_eq!(result["is_error"], json!(true));
+    let envelope: Value =
+        serde_json::from_str(result["content"].as_str().expect("text")).expect("json");
+    assert_eq!(envelope["error_type"], "ToolResultTooLarge");
+    assert!(envelope["error_message"]
+        .as_str()
+        .expect("msg")
+        .contains("more than the 1000 allowed"));
+}

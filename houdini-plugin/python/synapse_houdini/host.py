@@ -40,6 +40,12 @@ FINAL_STATUSES = frozenset(
 DEFAULT_TOOL_TIMEOUT_S = 30.0
 #: Completed call replies remembered for duplicate ``tool.invoke`` of the same call_id.
 REMEMBERED_CALLS = 512
+
+#: Largest tool result (bytes of JSON) sent back to the daemon. Well under the
+#: protocol's 16 MiB line limit, so a huge result becomes an error the model
+#: can act on instead of a line the daemon must drop. (The daemon applies its
+#: own, smaller, model-facing limit: ``max_tool_result_bytes``.)
+MAX_RESULT_BYTES = 8 * 1024 * 1024
 REGISTER_TIMEOUT_S = 10.0
 
 
@@ -471,6 +477,12 @@ class Host:
             content = _json_safe(self.marshal.run_job(job, float(timeout_s)))
         except BaseException as exc:  # noqa: BLE001 - fail-visible: data for the model
             return {"is_error": True, "content": tool_error_envelope(name, exc)}
+        size = len(json.dumps(content, separators=(",", ":")))
+        if size > MAX_RESULT_BYTES:
+            too_large = ToolError(
+                f"the tool returned {size} bytes of JSON, more than the {MAX_RESULT_BYTES} a reply may carry; "
+                "call it again on a narrower target", "ToolResultTooLarge")
+            return {"is_error": True, "content": tool_error_envelope(name, too_large)}
         return {"is_error": False, "content": content}
 
     @staticmethod
