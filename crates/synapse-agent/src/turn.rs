@@ -318,7 +318,6 @@ async fn run_loop(
 }
 
 #[allow(clippy::too_many_arguments)]
-#[allow(clippy::too_many_arguments)]
 async fn run_tools(
     uses: &[ToolUse],
     max_result_bytes: usize,
