@@ -46,6 +46,15 @@ fn usage(i: u64, o: u64) -> Usage {
     }
 }
 
+/// A server scripted with one `tool_use` response (`id`, `name`, empty
+/// input) and then a text answer.
+fn tool_round_then_text(id: &str, name: &str, text: &str) -> ScriptedApi {
+    ScriptedApi::start(Script::new(vec![
+        R::message(vec![tool_use(id, name, json!({}))], "tool_use", 5, 5),
+        R::text(text),
+    ]))
+}
+
 #[tokio::test]
 async fn text_only_turn() {
     let (api, r, rec) = simple(vec![R::text("Hello from Houdini land")]).await;
@@ -224,15 +233,11 @@ async fn two_tool_uses_answered_in_one_message() {
 
 #[tokio::test]
 async fn tool_error_reaches_the_model_as_data() {
-    let api = ScriptedApi::start(Script::new(vec![
-        R::message(
-            vec![tool_use("toolu_e", "inspect", json!({}))],
-            "tool_use",
-            5,
-            5,
-        ),
-        R::text("The node was deleted: {{last_tool_result}}"),
-    ]));
+    let api = tool_round_then_text(
+        "toolu_e",
+        "inspect",
+        "The node was deleted: {{last_tool_result}}",
+    );
     let rec = Recorder::default();
     let cancel = CancellationToken::new();
     let host = Host::new(
@@ -734,15 +739,7 @@ async fn cancel_before_start() {
 
 #[tokio::test]
 async fn tool_timeout_from_spec_and_hung_host_is_cut_off() {
-    let api = ScriptedApi::start(Script::new(vec![
-        R::message(
-            vec![tool_use("toolu_1", "slow", json!({}))],
-            "tool_use",
-            5,
-            5,
-        ),
-        R::text("{{last_tool_result}}"),
-    ]));
+    let api = tool_round_then_text("toolu_1", "slow", "{{last_tool_result}}");
     let rec = Recorder::default();
     let cancel = CancellationToken::new();
     let mut host = Host::new(
@@ -832,15 +829,7 @@ async fn thinking_blocks_are_kept() {
 
 #[tokio::test]
 async fn oversized_tool_result_becomes_an_error_for_the_model() {
-    let api = ScriptedApi::start(Script::new(vec![
-        R::message(
-            vec![tool_use("toolu_big", "dump", json!({}))],
-            "tool_use",
-            5,
-            5,
-        ),
-        R::text("ok"),
-    ]));
+    let api = tool_round_then_text("toolu_big", "dump", "ok");
     let cancel = CancellationToken::new();
     let big = json!({"nodes": "x".repeat(2000)});
     let host = Host::new(
