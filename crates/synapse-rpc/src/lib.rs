@@ -20,6 +20,12 @@
 //!   the outbox; [`server`] accepts connections and runs them.
 //! - [`client`]: a small async client used by the CLI, tests and benchmarks.
 
+#[cfg(not(unix))]
+compile_error!(
+    "synapse-rpc speaks over Unix domain sockets only for now; the Windows named-pipe \
+     transport of the design (\\\\.\\pipe\\synapse-<user>) is not implemented yet"
+);
+
 pub mod client;
 pub mod codec;
 pub mod connection;
