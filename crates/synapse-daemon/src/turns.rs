@@ -38,9 +38,6 @@ const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
 const FINAL: u8 = 2;
 
-/// Extra time a host gets beyond a tool's `timeout_s` to answer.
-pub const TOOL_REPLY_GRACE: Duration = Duration::from_secs(2);
-
 /// Errors of the turn methods, mapped to contract codes by `methods`.
 #[derive(Debug, thiserror::Error)]
 pub enum TurnsError {
@@ -303,9 +300,6 @@ impl Turns {
                     }
                 }
             };
-            if next.phase.load(Ordering::Acquire) == FINAL {
-                continue; // cancelled while queued
-            }
             let permit = tokio::select! {
                 p = self.slots.clone().acquire_owned() => p.ok(),
                 () = next.cancel.cancelled() => None,
@@ -317,13 +311,16 @@ impl Turns {
 
     async fn run(&self, state: &Arc<State>, turn: Arc<LiveTurn>, may_run: bool) {
         let started_at = Timestamp::now();
-        if !may_run
-            || turn.cancel.is_cancelled()
-            || turn
-                .phase
-                .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
+        // The phase CAS decides who finishes the turn: `cancel` (QUEUED →
+        // FINAL) or this worker (QUEUED → RUNNING), never both.
+        if turn
+            .phase
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
         {
+            return;
+        }
+        if !may_run || turn.cancel.is_cancelled() {
             self.finish_unstarted(state, &turn, TurnStatus::Cancelled)
                 .await;
             return;
@@ -670,7 +667,10 @@ impl ToolHost for DaemonToolHost {
                 input: call.input.clone(),
                 timeout_s: call.timeout_s,
             };
-            let wait = Duration::from_secs_f64(call.timeout_s.max(0.0)) + TOOL_REPLY_GRACE;
+            // The agent loop gives up at the same moment (and drops this
+            // future); one grace constant for both.
+            let wait =
+                Duration::from_secs_f64(call.timeout_s.max(0.0)) + synapse_agent::turn::TOOL_GRACE;
             // The agent loop drops this future as soon as the turn is
             // cancelled (or its own tool timeout passes), so `tool.cancel`
             // goes from a drop guard: sent unless the host answered.

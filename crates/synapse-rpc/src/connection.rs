@@ -107,8 +107,12 @@ pub async fn serve(
     }
 
     if eof && !peer.is_closed() {
-        // Half-closed by the peer: finish what it asked for, then flush.
-        let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
+        // Half-closed by the peer: finish what it asked for (unless the
+        // daemon is shutting down), then flush.
+        tokio::select! {
+            _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32) => {}
+            () = shutdown.cancelled() => {}
+        }
     }
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, peer.outbox().wait_empty()).await;
     peer.close();

@@ -40,7 +40,10 @@ impl Store {
 
     /// True when the session exists.
     pub fn session_exists(&self, session_id: &str) -> Result<bool> {
-        let conn = self.conn();
+        self.session_exists_on(&self.conn(), session_id)
+    }
+
+    fn session_exists_on(&self, conn: &rusqlite::Connection, session_id: &str) -> Result<bool> {
         let found: bool = conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
             .query_row([session_id], |r| r.get(0))?;
@@ -97,10 +100,15 @@ impl Store {
         let json =
             serde_json::to_string(specs).map_err(StoreError::json("sessions.last_tool_specs"))?;
         let conn = self.conn();
+        // Unchanged specs (the common case: the same host, turn after turn)
+        // change no row, so the commit writes nothing and costs no fsync.
         let n = conn
-            .prepare_cached("UPDATE sessions SET last_tool_specs = ?2 WHERE id = ?1")?
+            .prepare_cached(
+                "UPDATE sessions SET last_tool_specs = ?2
+                 WHERE id = ?1 AND last_tool_specs IS NOT ?2",
+            )?
             .execute(params![session_id, json])?;
-        if n == 0 {
+        if n == 0 && !self.session_exists_on(&conn, session_id)? {
             return Err(StoreError::not_found("session", session_id));
         }
         Ok(())

@@ -551,3 +551,25 @@ fn new_session_and_first_turn_commit_together() -> TestResult {
     assert!(err.is_not_found());
     Ok(())
 }
+
+#[test]
+fn tool_specs_rewrite_is_idempotent_and_checks_the_session() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    store.create_session("s1", ts(1), None)?;
+    let spec = synapse_protocol::ToolSpec {
+        name: "inspect".into(),
+        description: "d".into(),
+        input_schema: serde_json::json!({"type": "object"}),
+        read_only: true,
+        timeout_s: None,
+    };
+    store.set_session_tool_specs("s1", std::slice::from_ref(&spec))?;
+    store.set_session_tool_specs("s1", std::slice::from_ref(&spec))?; // unchanged: no row changes, still Ok
+    assert_eq!(store.session_tool_specs("s1")?, Some(vec![spec.clone()]));
+    let err = store
+        .set_session_tool_specs("nope", &[spec])
+        .expect_err("unknown session");
+    assert!(err.is_not_found());
+    Ok(())
+}

@@ -7,6 +7,22 @@ use std::time::{Duration, Instant};
 
 use synapse_protocol::ReadyLine;
 
+/// The repository root (for scripts and the Python plugin).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Python that runs the plugin in tests and benches: the repo's `.venv`
+/// (made by `tests/setup.sh`) when present, else `python3` on `PATH`.
+pub fn test_python() -> PathBuf {
+    let venv = repo_root().join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 /// How long a daemon may take to print its readiness line in tests.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -18,7 +18,7 @@ use synapse_protocol::{
     DaemonStatus, TurnRef, TurnResult, TurnSubmitParams, TurnSubmitResult, TurnWaitParams,
 };
 use synapse_rpc::Client;
-use synapse_test_support::daemon::{DaemonProcess, Options};
+use synapse_test_support::daemon::{repo_root, test_python, DaemonProcess, Options};
 use synapse_test_support::messages_api::{Script, ScriptedApi};
 use synapse_test_support::stats::p50_p99_max;
 
@@ -32,6 +32,13 @@ fn summary(name: &str, unit: &str, mut v: Vec<f64>) {
         "{name:<44} n={:<6} p50={p50:>9.1}{unit} p99={p99:>9.1}{unit} max={max:>9.1}{unit}",
         v.len()
     );
+}
+
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt")
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -77,10 +84,7 @@ fn spawn_to_ready() {
 }
 
 fn status_round_trips(d: &DaemonProcess) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
+    let rt = current_thread_runtime();
     let socket = d.socket.clone();
     let samples = rt.block_on(async move {
         let c = Client::connect(&socket).await.expect("connect");
@@ -134,13 +138,8 @@ fn throughput(d: &DaemonProcess, clients: usize) {
 }
 
 fn python_round_trips(d: &DaemonProcess) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join(".venv/bin/python");
-    let python = if python.exists() {
-        python
-    } else {
-        PathBuf::from("python3")
-    };
+    let root = repo_root();
+    let python = test_python();
     let script = r#"
 import sys, time
 sys.path.insert(0, sys.argv[1])
@@ -270,10 +269,7 @@ fn submit_to_first_byte() {
         },
     )
     .expect("daemon");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
+    let rt = current_thread_runtime();
     let socket = d.socket.clone();
     let samples = rt.block_on(async move {
         let c = Client::connect(&socket).await.expect("connect");
@@ -330,10 +326,7 @@ fn rss_after_turns(n: usize) {
     )
     .expect("daemon");
     let rss_before = rss_kib(d.child.id());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
+    let rt = current_thread_runtime();
     let socket = d.socket.clone();
     let t0 = Instant::now();
     rt.block_on(async move {

@@ -7,13 +7,13 @@
 //! `cargo bench -p synapsed --bench tool_roundtrip`; numbers in docs/performance.md.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use synapse_daemon::DaemonConfig;
 use synapse_protocol::{ToolInvokeParams, ToolInvokeResult};
+use synapse_test_support::daemon::{repo_root, test_python};
 use synapse_test_support::stats::p50_p99_max;
 use tokio_util::sync::CancellationToken;
 
@@ -36,13 +36,8 @@ hou.main.stop()
 "#;
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join(".venv/bin/python");
-    let python = if python.exists() {
-        python
-    } else {
-        PathBuf::from("python3")
-    };
+    let root = repo_root();
+    let python = test_python();
     let tmp = tempfile::tempdir().expect("tmp");
     let socket = tmp.path().join("rt").join("synapsed.sock");
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -15,10 +15,10 @@ use synapse_protocol::{
 use synapse_rpc::Incoming;
 
 use crate::cli::{AskArgs, Global};
-use crate::client_cmds::connect_or_exit;
+use crate::client_cmds::connect;
 
 pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
-    let mut client = match connect_or_exit(global).await {
+    let mut client = match connect(global).await {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };

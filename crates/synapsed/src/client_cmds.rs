@@ -16,11 +16,7 @@ fn socket(global: &Global) -> PathBuf {
 }
 
 /// Connect, or print the one-line explanation and exit 1.
-pub async fn connect_or_exit(global: &Global) -> Result<Client, ExitCode> {
-    connect(global).await
-}
-
-async fn connect(global: &Global) -> Result<Client, ExitCode> {
+pub async fn connect(global: &Global) -> Result<Client, ExitCode> {
     let path = socket(global);
     match Client::connect(&path).await {
         Ok(c) => Ok(c),

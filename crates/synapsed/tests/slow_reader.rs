@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{api, daemon, Conn};
+use common::{api, assert_contiguous_seqs, daemon, Conn};
 use serde_json::{json, Value};
 use synapse_test_support::messages_api::ScriptResponse;
 
@@ -36,15 +36,7 @@ async fn slow_subscriber_sees_a_gap_but_always_its_done() {
     let mut fast = Conn::open(&d.socket).await;
     let (turn_id, _) = fast.submit(json!({"prompt": "stream a lot"})).await;
     let events = fast.until_done(&turn_id).await;
-    let seqs: Vec<u64> = events
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect();
-    assert_eq!(
-        seqs,
-        (0..seqs.len() as u64).collect::<Vec<_>>(),
-        "the reading submitter loses nothing"
-    );
+    let seqs = assert_contiguous_seqs(&events, "the reading submitter loses nothing");
     assert!(seqs.len() > 200, "the turn streamed {} events", seqs.len());
 
     // Now the slow subscriber reads what it was given.

@@ -217,11 +217,7 @@ async fn subscribe_one_turn_and_all_turns() {
     let (other, _) = c.submit(json!({"prompt": "other"})).await;
     let evs = watcher_all.until_done(&other).await;
     assert_eq!(evs.last().expect("done")["result"]["text"], "for everyone");
-    let seqs: Vec<u64> = evs
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect();
-    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+    assert_contiguous_seqs(&evs, "a subscriber to all turns sees every event");
 
     assert_eq!(
         c.call("turn.cancel", json!({"turn_id": stalled})).await["cancelled"],
@@ -325,15 +321,7 @@ async fn event_order_seq_and_tool_round() {
             break;
         }
     }
-    let seqs: Vec<u64> = events
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect();
-    assert_eq!(
-        seqs,
-        (0..events.len() as u64).collect::<Vec<_>>(),
-        "seq contiguous from 0"
-    );
+    assert_contiguous_seqs(&events, "seq contiguous from 0");
     let types: Vec<&str> = events
         .iter()
         .map(|e| e["type"].as_str().expect("type"))

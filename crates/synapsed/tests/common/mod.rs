@@ -91,6 +91,16 @@ pub fn text(t: &str, inp: u64, out: u64) -> ScriptResponse {
     )
 }
 
+/// The `seq` of each event, asserting they count 0, 1, 2, … without a gap.
+pub fn assert_contiguous_seqs(events: &[Value], what: &str) -> Vec<u64> {
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>(), "{what}");
+    seqs
+}
+
 /// One RPC connection with bounded waits.
 pub struct Conn {
     pub client: Client,
