@@ -52,7 +52,6 @@ impl Provider for Canned {
             Ok(ProviderResponse {
                 content,
                 stop_reason: Some(if last { "end_turn" } else { "tool_use" }.into()),
-                usage,
             })
         })
     }

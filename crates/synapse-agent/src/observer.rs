@@ -2,7 +2,7 @@
 
 use futures::future::BoxFuture;
 use serde_json::Value;
-use synapse_protocol::{TurnEventKind, Usage};
+use synapse_protocol::{ToolCallRecord, TurnEventKind, Usage};
 
 /// Receives a turn's progress. Implemented by the daemon (events, store).
 pub trait TurnObserver: Send + Sync {
@@ -19,6 +19,15 @@ pub trait TurnObserver: Send + Sync {
     /// prompt first, then each assistant message, then each user message of
     /// `tool_result` blocks (synthetic ones included).
     fn message(&self, message: Value) -> BoxFuture<'_, ()>;
+
+    /// One finished tool call, as it will appear in the result's
+    /// `tool_calls`: called once per call the host ran (or that was cut off
+    /// by cancel or timeout), right after its `tool_result` event and before
+    /// the user message holding its result is passed to
+    /// [`TurnObserver::message`]. Calls that never ran (closed by a
+    /// synthetic result) are not reported. Must not block. The default does
+    /// nothing.
+    fn tool_call(&self, _record: &ToolCallRecord) {}
 }
 
 /// An observer that drops everything (benchmarks, fire-and-forget use).

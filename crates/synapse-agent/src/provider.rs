@@ -30,9 +30,8 @@ pub struct ProviderResponse {
     /// Content blocks, Anthropic-shaped (`text`, `tool_use`, `thinking`, ...).
     pub content: Vec<Value>,
     /// `end_turn`, `tool_use`, `max_tokens`, ...; `None` if the API sent none.
+    /// (Usage is reported through [`StreamSink::usage`], for every attempt.)
     pub stop_reason: Option<String>,
-    /// Usage of the successful attempt (already reported to the sink).
-    pub usage: Usage,
 }
 
 /// Why a request produced no message.

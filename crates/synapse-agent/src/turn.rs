@@ -11,8 +11,10 @@
 //!   → those statuses; `pause_turn` → continued (the paused message is sent
 //!   back as is; the next call counts as an iteration); anything else →
 //!   `unknown_stop_reason`.
-//! - Tool results: `content` is the JSON text of the tool's output; for
-//!   errors (`is_error: true`) the envelope serialized with sorted keys.
+//! - Tool results: `content` is the compact JSON text, keys sorted, of the
+//!   tool's output, or of its error envelope (`is_error: true`). A result
+//!   whose text is over `max_tool_result_bytes` is replaced by a
+//!   `ToolResultTooLarge` error.
 //! - Every `tool_use` the model sent gets exactly one `tool_result` in the
 //!   history, and runs at most once: when the turn ends before a block ran
 //!   (cancel, `max_iterations` on the last allowed response, or a final
@@ -30,18 +32,17 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use serde_json::{json, Value};
 use synapse_protocol::{
-    ErrorKind, Timestamp, ToolCallRecord, ToolErrorEnvelope, TurnError, TurnEventKind, TurnResult,
-    TurnStatus, Usage,
+    text_of_blocks, to_sorted_json, tool_result_block, ErrorKind, Timestamp, ToolCallRecord,
+    ToolErrorEnvelope, TurnError, TurnEventKind, TurnResult, TurnStatus, Usage,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::anthropic::request::to_sorted_json;
 use crate::config::{Settings, DEFAULT_TOOL_TIMEOUT_S};
 use crate::observer::TurnObserver;
 use crate::provider::{Provider, ProviderError, ProviderRequest, StreamSink};
@@ -75,7 +76,7 @@ pub struct TurnSpec {
 /// Forwards stream progress to the observer and adds up usage.
 struct Sink<'a> {
     observer: &'a dyn TurnObserver,
-    usage: Arc<Mutex<Usage>>,
+    usage: &'a Mutex<Usage>,
 }
 
 impl StreamSink for Sink<'_> {
@@ -133,12 +134,12 @@ pub(crate) async fn run(
     let started_at = Timestamp::now();
     let turn_id = spec.turn_id.clone();
     let session_id = spec.session_id.clone();
-    let usage = Arc::new(Mutex::new(Usage::default()));
-    let progress = Arc::new(Mutex::new(Progress {
+    let usage = Mutex::new(Usage::default());
+    let progress = Mutex::new(Progress {
         iterations: 0,
         text: String::new(),
         tool_calls: Vec::new(),
-    }));
+    });
     let body = run_loop(
         settings, provider, spec, host, observer, &cancel, &usage, &progress,
     );
@@ -186,13 +187,10 @@ async fn run_loop(
     host: &dyn ToolHost,
     observer: &dyn TurnObserver,
     cancel: &CancellationToken,
-    usage: &Arc<Mutex<Usage>>,
-    progress: &Arc<Mutex<Progress>>,
+    usage: &Mutex<Usage>,
+    progress: &Mutex<Progress>,
 ) -> (TurnStatus, Option<TurnError>) {
-    let sink = Sink {
-        observer,
-        usage: usage.clone(),
-    };
+    let sink = Sink { observer, usage };
     let max_iterations = if spec.max_iterations == 0 {
         settings.max_iterations.max(1)
     } else {
@@ -248,7 +246,7 @@ async fn run_loop(
             Err(ProviderError::Cancelled) => return (TurnStatus::Cancelled, None),
             Err(ProviderError::Api(e)) => return (TurnStatus::ApiError, Some(e)),
         };
-        let text = text_of(&resp.content);
+        let text = text_of_blocks(&resp.content);
         set(&|p| p.text = text.clone());
         let uses = tool_uses(&resp.content);
         let assistant = json!({"role": "assistant", "content": resp.content});
@@ -326,7 +324,7 @@ async fn run_tools(
     host: &dyn ToolHost,
     observer: &dyn TurnObserver,
     cancel: &CancellationToken,
-    progress: &Arc<Mutex<Progress>>,
+    progress: &Mutex<Progress>,
 ) -> ToolRound {
     let mut results = Vec::with_capacity(uses.len());
     for (i, u) in uses.iter().enumerate() {
@@ -375,23 +373,25 @@ async fn run_tools(
                 }
             },
         };
-        let outcome = cap_result(outcome, &u.name, max_result_bytes);
+        let (is_error, text) = result_text(&outcome, &u.name, max_result_bytes);
         let duration_ms = started.elapsed().as_millis() as u64;
         observer.event(TurnEventKind::ToolResult {
             call_id: u.id.clone(),
-            is_error: outcome.is_error,
+            is_error,
             duration_ms,
         });
+        let record = ToolCallRecord {
+            call_id: u.id.clone(),
+            name: u.name.clone(),
+            input: u.input.clone(),
+            is_error,
+            duration_ms,
+        };
+        observer.tool_call(&record);
         if let Ok(mut p) = progress.lock() {
-            p.tool_calls.push(ToolCallRecord {
-                call_id: u.id.clone(),
-                name: u.name.clone(),
-                input: u.input.clone(),
-                is_error: outcome.is_error,
-                duration_ms,
-            });
+            p.tool_calls.push(record);
         }
-        results.push(tool_result(&u.id, &outcome));
+        results.push(tool_result_block(&u.id, is_error, text));
         if cancelled {
             results.extend(
                 uses[i + 1..]
@@ -412,27 +412,14 @@ async fn run_tools(
 
 const CANCELLED_MSG: &str = "the turn was cancelled before this tool call completed";
 
-/// The `tool_result` block for an outcome.
-pub fn tool_result(tool_use_id: &str, outcome: &ToolOutcome) -> Value {
-    if outcome.is_error {
-        json!({
-            "type": "tool_result",
-            "tool_use_id": tool_use_id,
-            "content": to_sorted_json(&outcome.content),
-            "is_error": true,
-        })
-    } else {
-        let text = serde_json::to_string(&outcome.content).unwrap_or_else(|_| "null".into());
-        json!({"type": "tool_result", "tool_use_id": tool_use_id, "content": text})
-    }
-}
-
-/// Replace a result whose JSON is larger than `max_bytes` by a
+/// The `tool_result` content of an outcome: `(is_error, JSON text)`,
+/// serialized once. A text longer than `max_bytes` is replaced by a
 /// `ToolResultTooLarge` error telling the model to narrow its request.
-fn cap_result(outcome: ToolOutcome, tool_name: &str, max_bytes: usize) -> ToolOutcome {
-    let size = serde_json::to_vec(&outcome.content).map_or(0, |v| v.len());
+fn result_text(outcome: &ToolOutcome, tool_name: &str, max_bytes: usize) -> (bool, String) {
+    let text = to_sorted_json(&outcome.content);
+    let size = text.len();
     if size <= max_bytes {
-        return outcome;
+        return (outcome.is_error, text);
     }
     tracing::warn!(
         tool = tool_name,
@@ -440,29 +427,20 @@ fn cap_result(outcome: ToolOutcome, tool_name: &str, max_bytes: usize) -> ToolOu
         max_bytes,
         "tool result too large for the model; replaced by an error"
     );
-    ToolOutcome::error(&ToolErrorEnvelope::synthetic(
+    let envelope = ToolErrorEnvelope::synthetic(
         tool_name,
         "ToolResultTooLarge",
         format!(
             "the tool returned {size} bytes of JSON, more than the {max_bytes} allowed per result; \
              call it again on a narrower target (a deeper path, fewer nodes)"
         ),
-    ))
+    );
+    (true, envelope.to_json_text())
 }
 
 fn synthetic_result(u: &ToolUse, error_type: &str, message: &str) -> Value {
-    tool_result(
-        &u.id,
-        &ToolOutcome::error(&ToolErrorEnvelope::synthetic(&u.name, error_type, message)),
-    )
-}
-
-fn text_of(content: &[Value]) -> String {
-    content
-        .iter()
-        .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-        .filter_map(|b| b.get("text").and_then(Value::as_str))
-        .collect()
+    let envelope = ToolErrorEnvelope::synthetic(&u.name, error_type, message);
+    tool_result_block(&u.id, true, envelope.to_json_text())
 }
 
 fn tool_uses(content: &[Value]) -> Vec<ToolUse> {

@@ -8,8 +8,18 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use synapse_agent::{Agent, CancellationToken, NoTools, Settings, TurnStatus};
+use synapse_agent::{Agent, CancellationToken, NoTools, Settings, TurnResult, TurnStatus};
 use synapse_test_support::messages_api::{FaultKind, Script, ScriptResponse as R, ScriptedApi};
+
+/// One `"x"` turn without tools, failing the test if it does not end
+/// within [`WAIT`].
+async fn run(agent: &Agent) -> TurnResult {
+    let rec = Recorder::default();
+    let turn = agent.run_turn(spec("x"), &NoTools, &rec, CancellationToken::new());
+    tokio::time::timeout(WAIT, turn)
+        .await
+        .expect("turn ends in time")
+}
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -47,40 +57,18 @@ async fn api_key_absent_from_logs_and_errors() {
     .unwrap();
     let mut errors = vec![];
     for _ in 0..3 {
-        let r = agent
-            .run_turn(
-                spec("x"),
-                &NoTools,
-                &Recorder::default(),
-                CancellationToken::new(),
-            )
-            .await;
+        let r = run(&agent).await;
         assert_eq!(r.status, TurnStatus::ApiError);
         errors.push(r.error.unwrap().message);
     }
-    let r = agent
-        .run_turn(
-            spec("x"),
-            &NoTools,
-            &Recorder::default(),
-            CancellationToken::new(),
-        )
-        .await;
+    let r = run(&agent).await;
     assert_eq!(r.status, TurnStatus::Complete);
     // A connection refused error too.
     let dead = Settings {
         base_url: "http://127.0.0.1:9".into(),
         ..settings(&api)
     };
-    let r = Agent::new(dead)
-        .unwrap()
-        .run_turn(
-            spec("x"),
-            &NoTools,
-            &Recorder::default(),
-            CancellationToken::new(),
-        )
-        .await;
+    let r = run(&Agent::new(dead).unwrap()).await;
     errors.push(r.error.unwrap().message);
     errors.push(format!("{:?}", settings(&api)));
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();

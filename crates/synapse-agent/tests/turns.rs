@@ -9,20 +9,20 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 use synapse_agent::{
-    Agent, CancellationToken, ErrorKind, NoTools, Settings, ToolCall, ToolErrorEnvelope,
+    Agent, CancellationToken, ErrorKind, NoTools, Settings, ToolCall, ToolErrorEnvelope, ToolHost,
     ToolOutcome, TurnEventKind, TurnResult, TurnStatus, Usage,
 };
 use synapse_test_support::messages_api::{FaultKind, Script, ScriptResponse as R, ScriptedApi};
 
+/// Run one turn on a fresh agent, failing the test if it does not end
+/// within [`WAIT`].
 async fn run(
-    api: &ScriptedApi,
     settings: Settings,
     spec: synapse_agent::TurnSpec,
-    host: &Host,
+    host: &dyn ToolHost,
     rec: &Recorder,
     cancel: CancellationToken,
 ) -> TurnResult {
-    let _ = api;
     let agent = Agent::new(settings).unwrap();
     tokio::time::timeout(WAIT, agent.run_turn(spec, host, rec, cancel))
         .await
@@ -34,7 +34,7 @@ async fn simple(script: Vec<R>) -> (ScriptedApi, TurnResult, Recorder) {
     let rec = Recorder::default();
     let cancel = CancellationToken::new();
     let host = Host::echo(&["inspect"], cancel.clone());
-    let r = run(&api, settings(&api), spec("hello"), &host, &rec, cancel).await;
+    let r = run(settings(&api), spec("hello"), &host, &rec, cancel).await;
     (api, r, rec)
 }
 
@@ -116,10 +116,7 @@ async fn auth_token_is_sent_as_bearer() {
         ..settings(&api)
     };
     let rec = Recorder::default();
-    let r = Agent::new(s)
-        .unwrap()
-        .run_turn(spec("x"), &NoTools, &rec, CancellationToken::new())
-        .await;
+    let r = run(s, spec("x"), &NoTools, &rec, CancellationToken::new()).await;
     assert_eq!(r.status, TurnStatus::Complete);
     let h = &api.requests()[0].headers;
     assert_eq!(
@@ -137,10 +134,7 @@ async fn no_credential_fails_without_a_request() {
         ..settings(&api)
     };
     let rec = Recorder::default();
-    let r = Agent::new(s)
-        .unwrap()
-        .run_turn(spec("x"), &NoTools, &rec, CancellationToken::new())
-        .await;
+    let r = run(s, spec("x"), &NoTools, &rec, CancellationToken::new()).await;
     assert_eq!(r.status, TurnStatus::ApiError);
     assert_eq!(r.error.unwrap().kind, ErrorKind::Authentication);
     assert!(api.requests().is_empty());
@@ -173,6 +167,7 @@ async fn one_tool_round() {
     assert_eq!(r.tool_calls.len(), 1);
     assert_eq!(r.tool_calls[0].call_id, "toolu_01A");
     assert!(!r.tool_calls[0].is_error);
+    assert_eq!(rec.tool_calls(), r.tool_calls, "observer saw every record");
     let msgs = rec.messages();
     assert_eq!(msgs.len(), 4);
     assert_eq!(
@@ -217,7 +212,7 @@ async fn two_tool_uses_answered_in_one_message() {
     let rec = Recorder::default();
     let cancel = CancellationToken::new();
     let host = Host::echo(&["a", "b"], cancel.clone());
-    let r = run(&api, settings(&api), spec("go"), &host, &rec, cancel).await;
+    let r = run(settings(&api), spec("go"), &host, &rec, cancel).await;
     assert_eq!(r.status, TurnStatus::Complete);
     let names: Vec<String> = host.calls().into_iter().map(|c| c.name).collect();
     assert_eq!(names, ["a", "b"], "in order, each once");
@@ -251,7 +246,7 @@ async fn tool_error_reaches_the_model_as_data() {
             )))
         }),
     );
-    let r = run(&api, settings(&api), spec("go"), &host, &rec, cancel).await;
+    let r = run(settings(&api), spec("go"), &host, &rec, cancel).await;
     assert_eq!(r.status, TurnStatus::Complete);
     assert!(r.tool_calls[0].is_error);
     let result = &rec.messages()[2]["content"][0];
@@ -305,7 +300,7 @@ async fn max_iterations_does_not_run_the_last_tools() {
     let host = Host::echo(&["inspect"], cancel.clone());
     let mut s = spec("go");
     s.max_iterations = 2;
-    let r = run(&api, settings(&api), s, &host, &rec, cancel).await;
+    let r = run(settings(&api), s, &host, &rec, cancel).await;
     assert_eq!(r.status, TurnStatus::MaxIterations);
     assert_eq!(r.iterations, 2);
     assert_eq!(r.text, "more");
@@ -538,10 +533,7 @@ async fn exhausted_script_is_a_server_error() {
         max_retries: 0,
         ..settings(&api)
     };
-    let r = Agent::new(s)
-        .unwrap()
-        .run_turn(spec("x"), &NoTools, &rec, CancellationToken::new())
-        .await;
+    let r = run(s, spec("x"), &NoTools, &rec, CancellationToken::new()).await;
     assert_eq!(r.status, TurnStatus::ApiError);
     let e = r.error.unwrap();
     assert_eq!(e.kind, ErrorKind::Server);
@@ -561,10 +553,7 @@ async fn idle_timeout_is_retried_then_fails() {
         ..settings(&api)
     };
     let rec = Recorder::default();
-    let agent = Agent::new(s).unwrap();
-    let r = agent
-        .run_turn(spec("x"), &NoTools, &rec, CancellationToken::new())
-        .await;
+    let r = run(s, spec("x"), &NoTools, &rec, CancellationToken::new()).await;
     assert_eq!(r.status, TurnStatus::Complete);
     assert!(rec.retries()[0].2.contains("timeout"));
     let s = Settings {
@@ -572,10 +561,7 @@ async fn idle_timeout_is_retried_then_fails() {
         max_retries: 0,
         ..settings(&api)
     };
-    let r = Agent::new(s)
-        .unwrap()
-        .run_turn(spec("x"), &NoTools, &rec, CancellationToken::new())
-        .await;
+    let r = run(s, spec("x"), &NoTools, &rec, CancellationToken::new()).await;
     assert_eq!(r.status, TurnStatus::ApiError);
     assert_eq!(r.error.unwrap().kind, ErrorKind::Timeout);
     assert!(
@@ -598,14 +584,9 @@ async fn cancel_during_stalled_stream() {
     let rec = Arc::new(Recorder::default());
     let cancel = CancellationToken::new();
     let host = Arc::new(Host::echo(&["inspect"], cancel.clone()));
-    let agent = Arc::new(Agent::new(settings(&api)).unwrap());
     let task = {
-        let (agent, rec, host, cancel) = (agent.clone(), rec.clone(), host.clone(), cancel.clone());
-        tokio::spawn(async move {
-            agent
-                .run_turn(spec("x"), host.as_ref(), rec.as_ref(), cancel)
-                .await
-        })
+        let (s, rec, host, cancel) = (settings(&api), rec.clone(), host.clone(), cancel.clone());
+        tokio::spawn(async move { run(s, spec("x"), host.as_ref(), rec.as_ref(), cancel).await })
     };
     assert!(api.wait_for_requests(2, WAIT).await);
     let t0 = Instant::now();
@@ -652,7 +633,7 @@ async fn cancel_between_tool_blocks_closes_every_tool_use() {
         cancel.clone(),
         Arc::new(|_c: &ToolCall| common::Action::CancelThenReturn(ToolOutcome::ok(json!("done")))),
     );
-    let r = run(&api, settings(&api), spec("go"), &host, &rec, cancel).await;
+    let r = run(settings(&api), spec("go"), &host, &rec, cancel).await;
     assert_eq!(r.status, TurnStatus::Cancelled);
     assert_eq!(host.calls().len(), 1, "nothing runs after the cancel");
     assert_eq!(r.usage, usage(40, 9), "a cancelled turn keeps what it paid");
@@ -676,10 +657,14 @@ async fn cancel_between_tool_blocks_closes_every_tool_use() {
     let mut s2 = spec("again");
     s2.history = msgs.clone();
     let rec2 = Recorder::default();
-    let r2 = Agent::new(settings(&api2))
-        .unwrap()
-        .run_turn(s2, &NoTools, &rec2, CancellationToken::new())
-        .await;
+    let r2 = run(
+        settings(&api2),
+        s2,
+        &NoTools,
+        &rec2,
+        CancellationToken::new(),
+    )
+    .await;
     assert_eq!(r2.status, TurnStatus::Complete);
     let sent = api2.requests()[0].body["messages"].clone();
     assert_eq!(sent.as_array().unwrap().len(), 4);
@@ -704,7 +689,7 @@ async fn cancel_while_a_tool_runs_returns_at_once() {
         cancel.clone(),
         Arc::new(|_c: &ToolCall| common::Action::CancelThenHang),
     );
-    let r = run(&api, settings(&api), spec("go"), &host, &rec, cancel).await;
+    let r = run(settings(&api), spec("go"), &host, &rec, cancel).await;
     assert_eq!(r.status, TurnStatus::Cancelled);
     assert_eq!(host.calls().len(), 1);
     assert!(
@@ -727,10 +712,7 @@ async fn cancel_before_start() {
     let rec = Recorder::default();
     let cancel = CancellationToken::new();
     cancel.cancel();
-    let r = Agent::new(settings(&api))
-        .unwrap()
-        .run_turn(spec("x"), &NoTools, &rec, cancel)
-        .await;
+    let r = run(settings(&api), spec("x"), &NoTools, &rec, cancel).await;
     assert_eq!(r.status, TurnStatus::Cancelled);
     assert_eq!(r.iterations, 0);
     assert!(api.requests().is_empty());
@@ -749,7 +731,7 @@ async fn tool_timeout_from_spec_and_hung_host_is_cut_off() {
     );
     host.specs[0].timeout_s = Some(0.05);
     let t0 = Instant::now();
-    let r = run(&api, settings(&api), spec("go"), &host, &rec, cancel).await;
+    let r = run(settings(&api), spec("go"), &host, &rec, cancel).await;
     assert_eq!(r.status, TurnStatus::Complete);
     assert_eq!(host.calls()[0].timeout_s, 0.05);
     assert!(r.text.contains("\"error_type\":\"Timeout\""), "{}", r.text);
@@ -765,17 +747,12 @@ async fn cache_control_and_byte_stable_prefix() {
     ]));
     let cancel = CancellationToken::new();
     let host = Host::echo(&["a", "b"], cancel.clone());
-    let agent = Agent::new(settings(&api)).unwrap();
     let rec = Recorder::default();
-    let r = agent
-        .run_turn(spec("one"), &host, &rec, cancel.clone())
-        .await;
+    let r = run(settings(&api), spec("one"), &host, &rec, cancel.clone()).await;
     assert_eq!(r.status, TurnStatus::Complete);
     let mut s2 = spec("two");
     s2.history = rec.messages();
-    let r2 = agent
-        .run_turn(s2, &host, &Recorder::default(), cancel)
-        .await;
+    let r2 = run(settings(&api), s2, &host, &Recorder::default(), cancel).await;
     assert_eq!(r2.status, TurnStatus::Complete);
     let reqs = api.requests();
     assert_eq!(reqs.len(), 3);
@@ -840,7 +817,7 @@ async fn oversized_tool_result_becomes_an_error_for_the_model() {
     let rec = Recorder::default();
     let mut s = settings(&api);
     s.max_tool_result_bytes = 1000;
-    let r = run(&api, s, spec("dump it"), &host, &rec, cancel).await;
+    let r = run(s, spec("dump it"), &host, &rec, cancel).await;
     assert_eq!(r.status, TurnStatus::Complete);
     assert!(r.tool_calls[0].is_error);
     let reqs = api.requests();

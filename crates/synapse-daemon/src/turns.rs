@@ -381,7 +381,6 @@ impl Turns {
             turns: self,
             state,
             turn: &turn,
-            calls: Mutex::new(HashMap::new()),
             writes: SideWriter::start(self.store.clone(), turn.turn_id.clone()),
         };
         let mut result = self
@@ -742,7 +741,6 @@ struct Observer<'a> {
     turns: &'a Turns,
     state: &'a Arc<State>,
     turn: &'a LiveTurn,
-    calls: Mutex<HashMap<String, (String, Value)>>,
     writes: SideWriter,
 }
 
@@ -794,40 +792,6 @@ impl SideWriter {
 
 impl TurnObserver for Observer<'_> {
     fn event(&self, kind: TurnEventKind) {
-        match &kind {
-            TurnEventKind::ToolCall {
-                call_id,
-                name,
-                input,
-            } => {
-                self.calls
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(call_id.clone(), (name.clone(), input.clone()));
-            }
-            TurnEventKind::ToolResult {
-                call_id,
-                is_error,
-                duration_ms,
-            } => {
-                let call = self
-                    .calls
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(call_id);
-                if let Some((name, input)) = call {
-                    let record = ToolCallRecord {
-                        call_id: call_id.clone(),
-                        name,
-                        input,
-                        is_error: *is_error,
-                        duration_ms: *duration_ms,
-                    };
-                    self.writes.send(SideWrite::ToolCall(record));
-                }
-            }
-            _ => {}
-        }
         self.turn.hub.emit(kind, &self.turns.global);
     }
 
@@ -838,6 +802,10 @@ impl TurnObserver for Observer<'_> {
             .unwrap_or_else(|p| p.into_inner())
             .add(usage);
         self.writes.send(SideWrite::Usage(*usage));
+    }
+
+    fn tool_call(&self, record: &ToolCallRecord) {
+        self.writes.send(SideWrite::ToolCall(record.clone()));
     }
 
     fn message(&self, message: Value) -> BoxFuture<'_, ()> {

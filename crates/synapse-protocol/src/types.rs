@@ -296,6 +296,76 @@ impl ToolErrorEnvelope {
             timestamp: Timestamp::now().to_string(),
         }
     }
+
+    /// The envelope as compact JSON text with keys sorted: the `content` of
+    /// its `tool_result` block (see [`tool_result_block`]).
+    pub fn to_json_text(&self) -> String {
+        match serde_json::to_value(self) {
+            Ok(v) => to_sorted_json(&v),
+            Err(_) => "null".to_owned(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Anthropic content helpers
+
+/// A JSON value that serializes with object keys sorted at every level,
+/// whatever map flavour `serde_json` was built with.
+#[derive(Clone, Copy, Debug)]
+pub struct SortedJson<'a>(pub &'a Value);
+
+impl Serialize for SortedJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut m = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    m.serialize_entry(k, &SortedJson(v))?;
+                }
+                m.end()
+            }
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(&SortedJson(v))?;
+                }
+                seq.end()
+            }
+            other => other.serialize(s),
+        }
+    }
+}
+
+/// Compact JSON text of `value` with object keys sorted at every level.
+pub fn to_sorted_json(value: &Value) -> String {
+    serde_json::to_string(&SortedJson(value)).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// A Messages API `tool_result` block answering `tool_use_id`, whose
+/// `content` is `content_text` (the JSON text of the tool's output, or of a
+/// [`ToolErrorEnvelope`] when `is_error`). `is_error` is written only when
+/// true.
+pub fn tool_result_block(tool_use_id: &str, is_error: bool, content_text: String) -> Value {
+    let mut block = serde_json::Map::new();
+    block.insert("type".into(), Value::from("tool_result"));
+    block.insert("tool_use_id".into(), Value::from(tool_use_id));
+    block.insert("content".into(), Value::String(content_text));
+    if is_error {
+        block.insert("is_error".into(), Value::Bool(true));
+    }
+    Value::Object(block)
+}
+
+/// The concatenated text of the `text` blocks among `blocks`.
+pub fn text_of_blocks(blocks: &[Value]) -> String {
+    blocks
+        .iter()
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .collect()
 }
 
 // ---------------------------------------------------------------- daemon.*
@@ -629,6 +699,45 @@ pub struct ReadyLine {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn sorted_json_sorts_nested_keys() {
+        let v = json!({"b":1,"a":{"d":[{"y":1,"x":2}],"c":null}});
+        assert_eq!(
+            to_sorted_json(&v),
+            r#"{"a":{"c":null,"d":[{"x":2,"y":1}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn envelope_text_is_sorted_and_compact() {
+        let mut env = ToolErrorEnvelope::synthetic("inspect", "Timeout", "slow");
+        env.timestamp = "t".into();
+        assert_eq!(
+            env.to_json_text(),
+            r#"{"agent_tool_error":true,"error_message":"slow","error_type":"Timeout","timestamp":"t","tool_name":"inspect","traceback_str":""}"#
+        );
+    }
+
+    #[test]
+    fn tool_result_block_shape() {
+        assert_eq!(
+            tool_result_block("a", false, "{}".into()),
+            json!({"type": "tool_result", "tool_use_id": "a", "content": "{}"})
+        );
+        assert_eq!(
+            tool_result_block("b", true, "x".into()),
+            json!({"type": "tool_result", "tool_use_id": "b", "content": "x", "is_error": true})
+        );
+        assert_eq!(
+            text_of_blocks(&[
+                json!({"type": "text", "text": "a"}),
+                json!({"type": "tool_use"}),
+                json!({"type": "text", "text": "b"})
+            ]),
+            "ab"
+        );
+    }
 
     #[test]
     fn event_is_flat_with_type_tag() {

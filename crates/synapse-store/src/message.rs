@@ -132,11 +132,7 @@ pub(crate) fn text_of(content: &Value) -> String {
     if let Some(s) = content.as_str() {
         return s.to_owned();
     }
-    blocks(content)
-        .iter()
-        .filter(|b| block_type(b) == Some("text"))
-        .filter_map(|b| b.get("text").and_then(Value::as_str))
-        .collect()
+    synapse_protocol::text_of_blocks(blocks(content))
 }
 
 /// The first thing that makes `messages` unsendable to the Messages API, or

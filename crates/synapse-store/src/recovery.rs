@@ -22,11 +22,13 @@
 //! Synthetic messages are flagged in the database and count as part of the
 //! turn of the message they answer. Repair is idempotent.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{params, Connection, TransactionBehavior};
 use serde_json::{json, Value};
-use synapse_protocol::{Timestamp, ToolCallRecord, ToolErrorEnvelope, TurnStatus};
+use synapse_protocol::{
+    tool_result_block, Timestamp, ToolCallRecord, ToolErrorEnvelope, TurnStatus,
+};
 
 use crate::message::{self, Role, StoredMessage};
 use crate::{Result, Store, StoreError};
@@ -111,12 +113,7 @@ fn envelope_text(tool_name: &str, repair: &Repair, now: Timestamp) -> String {
     let mut env =
         ToolErrorEnvelope::synthetic(tool_name, &repair.error_type, repair.error_message.clone());
     env.timestamp = now.to_string();
-    // Sorted keys regardless of serde_json's map flavour.
-    let sorted: BTreeMap<String, Value> = match serde_json::to_value(&env) {
-        Ok(Value::Object(map)) => map.into_iter().collect(),
-        _ => BTreeMap::new(),
-    };
-    serde_json::to_string(&sorted).unwrap_or_default()
+    env.to_json_text()
 }
 
 fn synthetic(role: Role, turn_id: Option<String>, content: Value, now: Timestamp) -> StoredMessage {
@@ -183,14 +180,7 @@ fn repair_history(mut src: Vec<StoredMessage>, repair: &Repair, now: Timestamp) 
         }
         let results: Vec<Value> = missing
             .iter()
-            .map(|(id, name, _)| {
-                json!({
-                    "type": "tool_result",
-                    "tool_use_id": id,
-                    "is_error": true,
-                    "content": envelope_text(name, repair, now),
-                })
-            })
+            .map(|(id, name, _)| tool_result_block(id, true, envelope_text(name, repair, now)))
             .collect();
         report.tool_results_added += results.len();
         if let Some(tid) = &turn_id {
@@ -283,7 +273,8 @@ impl Store {
     /// `queued`/`running` turn becomes `interrupted` (`finished_at = now`,
     /// no `error` — the status says it all; `text` = its last stored
     /// assistant text; usage as accumulated by [`Store::add_turn_usage`];
-    /// `iterations` at least its stored assistant messages), and every
+    /// `iterations` = its stored, non-synthetic assistant messages, i.e. the
+    /// API calls that completed — retried attempts are not counted), and every
     /// session that had such a turn or whose history ends with a user
     /// message is repaired with [`Repair::interrupted`] (see the module
     /// docs). Afterwards every stored history is sendable and no turn is

@@ -265,15 +265,17 @@ impl Store {
 
     /// Add one API round-trip's usage to the turn's running totals, so a
     /// turn found at restart still reports what it paid for. `finish_turn`
-    /// later overwrites the totals with the result's.
+    /// later overwrites the totals with the result's. `iterations` is not
+    /// touched: a retried attempt may report usage too, and iterations count
+    /// API calls, not attempts ([`Store::recover`] derives them from the
+    /// stored assistant messages).
     pub fn add_turn_usage(&self, turn_id: &str, usage: &Usage) -> Result<()> {
         let conn = self.conn();
         let n = conn
             .prepare_cached(
                 "UPDATE turns SET input_tokens = input_tokens + ?2, output_tokens = output_tokens + ?3,
                      cache_read_input_tokens = cache_read_input_tokens + ?4,
-                     cache_creation_input_tokens = cache_creation_input_tokens + ?5,
-                     iterations = iterations + 1
+                     cache_creation_input_tokens = cache_creation_input_tokens + ?5
                  WHERE id = ?1",
             )?
             .execute(params![

@@ -4,8 +4,10 @@
 //! message the child reported as committed, and recover to a state with no
 //! non-final turn and a sendable history.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -33,14 +35,14 @@ fn writer(dir: &str) {
             .expect("create");
     }
     let pid = std::process::id();
+    // Messages in the session so far: counted here rather than reloaded
+    // after every append.
+    let mut n_messages = store.session_messages(SESSION).expect("load").len();
     println!("WRITER READY");
-    let append = |turn: &str, m: serde_json::Value| {
+    let mut append = |turn: &str, m: serde_json::Value| {
         store.append_message(SESSION, turn, &m).expect("append");
-        let n = store
-            .session_messages(SESSION)
-            .map(|v| v.len())
-            .unwrap_or(0);
-        println!("M {n}");
+        n_messages += 1;
+        println!("M {n_messages}");
     };
     for n in 0u64.. {
         let turn = format!("{pid}-{n}");
@@ -143,14 +145,31 @@ fn survives_sigkill_at_random_moments() -> Result<(), Box<dyn std::error::Error>
             .stderr(Stdio::null())
             .spawn()?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
+        // Read on a thread so every wait below is bounded.
+        let (tx, lines) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let line = lines.next().ok_or("writer exited before ready")??;
-            if line.ends_with("WRITER READY") {
-                break;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.ends_with("WRITER READY") => break,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("round {round}: writer never got ready");
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("writer exited before ready".into());
+                }
             }
-            assert!(Instant::now() < deadline, "writer never got ready");
         }
         std::thread::sleep(Duration::from_millis(rng.random_range(1..250)));
         child.kill()?; // SIGKILL on Unix
@@ -160,12 +179,24 @@ fn survives_sigkill_at_random_moments() -> Result<(), Box<dyn std::error::Error>
             "round {round}: writer should have been killed"
         );
         // Everything the child reported as committed must be there.
+        // The pipe closes with the writer, which ends the reader thread.
         let mut committed = 0usize;
-        for line in lines {
-            if let Some(n) = line?.strip_prefix("M ") {
-                committed = committed.max(n.parse()?);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(n) = line.strip_prefix("M ") {
+                        committed = committed.max(n.parse()?);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("round {round}: writer output never ended")
+                }
             }
         }
+        reader.join().map_err(|_| "reader thread panicked")?;
 
         let store = Store::open(tmp.path())?;
         assert_eq!(store.integrity_check()?, "ok", "round {round}");
@@ -185,14 +216,40 @@ fn survives_sigkill_at_random_moments() -> Result<(), Box<dyn std::error::Error>
             Some(json!("assistant")),
             "round {round}"
         );
-        // Every turn is final and its tool calls cover every tool_use it made.
+        // Every turn is final and its tool calls cover every tool_use it
+        // made (tool_use ids are "<turn>-a", "<turn>-b"); that every stored
+        // tool_use has its tool_result is checked by `history_problem` above.
         let detail = store.get_session(SESSION)?.ok_or("session")?;
+        let mut recorded = HashSet::new();
         for t in &detail.turns {
+            let result = t.result.as_ref();
             assert!(
-                t.status.is_final() && t.result.is_some(),
+                t.status.is_final() && result.is_some(),
                 "round {round}: {}",
                 t.turn_id
             );
+            for c in result.map(|r| r.tool_calls.as_slice()).unwrap_or_default() {
+                assert!(
+                    c.call_id.starts_with(&format!("{}-", t.turn_id)),
+                    "round {round}: call {} recorded on turn {}",
+                    c.call_id,
+                    t.turn_id
+                );
+                recorded.insert(c.call_id.clone());
+            }
+        }
+        for m in &msgs {
+            let blocks = m["content"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for b in blocks.iter().filter(|b| b["type"] == "tool_use") {
+                let id = b["id"].as_str().unwrap_or_default();
+                assert!(
+                    recorded.contains(id),
+                    "round {round}: tool_use {id} has no tool-call record"
+                );
+            }
         }
         eprintln!(
             "round {round}: committed {committed}, stored {stored}, interrupted {:?}, +{} tool results, +{} messages",

@@ -412,14 +412,19 @@ fn recovery_interrupts_turns_and_closes_tool_use() -> TestResult {
         store.set_turn_running("t1", ts(2))?;
         store.append_message("s1", "t1", &user("first"))?;
         store.append_message("s1", "t1", &assistant_tools(&["u1", "u2"]))?;
-        store.add_turn_usage(
-            "t1",
-            &Usage {
-                input_tokens: 10,
-                output_tokens: 3,
-                ..Default::default()
-            },
-        )?;
+        // A failed attempt that still reported usage, then the call that
+        // produced the stored assistant message: two usage reports, one
+        // iteration.
+        for (input_tokens, output_tokens) in [(4, 0), (6, 3)] {
+            store.add_turn_usage(
+                "t1",
+                &Usage {
+                    input_tokens,
+                    output_tokens,
+                    ..Default::default()
+                },
+            )?;
+        }
         store.record_tool_call(
             "t1",
             &ToolCallRecord {
@@ -471,8 +476,11 @@ fn recovery_interrupts_turns_and_closes_tool_use() -> TestResult {
     assert_eq!(t1.error, None);
     assert_eq!(t1.finished_at, ts(100));
     assert_eq!(t1.started_at, ts(2));
+    // Iterations come from the stored assistant messages, not from the
+    // number of usage reports.
     assert_eq!(t1.iterations, 1);
     assert_eq!(t1.usage.input_tokens, 10);
+    assert_eq!(t1.usage.output_tokens, 3);
     let ids: Vec<_> = t1
         .tool_calls
         .iter()

@@ -302,6 +302,9 @@ impl ScriptedApi {
                     let accept = async {
                         loop {
                             let Ok((stream, _)) = listener.accept().await else {
+                                // E.g. out of file descriptors: back off
+                                // instead of spinning on the error.
+                                tokio::time::sleep(ACCEPT_BACKOFF).await;
                                 continue;
                             };
                             let _ = stream.set_nodelay(true);
@@ -568,6 +571,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
+/// Longest a scripted cut waits for queued frames to be taken by hyper.
+const CUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Pause after a failed `accept` before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
 enum End {
     Finish,
     Stall,
@@ -601,11 +610,23 @@ fn stream(shared: Arc<Shared>, events: Vec<String>, end: End) -> Response<Body> 
             End::Cut => {
                 // Let hyper take and flush every frame before the cut:
                 // it writes out when the body turns pending (channel empty).
+                // A client that stops reading keeps the channel full: cut
+                // anyway after CUT_DRAIN_LIMIT.
+                let deadline = tokio::time::Instant::now() + CUT_DRAIN_LIMIT;
+                let mut spins = 0u32;
                 while tx.capacity() < tx.max_capacity() {
                     if tx.is_closed() {
                         return;
                     }
-                    tokio::task::yield_now().await;
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    if spins < 64 {
+                        spins += 1;
+                        tokio::task::yield_now().await;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
                 }
                 for _ in 0..4 {
                     tokio::task::yield_now().await;

@@ -106,8 +106,11 @@ impl Failure {
         }
     }
 
-    fn into_turn_error(self) -> TurnError {
-        match self {
+    /// What the provider reports for this failure (not retried, or out of
+    /// retries): [`ProviderError::Cancelled`] for a cancel, else the API error.
+    fn into_provider_error(self) -> ProviderError {
+        let error = match self {
+            Failure::Cancelled => return ProviderError::Cancelled,
             Failure::Http {
                 status,
                 headers,
@@ -148,11 +151,8 @@ impl Failure {
                 kind: ErrorKind::Stream,
                 message,
             },
-            Failure::Cancelled => TurnError {
-                kind: ErrorKind::Internal,
-                message: "cancelled".into(),
-            },
-        }
+        };
+        ProviderError::Api(error)
     }
 
     fn headers(&self) -> Option<&HeaderMap> {
@@ -236,11 +236,11 @@ impl AnthropicClient {
         loop {
             let failure = match self.attempt(body.clone(), sink, cancel).await {
                 Ok(resp) => return Ok(resp),
-                Err(Failure::Cancelled) => return Err(ProviderError::Cancelled),
                 Err(f) => f,
             };
+            // A cancel is never retried.
             if !failure.retryable() || retries_done >= self.max_retries {
-                return Err(ProviderError::Api(failure.into_turn_error()));
+                return Err(failure.into_provider_error());
             }
             let delay = retry::delay(retries_done, failure.headers());
             retries_done += 1;

@@ -215,7 +215,6 @@ impl MessageAssembler {
         Ok(ProviderResponse {
             content,
             stop_reason: self.stop_reason,
-            usage: self.usage,
         })
     }
 }
@@ -305,10 +304,11 @@ mod tests {
                 .expect("stop"),
             Step::Done
         );
+        let usage = a.usage();
         let r = a.finish().expect("finish");
         assert_eq!(r.stop_reason.as_deref(), Some("tool_use"));
         assert_eq!(
-            r.usage,
+            usage,
             Usage {
                 input_tokens: 10,
                 output_tokens: 9,

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use synapse_protocol::ToolSpec;
+use synapse_protocol::{SortedJson, ToolSpec};
 
 use crate::provider::ProviderRequest;
 
@@ -33,7 +33,7 @@ struct SystemBlock<'a> {
 struct Tool<'a> {
     name: &'a str,
     description: &'a str,
-    input_schema: Sorted<'a>,
+    input_schema: SortedJson<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cache_control: Option<CacheControl>,
 }
@@ -50,41 +50,6 @@ struct Body<'a> {
     messages: &'a [Value],
 }
 
-/// A JSON value serialized with object keys sorted at every level.
-pub struct Sorted<'a>(pub &'a Value);
-
-impl Serialize for Sorted<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        match self.0 {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                let mut m = s.serialize_map(Some(keys.len()))?;
-                for k in keys {
-                    if let Some(v) = map.get(k) {
-                        m.serialize_entry(k, &Sorted(v))?;
-                    }
-                }
-                m.end()
-            }
-            Value::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for v in items {
-                    seq.serialize_element(&Sorted(v))?;
-                }
-                seq.end()
-            }
-            other => other.serialize(s),
-        }
-    }
-}
-
-/// JSON text of `value` with object keys sorted at every level.
-pub fn to_sorted_json(value: &Value) -> String {
-    serde_json::to_string(&Sorted(value)).unwrap_or_else(|_| "null".to_owned())
-}
-
 /// Serialize the streaming request body.
 pub fn body_bytes(req: &ProviderRequest) -> Result<Vec<u8>, serde_json::Error> {
     let n = req.tools.len();
@@ -95,7 +60,7 @@ pub fn body_bytes(req: &ProviderRequest) -> Result<Vec<u8>, serde_json::Error> {
         .map(|(i, t): (usize, &ToolSpec)| Tool {
             name: &t.name,
             description: &t.description,
-            input_schema: Sorted(&t.input_schema),
+            input_schema: SortedJson(&t.input_schema),
             cache_control: (i + 1 == n).then_some(EPHEMERAL),
         })
         .collect();
@@ -169,14 +134,5 @@ mod tests {
         let v: Value = serde_json::from_slice(&body_bytes(&req).expect("body")).expect("json");
         assert!(v.get("tools").is_none());
         assert!(v.get("system").is_none());
-    }
-
-    #[test]
-    fn sorted_json_sorts_nested_keys() {
-        let v = json!({"b":1,"a":{"d":[{"y":1,"x":2}],"c":null}});
-        assert_eq!(
-            to_sorted_json(&v),
-            r#"{"a":{"c":null,"d":[{"x":2,"y":1}]},"b":1}"#
-        );
     }
 }

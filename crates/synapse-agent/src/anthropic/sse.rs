@@ -4,7 +4,8 @@
 //! complete events. Handles `LF`, `CRLF` and lone `CR` line ends (also a
 //! `CRLF` split across chunks), `:` comments, multi-line `data:` (joined by
 //! `\n`), one optional space after the colon, a leading UTF-8 BOM, and
-//! ignores `id:`, `retry:` and unknown fields. Lines are decoded only once
+//! ignores `id:`, `retry:` and unknown fields. An unterminated last event
+//! is never dispatched (as the spec says). Lines are decoded only once
 //! complete, so multi-byte characters may be split across chunks.
 
 /// One dispatched event.
@@ -74,17 +75,6 @@ impl SseParser {
                 }
             }
         }
-    }
-
-    /// The stream ended: an unterminated last event is discarded (as the
-    /// spec says); returns true when such a partial event was pending.
-    pub fn finish(&mut self) -> bool {
-        let pending = !self.line.is_empty() || self.has_data || !self.event.is_empty();
-        self.line.clear();
-        self.event.clear();
-        self.data.clear();
-        self.has_data = false;
-        pending
     }
 
     fn take_line_from(&mut self, mut line: &[u8], out: &mut Vec<SseEvent>) {
@@ -240,10 +230,7 @@ event: message_stop\ndata: {}\n\n";
         let mut p = SseParser::new();
         let mut out = Vec::new();
         p.push(b"\xEF\xBB\xBFdata: a\n\ndata: partial", &mut out);
+        // The unterminated tail is never dispatched.
         assert_eq!(out, vec![ev("message", "a")]);
-        assert!(p.finish());
-        let mut q = SseParser::new();
-        q.push(b"data: a\n\n", &mut out);
-        assert!(!q.finish());
     }
 }

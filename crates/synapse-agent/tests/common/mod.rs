@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use synapse_agent::{
-    CancellationToken, Secret, Settings, ToolCall, ToolHost, ToolOutcome, ToolSpec, TurnEventKind,
-    TurnObserver, TurnSpec, Usage,
+    CancellationToken, Secret, Settings, ToolCall, ToolCallRecord, ToolHost, ToolOutcome, ToolSpec,
+    TurnEventKind, TurnObserver, TurnSpec, Usage,
 };
 use synapse_test_support::messages_api::ScriptedApi;
 
@@ -41,6 +41,7 @@ pub struct Recorder {
     pub events: Mutex<Vec<TurnEventKind>>,
     pub usages: Mutex<Vec<Usage>>,
     pub messages: Mutex<Vec<Value>>,
+    pub tool_calls: Mutex<Vec<ToolCallRecord>>,
 }
 
 impl Recorder {
@@ -52,6 +53,9 @@ impl Recorder {
     }
     pub fn usages(&self) -> Vec<Usage> {
         self.usages.lock().unwrap().clone()
+    }
+    pub fn tool_calls(&self) -> Vec<ToolCallRecord> {
+        self.tool_calls.lock().unwrap().clone()
     }
     pub fn text(&self) -> String {
         self.events()
@@ -88,6 +92,9 @@ impl TurnObserver for Recorder {
         Box::pin(async move {
             self.messages.lock().unwrap().push(message);
         })
+    }
+    fn tool_call(&self, record: &ToolCallRecord) {
+        self.tool_calls.lock().unwrap().push(record.clone());
     }
 }
 
