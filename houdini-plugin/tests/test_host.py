@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 
@@ -13,12 +12,7 @@ import hou
 import synapse_houdini
 from fake_daemon import FakeDaemon
 from synapse_houdini.tools import ToolDef
-from waiting import wait_until
-
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-
+from waiting import TIMESTAMP_RE, wait_until
 
 _cached = {}
 
@@ -173,7 +167,7 @@ def test_tool_cancel_drops_a_job_that_has_not_started(host, daemon, main_loop):
     with main_loop.blocked():
         t = threading.Thread(target=lambda: box.setdefault("r", daemon.invoke("test_touch_node", {"path": "/x"}, call_id="toolu_c1", timeout_s=10)))
         t.start()
-        time.sleep(0.1)
+        assert wait_until(lambda: main_loop.pending() == 1, 5)  # the job is queued behind the block
         daemon.host().send({"jsonrpc": "2.0", "method": "tool.cancel", "params": {"call_id": "toolu_c1"}})
         t.join(5)
         assert not t.is_alive()
@@ -248,6 +242,68 @@ def test_cancel_turn(host, daemon, main_loop):
         handle.result(timeout=10)
     assert info.value.result["status"] == "cancelled"
     assert handle.cancel() is False
+
+
+def test_cancel_never_waits_for_the_daemon_or_a_callback(host, daemon, main_loop):
+    daemon.plan = [("houdini_scene_info", {})]
+    answer = threading.Event()
+    cancel_applied = threading.Event()
+    in_callback = threading.Event()
+    release_callback = threading.Event()
+    real_cancel, real_invoke = daemon.rpc_turn_cancel, daemon.invoke
+
+    def slow_cancel(conn, params):  # the daemon does not answer turn.cancel until released
+        answer.wait(30)
+        try:
+            return real_cancel(conn, params)
+        finally:
+            cancel_applied.set()
+
+    def held_invoke(*args, **kwargs):  # the turn stays running until the cancel landed
+        cancel_applied.wait(30)
+        return real_invoke(*args, **kwargs)
+
+    def blocking_callback(event):  # a user callback stuck on the notification thread
+        if event["type"] == "tool_call":
+            in_callback.set()
+            release_callback.wait(30)
+
+    daemon.rpc_turn_cancel, daemon.invoke = slow_cancel, held_invoke
+    try:
+        handle = synapse_houdini.ask("cancel me")
+        handle.on_event(blocking_callback)
+        assert handle.wait_accepted(5)
+        assert in_callback.wait(5)
+        # A panel's Cancel button, on the main thread: bounded although nothing answers
+        # and a callback of this very handle is blocked.
+        t0 = time.monotonic()
+        assert main_loop.run_sync(handle.cancel, timeout=2) is True
+        assert time.monotonic() - t0 < 0.5
+        assert not handle.done()
+        assert wait_until(lambda: ("turn.cancel", {"turn_id": handle.turn_id}) in daemon.requests, 5)
+    finally:
+        answer.set()
+        release_callback.set()
+    with pytest.raises(synapse_houdini.TurnCancelled):  # the real outcome comes with `done`
+        handle.result(timeout=10)
+
+
+def test_submit_lost_after_sending_is_not_resubmitted(host, daemon, main_loop):
+    real_submit = daemon.rpc_turn_submit
+
+    def submit_then_drop(conn, params):  # received, then the connection dies before the reply
+        conn.close()
+        return {}
+
+    daemon.rpc_turn_submit = submit_then_drop
+    handle = synapse_houdini.ask("bill me once")
+    with pytest.raises(synapse_houdini.ConnectionClosed):
+        handle.result(timeout=10)
+    daemon.rpc_turn_submit = real_submit
+    assert wait_until(lambda: synapse_houdini.status()["connects"] >= 2 and bool(daemon.hosts), 10)
+    # A later turn goes through; a re-queued first one would have been resubmitted before it.
+    assert synapse_houdini.ask("second").result(timeout=10)["status"] == "complete"
+    assert [p["prompt"] for m, p in daemon.requests if m == "turn.submit"] == ["bill me once", "second"]
 
 
 def test_ask_before_the_daemon_exists_is_queued(tmp_path, scene, main_loop, monkeypatch):

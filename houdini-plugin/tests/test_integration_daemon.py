@@ -8,26 +8,25 @@ daemon exiting on idle once the plugin is gone. Full turns live in ``tests/e2e``
 from __future__ import annotations
 
 import os
-import re
 import signal
+import sys
 import time
 
 import pytest
 
 import synapse_houdini
-from waiting import process_alive, wait_until
+from synapse_houdini.rpc import RpcClient
+from waiting import TIMESTAMP_RE, process_alive, wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+
+import harness  # noqa: E402  (the e2e harness: binary lookup and the built-or-skip rule)
 
 
 @pytest.fixture
 def real_synapsed(tmp_path, monkeypatch):
-    path = os.environ.get("SYNAPSED_BIN") or os.path.join(REPO, "target", "debug", "synapsed")
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        if os.environ.get("CI"):
-            pytest.fail(f"synapsed is not built at {path}; CI must build it first (tests/setup.sh)")
-        pytest.skip(f"synapsed not built at {path} (run `cargo build -p synapsed` or set SYNAPSED_BIN)")
+    path = harness.require_binary(harness.synapsed_bin(), "cargo build -p synapsed")
     monkeypatch.setenv("SYNAPSED_BIN", path)
     monkeypatch.setenv("SYNAPSE_SOCKET", str(tmp_path / "rt" / "synapsed.sock"))
     monkeypatch.setenv("SYNAPSE_DATA_DIR", str(tmp_path / "data"))
@@ -35,9 +34,6 @@ def real_synapsed(tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")  # never reached here
     return path
-
-
-
 
 
 def test_plugin_spawns_the_daemon_and_registers(real_synapsed, scene, main_loop):
@@ -56,9 +52,16 @@ def test_plugin_spawns_the_daemon_and_registers(real_synapsed, scene, main_loop)
     assert entry["ui_available"] is True and entry["hip"].endswith(".hip")
     assert TIMESTAMP_RE.match(entry["connected_at"])
     pid = st["daemon_pid"]
-    host.supervisor.client.call("daemon.shutdown", timeout=5)
-    assert wait_until(lambda: not process_alive(pid), 10)
+    client = host.supervisor.client
+    # Stop the plugin first: a running supervisor would respawn the daemon it just shut down.
     synapse_houdini.stop()
+    assert wait_until(lambda: client.closed, 5)
+    shutdown = RpcClient.connect(os.environ["SYNAPSE_SOCKET"])
+    try:
+        shutdown.call("daemon.shutdown", timeout=5)
+    finally:
+        shutdown.close()
+    assert wait_until(lambda: not process_alive(pid), 10)
 
 
 def test_supervisor_restarts_a_killed_daemon(real_synapsed, scene, main_loop):

@@ -8,6 +8,7 @@ import os
 import signal
 import stat
 import sys
+import threading
 import time
 
 import pytest
@@ -38,9 +39,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_SYNAPSED_ENV_REPORT", str(tmp_path / "env.json"))
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     return tmp_path
-
-
-
 
 
 def test_find_synapsed_order(tmp_path, monkeypatch, fake_bin):
@@ -81,6 +79,24 @@ def test_spawn_failure_modes(env, tmp_path):
     assert "oops" in (tmp_path / "logs" / "synapsed.log").read_text()
 
 
+@pytest.mark.parametrize("name, body, match", [
+    ("wrong_shape", "echo '{\"hello\": 1}'", "unexpected readiness line"),
+    ("not_an_object", "echo '[1, 2]'", "not a JSON object"),
+    ("not_json", "echo 'starting...'", "not JSON"),
+    ("closes_stdout", "exec >&-", "closed its stdout"),
+])
+def test_bad_readiness_kills_and_reaps_the_child(env, tmp_path, name, body, match):
+    pidfile = tmp_path / f"{name}.pid"
+    script = _exe(tmp_path / name, f"#!/bin/sh\necho $$ > '{pidfile}'\n{body}\nexec sleep 30\n")
+    t0 = time.monotonic()
+    with pytest.raises(launcher.LaunchError, match=match):
+        launcher.spawn_daemon(script, ready_timeout_s=1.0)
+    assert time.monotonic() - t0 < 3
+    pid = int(pidfile.read_text())
+    # Killed and reaped (no zombie left): /proc/<pid> disappears.
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 5)
+
+
 def test_api_key_prefers_hou_secure(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "from-env")
 
@@ -110,6 +126,35 @@ def test_supervisor_spawns_then_restarts_a_killed_daemon(env, fake_bin, monkeypa
     synapse_houdini.stop()
     # Plugin gone: the daemon exits after its idle time.
     assert wait_until(lambda: not process_alive(second["daemon_pid"]), 10)
+
+
+def test_supervisor_stop_never_waits_and_closes_a_late_connection(tmp_path):
+    entered, release, closed = threading.Event(), threading.Event(), threading.Event()
+
+    class LateClient:
+        def close(self):
+            closed.set()
+
+    def make_client(path):  # connecting takes long (a daemon that is slow to accept)
+        entered.set()
+        release.wait(10)
+        return LateClient()
+
+    connected = []
+    sup = launcher.Supervisor(make_client, lambda client, info: connected.append(client),
+                              socket_path=str(tmp_path / "s.sock"))
+    sup.start()
+    assert entered.wait(5)
+    thread = sup._thread
+    t0 = time.monotonic()
+    sup.stop()  # may run on Houdini's main thread: must not join the busy supervisor thread
+    assert time.monotonic() - t0 < 0.1
+    assert sup.status()["state"] == "stopped"
+    release.set()
+    assert closed.wait(5)  # the supervisor thread closes the connection it got too late
+    thread.join(5)
+    assert not thread.is_alive()
+    assert connected == [] and sup.client is None and sup.status()["state"] == "stopped"
 
 
 def test_supervisor_gives_up_after_five_crashes(env, tmp_path, monkeypatch, caplog, main_loop):

@@ -10,6 +10,7 @@ import pytest
 import hou
 from synapse_houdini import marshal as m
 from synapse_houdini.errors import MainThreadBusy, MainThreadTimeout, ModalDialogSuppressed, ToolCancelled
+from waiting import wait_until
 
 
 @pytest.fixture
@@ -108,9 +109,10 @@ def test_cancel_before_start_drops_the_job(mar, main_loop):
 
         t = threading.Thread(target=runner)
         t.start()
-        time.sleep(0.05)
+        assert wait_until(lambda: main_loop.pending() == 1, 5)  # queued behind the block
         assert job.cancel()
         t.join(2)
+        assert not t.is_alive()
         assert isinstance(result["exc"], ToolCancelled)
     main_loop.run_sync(lambda: None)
     assert not ran.is_set()
@@ -151,14 +153,52 @@ def test_modal_dialogs_restored_after_exception(mar):
 def test_dialogs_not_patched_while_waiting_in_queue(mar, main_loop):
     """Suppression wraps the body on the main thread, not the queue wait."""
     original = hou.ui.displayMessage
+    box = {}
+
+    def caller():
+        try:
+            box["result"] = mar.run(lambda: None, 5)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            box["exc"] = exc
+
     with main_loop.blocked():
-        t = threading.Thread(target=lambda: pytest.raises(MainThreadTimeout, mar.run, lambda: None, 0.3))
+        t = threading.Thread(target=caller)
         t.start()
-        time.sleep(0.1)
+        assert wait_until(lambda: main_loop.pending() == 1, 5)  # the job waits in the queue
         assert hou.ui.displayMessage == original  # artist's dialogs still work meanwhile
-        t.join(2)
+    t.join(5)
+    assert not t.is_alive()
+    assert box == {"result": None}
+    assert hou.ui.displayMessage == original
 
 
 def test_headless_runs_directly_without_queue():
     mar = m.Marshal(headless=True)
     assert mar.run(threading.get_ident, 1) == threading.get_ident()
+
+
+def test_headless_nested_run_does_not_deadlock():
+    mar = m.Marshal(headless=True)
+    box = {}
+    # A tool body that itself calls marshal.run (a helper shared with scripts).
+    t = threading.Thread(target=lambda: box.setdefault("r", mar.run(lambda: mar.run(lambda: "inner", 1), 1)))
+    t.start()
+    t.join(5)
+    assert not t.is_alive(), "nested marshal.run deadlocked on the headless lock"
+    assert box == {"r": "inner"}
+
+
+def test_cancel_landing_as_the_wait_expires_reports_cancelled_not_timeout(mar, main_loop):
+    job = m.Job(lambda: "never", "t")
+
+    class CancelAtExpiry(threading.Event):
+        def wait(self, timeout=None):
+            job.cancel()  # tool.cancel arrives between the wait expiring and abandon()
+            return False
+
+    job.done = CancelAtExpiry()
+    with main_loop.blocked():
+        with pytest.raises(ToolCancelled):
+            mar.run_job(job, 0.1)
+    assert mar.consecutive_timeouts == 0
+    assert not mar.busy

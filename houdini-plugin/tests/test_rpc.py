@@ -207,7 +207,8 @@ def test_concurrent_writers_never_interleave(pair):
         t.start()
     got = sorted(peer.read()["params"]["i"] for _ in threads)
     for t in threads:
-        t.join()
+        t.join(5)
+        assert not t.is_alive()
     assert got == list(range(8))
 
 

@@ -1,10 +1,15 @@
-"""Bounded polling helpers shared by the plugin tests (no bare sleeps as synchronisation)."""
+"""Helpers shared by the plugin tests: bounded polling (no bare sleeps as
+synchronisation), process liveness, and the RFC 3339 timestamp pattern."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from typing import Callable
+
+#: An RFC 3339 UTC timestamp with milliseconds, as the contract requires.
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:

@@ -12,25 +12,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 
-def _need(path: str, build: str) -> None:
-    if not harness.is_executable(path):
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is not built; CI must build it first (tests/setup.sh)")
-        pytest.skip(f"{os.path.basename(path)} not built at {path} (run `{build}` or set its *_BIN variable)")
-
-
 @pytest.fixture
 def synapsed_path():
-    path = harness.synapsed_bin()
-    _need(path, "cargo build -p synapsed")
-    return path
+    return harness.require_binary(harness.synapsed_bin(), "cargo build -p synapsed")
 
 
 @pytest.fixture
 def scripted_api_path():
-    path = harness.scripted_api_bin()
-    _need(path, "cargo build -p synapse-test-support --bin synapse-scripted-api")
-    return path
+    return harness.require_binary(harness.scripted_api_bin(),
+                                  "cargo build -p synapse-test-support --bin synapse-scripted-api")
 
 
 @pytest.fixture

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from typing import Any, Callable, Optional
@@ -28,6 +26,8 @@ FAKES = os.path.join(PLUGIN, "tests", "fakes")
 for _p in (os.path.join(PLUGIN, "python"), FAKES):
     if _p not in sys.path:
         sys.path.insert(0, _p)
+
+from synapse_houdini.launcher import read_ready_line  # noqa: E402  (one reader for every readiness line)
 
 
 def synapsed_bin() -> str:
@@ -42,35 +42,15 @@ def is_executable(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
-def _read_line(proc: subprocess.Popen, timeout: float, what: str) -> dict:
-    """Read one JSON line from *proc*'s stdout within *timeout* seconds."""
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    deadline = time.monotonic() + timeout
-    buf = b""
-    while b"\n" not in buf:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            proc.kill()
-            raise TimeoutError(f"{what}: no line on stdout within {timeout} s")
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if ready:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                raise RuntimeError(f"{what} exited with {proc.wait()} before printing its line")
-            buf += chunk
-    line = buf.split(b"\n", 1)[0]
-    threading.Thread(target=_drain, args=(proc,), daemon=True).start()
-    return json.loads(line)
+def require_binary(path: str, build_hint: str) -> str:
+    """*path* if it is an executable; else skip the test (fail it under ``CI``, which must build first)."""
+    if not is_executable(path):
+        import pytest
 
-
-def _drain(proc: subprocess.Popen) -> None:
-    try:
-        assert proc.stdout is not None
-        while proc.stdout.read(65536):
-            pass
-    except (OSError, ValueError):
-        pass
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is not built; CI must build it first (tests/setup.sh)")
+        pytest.skip(f"{os.path.basename(path)} not built at {path} (run `{build_hint}` or set its *_BIN variable)")
+    return path
 
 
 class ScriptedApi:
@@ -89,7 +69,7 @@ class ScriptedApi:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([self.binary, "--script", self.script_path, "--port", "0"],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
-        self.url = _read_line(self.proc, 10, "synapse-scripted-api")["listening"]
+        self.url = read_ready_line(self.proc, 10, "synapse-scripted-api")["listening"]
         return self
 
     def requests(self) -> list[dict]:
@@ -142,7 +122,7 @@ class Daemon:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                                          env=self.env, start_new_session=True)
-        self.ready = _read_line(self.proc, 10, "synapsed")
+        self.ready = read_ready_line(self.proc, 10, "synapsed")
         return self
 
     def client(self):

@@ -14,9 +14,4 @@ import harness  # noqa: E402
 
 @pytest.fixture
 def synapsed_path():
-    path = harness.synapsed_bin()
-    if not harness.is_executable(path):
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is not built; CI must build it first (tests/setup.sh)")
-        pytest.skip(f"synapsed not built at {path} (run `cargo build -p synapsed`)")
-    return path
+    return harness.require_binary(harness.synapsed_bin(), "cargo build -p synapsed")

@@ -49,13 +49,8 @@ def start_daemon(tmp_path) -> harness.Daemon:
     return d.start()
 
 
-@pytest.fixture
-def built(synapsed_path):
-    return synapsed_path
-
-
 @pytest.mark.parametrize("path", EXAMPLES, ids=[os.path.basename(p) for p in EXAMPLES])
-def test_replay_bytes(path, tmp_path, built):
+def test_replay_bytes(path, tmp_path, synapsed_path):
     daemon = start_daemon(tmp_path)
     try:
         sock = socket.socket(socket.AF_UNIX)
@@ -94,7 +89,7 @@ def single_request(line: str):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[os.path.basename(p) for p in EXAMPLES])
-def test_replay_through_plugin_client(path, tmp_path, built):
+def test_replay_through_plugin_client(path, tmp_path, synapsed_path):
     steps = load(path)
     daemon = start_daemon(tmp_path)
     client = daemon.client()

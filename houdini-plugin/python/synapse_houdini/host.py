@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Optional
 
 from . import marshal as _marshal
+from ._hou import import_hou
 from .errors import ToolError, TurnCancelled, TurnNotComplete, tool_error_envelope
 from .launcher import DEFAULT_IDLE_EXIT_S, Supervisor, get_api_key
 from .rpc import ConnectionClosed, RpcClient, RpcError
@@ -47,19 +48,6 @@ REMEMBERED_CALLS = 512
 #: own, smaller, model-facing limit: ``max_tool_result_bytes``.)
 MAX_RESULT_BYTES = 8 * 1024 * 1024
 REGISTER_TIMEOUT_S = 10.0
-
-
-def _import_hou() -> Any:
-    try:
-        import hou  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return hou
-
-
-def _json_safe(value: Any) -> Any:
-    """Round-trip through JSON so the reply is always serialisable (unknowns become strings)."""
-    return json.loads(json.dumps(value, default=str))
 
 
 class UnknownToolError(ToolError):
@@ -128,24 +116,35 @@ class TurnHandle:
         return self._result
 
     def cancel(self) -> bool:
-        """Cancel the turn; False if it was already final."""
+        """Ask for the turn to be cancelled; never waits (safe on Houdini's main thread).
+
+        Returns False if the turn was already final, else True: the request is
+        sent without waiting for the daemon's answer, and the real outcome arrives
+        as the turn's ``done`` event (status ``cancelled``, or the status it reached
+        first). A turn not yet submitted is never submitted; one whose submission
+        is in flight is cancelled as soon as the daemon accepts it; one followed
+        across a reconnection is cancelled once the host is registered again.
+        """
         with self._lock:
             if self._done.is_set():
                 return False
             self._cancel_requested = True
             turn_id = self.turn_id
-        if turn_id is None:
-            # Not submitted yet: it never will be. (If its submission is in flight,
-            # the acceptance callback sends the cancel.)
-            return True
-        return self._host._cancel_turn(self)
+        if turn_id is not None:
+            self._host._schedule_cancel(self)
+        return True
 
     def on_event(self, callback: Callable[[dict], None]) -> None:
-        """Call ``callback(event)`` for every ``turn.event`` of this turn, past ones first."""
+        """Call ``callback(event)`` for every ``turn.event`` of this turn, past ones first.
+
+        The past events are replayed on the calling thread; later ones run on the
+        RPC notification thread. No lock is held while a callback runs.
+        """
         with self._lock:
-            for event in list(self._events):
-                self._safe_callback(callback, event)
+            past = list(self._events)
             self._callbacks.append(callback)
+        for event in past:
+            self._safe_callback(callback, event)
 
     @property
     def events(self) -> list[dict]:
@@ -188,8 +187,10 @@ class TurnHandle:
             self._events.append(event)
             if event.get("type") == "status" and isinstance(event.get("status"), str):
                 self.status = event["status"]
-            for callback in list(self._callbacks):
-                self._safe_callback(callback, event)
+            callbacks = list(self._callbacks)
+        # Outside the lock: a slow or blocking callback must not stall cancel(), events...
+        for callback in callbacks:
+            self._safe_callback(callback, event)
         if event.get("type") == "done":
             self._finish(event.get("result") or {})
 
@@ -265,7 +266,7 @@ class Host:
             synapsed_bin=synapsed_bin,
             idle_exit_s=idle_exit_s,
             env=env,
-            api_key_provider=lambda: get_api_key(_import_hou()),
+            api_key_provider=lambda: get_api_key(import_hou()),
             on_gave_up=self._on_gave_up,
         )
 
@@ -285,7 +286,7 @@ class Host:
         with self._lock:
             self._stopped = True
             client = self._client
-            handles = list(self._inflight) + list(self._unsubmitted)
+            handles = list(self._inflight)  # the unsubmitted ones are in it too
             self._unsubmitted.clear()
         for handle in handles:
             if handle.turn_id is not None and client is not None and not client.closed:
@@ -312,7 +313,7 @@ class Host:
         """Connection, supervisor and main-thread state, as a plain dict."""
         sup = self.supervisor.status()
         with self._lock:
-            inflight = len(self._inflight) + len(self._unsubmitted)
+            inflight = len(self._inflight)  # includes the not yet submitted
         return {
             **sup,
             "registered": self._registered.is_set(),
@@ -333,7 +334,7 @@ class Host:
         return client
 
     def _register_params(self) -> dict[str, Any]:
-        hou = _import_hou()
+        hou = import_hou()
         version, hip = "unknown", None
         if hou is not None:
             try:
@@ -388,11 +389,13 @@ class Host:
         if isinstance(info, dict) and info.get("status") in FINAL_STATUSES and info.get("result"):
             self._drop_turn(handle)
             handle._finish(info["result"])
+        elif handle._cancel_requested:
+            self._cancel_turn(handle)  # cancel() was called while the connection was down
 
     def _on_gave_up(self, message: str) -> None:
         self._registered.clear()
         with self._lock:
-            handles = list(self._inflight) + list(self._unsubmitted)
+            handles = list(self._inflight)  # includes the not yet submitted
             self._unsubmitted.clear()
             self._inflight.clear()
             self._turns.clear()
@@ -474,23 +477,24 @@ class Host:
         if cancelled_early:
             job.cancel()
         try:
-            content = _json_safe(self.marshal.run_job(job, float(timeout_s)))
+            value = self.marshal.run_job(job, float(timeout_s))
+            # Encoded once: unknown types become strings; ASCII-escaped, so len() is bytes.
+            text = json.dumps(value, default=str, separators=(",", ":"))
         except BaseException as exc:  # noqa: BLE001 - fail-visible: data for the model
             return {"is_error": True, "content": tool_error_envelope(name, exc)}
-        size = len(json.dumps(content, separators=(",", ":")))
-        if size > MAX_RESULT_BYTES:
+        if len(text) > MAX_RESULT_BYTES:
             too_large = ToolError(
-                f"the tool returned {size} bytes of JSON, more than the {MAX_RESULT_BYTES} a reply may carry; "
+                f"the tool returned {len(text)} bytes of JSON, more than the {MAX_RESULT_BYTES} a reply may carry; "
                 "call it again on a narrower target", "ToolResultTooLarge")
             return {"is_error": True, "content": tool_error_envelope(name, too_large)}
-        return {"is_error": False, "content": content}
+        return {"is_error": False, "content": json.loads(text)}
 
     @staticmethod
     def _run_body(tool: ToolDef, tool_input: dict) -> Any:
         """The body as run on the main thread: undo group around mutating tools."""
         if tool.read_only:
             return tool.fn(tool_input)
-        hou = _import_hou()
+        hou = import_hou()
         undos = getattr(hou, "undos", None) if hou is not None else None
         if undos is None:
             return tool.fn(tool_input)
@@ -538,17 +542,30 @@ class Host:
             params.update({k: v for k, v in handle.options.items() if v is not None})
             try:
                 client.call_async("turn.submit", params, lambda result, error, h=handle, c=client: self._on_submitted(h, c, result, error))
-            except ConnectionClosed:
-                with self._lock:
+            except ConnectionClosed as exc:
+                self._on_submit_lost(handle, exc)
+                if exc.unsent:
+                    return  # wait for the next connection
+                continue
+
+    def _on_submit_lost(self, handle: TurnHandle, exc: ConnectionClosed) -> None:
+        """The connection closed around a ``turn.submit`` (may be called twice for one send)."""
+        if exc.unsent:
+            # Not one byte of it went out: resubmitting after reconnecting cannot duplicate it.
+            with self._lock:
+                if not self._stopped and handle not in self._unsubmitted:
                     self._unsubmitted.appendleft(handle)
-                return
+            return
+        # The daemon may have received it and started the turn: resubmitting could run
+        # (and bill) it twice, so fail the handle instead; the caller decides.
+        self._drop_turn(handle)
+        handle._fail(ConnectionClosed(f"the connection to synapsed closed after the turn was submitted ({exc}); "
+                                      "it may or may not have started"))
 
     def _on_submitted(self, handle: TurnHandle, client: RpcClient, result: Any, error: Optional[BaseException]) -> None:
         # Runs on the RPC reader thread, before any turn.event of this turn is read.
         if isinstance(error, ConnectionClosed):
-            with self._lock:
-                if not self._stopped:
-                    self._unsubmitted.appendleft(handle)  # resubmitted after reconnecting
+            self._on_submit_lost(handle, error)
             return
         if error is not None:
             self._drop_turn(handle)
@@ -563,14 +580,30 @@ class Host:
             except ConnectionClosed:
                 pass
 
-    def _cancel_turn(self, handle: TurnHandle) -> bool:
+    def _schedule_cancel(self, handle: TurnHandle) -> None:
+        """Send ``turn.cancel`` from the background thread: the caller (maybe Houdini's
+        main thread) must not even wait for the socket's write lock."""
+        try:
+            self._bg.submit(self._cancel_turn, handle)
+        except RuntimeError:
+            pass  # stopped: stop() already cancelled the host's turns
+
+    def _cancel_turn(self, handle: TurnHandle) -> None:
+        """Send ``turn.cancel`` without waiting for the answer.
+
+        With no connection now, the cancel is sent when the turn is followed again
+        after reconnecting (``_resume_turn``).
+        """
         with self._lock:
             client = self._client
         if client is None or client.closed:
-            return False
+            return
+
+        def answered(result: Any, error: Optional[BaseException]) -> None:
+            if error is not None:
+                log.warning("synapse: turn.cancel %s failed: %s", handle.turn_id, error)
+
         try:
-            result = client.call("turn.cancel", {"turn_id": handle.turn_id}, timeout=5.0)
-        except (RpcError, ConnectionClosed, TimeoutError) as exc:
-            log.warning("synapse: turn.cancel failed: %s", exc)
-            return False
-        return bool((result or {}).get("cancelled"))
+            client.call_async("turn.cancel", {"turn_id": handle.turn_id}, answered)
+        except ConnectionClosed:
+            pass  # resent by _resume_turn after reconnecting

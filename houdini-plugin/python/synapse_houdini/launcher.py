@@ -26,6 +26,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from ._hou import import_hou
 from .rpc import RpcClient, default_socket_path
 
 log = logging.getLogger("synapse_houdini.launcher")
@@ -83,10 +84,7 @@ def get_api_key(hou: Any = None) -> Optional[str]:
     ``ANTHROPIC_API_KEY``. The key is never logged.
     """
     if hou is None:
-        try:
-            import hou  # type: ignore[import-not-found,no-redef]
-        except ImportError:
-            hou = None
+        hou = import_hou()
     secure = getattr(hou, "secure", None) if hou is not None else None
     if secure is not None:
         for accessor in ("password", "get", "getPassword", "value"):
@@ -118,6 +116,61 @@ def _drain_and_reap(proc: subprocess.Popen) -> None:
             pass
 
 
+def _start_drain(proc: subprocess.Popen) -> None:
+    threading.Thread(target=_drain_and_reap, args=(proc,), name="synapsed-stdout", daemon=True).start()
+
+
+def _kill_and_reap(proc: subprocess.Popen) -> None:
+    """Kill *proc* and reap it in the background (never waits here)."""
+    try:
+        proc.kill()
+    except OSError:  # pragma: no cover - already gone
+        pass
+    _start_drain(proc)
+
+
+def read_ready_line(proc: subprocess.Popen, timeout: float, what: str = "synapsed") -> dict:
+    """Read the first stdout line of *proc* within *timeout* seconds and parse it as a JSON object.
+
+    On success a background thread keeps draining stdout and reaps the child when
+    it exits. On any failure (silence past the deadline, exit or stdout closed first,
+    a line that is not a JSON object) the child is killed and reaped in the
+    background and :class:`LaunchError` is raised. Never waits past the deadline.
+    """
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _kill_and_reap(proc)
+            raise LaunchError(f"{what} printed no readiness line within {timeout:g} s")
+        ready_fds, _, _ = select.select([fd], [], [], remaining)
+        if not ready_fds:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            try:
+                code = proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _kill_and_reap(proc)
+                raise LaunchError(f"{what} closed its stdout without printing a readiness line") from None
+            raise LaunchError(f"{what} exited with status {code} before it was ready")
+        buf += chunk
+    line = buf.split(b"\n", 1)[0]
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        _kill_and_reap(proc)
+        raise LaunchError(f"{what}'s readiness line is not JSON: {line[:200]!r}") from exc
+    if not isinstance(message, dict):
+        _kill_and_reap(proc)
+        raise LaunchError(f"{what}'s readiness line is not a JSON object: {line[:200]!r}")
+    _start_drain(proc)
+    return message
+
+
 def spawn_daemon(
     binary: str,
     *,
@@ -130,7 +183,8 @@ def spawn_daemon(
 ) -> tuple[subprocess.Popen, dict[str, Any]]:
     """Start ``synapsed serve`` detached and return ``(process, readiness line)``.
 
-    Raises :class:`LaunchError` when it exits or stays silent past *ready_timeout_s*.
+    Raises :class:`LaunchError` (after killing and reaping the child) when it exits,
+    stays silent past *ready_timeout_s*, or prints a line that is not a readiness line.
     """
     argv = [binary, "serve", "--exit-when-idle", str(int(idle_exit_s))]
     if socket_path:
@@ -152,34 +206,16 @@ def spawn_daemon(
             )
         except OSError as exc:
             raise LaunchError(f"could not run {binary}: {exc}") from exc
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    deadline = time.monotonic() + ready_timeout_s
-    buf = b""
-    while b"\n" not in buf:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            proc.kill()
-            threading.Thread(target=_drain_and_reap, args=(proc,), daemon=True).start()
-            raise LaunchError(f"synapsed printed no readiness line within {ready_timeout_s:g} s (log: {log_path})")
-        ready_fds, _, _ = select.select([fd], [], [], remaining)
-        if not ready_fds:
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            code = proc.wait()
-            raise LaunchError(f"synapsed exited with status {code} before it was ready (log: {log_path})")
-        buf += chunk
-    line = buf.split(b"\n", 1)[0]
     try:
-        ready = json.loads(line.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        proc.kill()
-        threading.Thread(target=_drain_and_reap, args=(proc,), daemon=True).start()
-        raise LaunchError(f"synapsed's readiness line is not JSON: {line[:200]!r}") from exc
-    threading.Thread(target=_drain_and_reap, args=(proc,), name="synapsed-stdout", daemon=True).start()
-    if not isinstance(ready, dict) or ready.get("ready") is not True or not ready.get("socket"):
-        raise LaunchError(f"unexpected readiness line: {ready!r}")
+        ready = read_ready_line(proc, ready_timeout_s)
+    except LaunchError as exc:
+        raise LaunchError(f"{exc} (log: {log_path})") from exc
+    if ready.get("ready") is not True or not ready.get("socket"):
+        try:
+            proc.kill()  # the stdout drain started by read_ready_line reaps it
+        except OSError:  # pragma: no cover - already gone
+            pass
+        raise LaunchError(f"unexpected readiness line: {ready!r} (log: {log_path})")
     log.info("synapsed %s started (pid %s, socket %s)", ready.get("version"), ready.get("pid"), ready.get("socket"))
     return proc, ready
 
@@ -238,25 +274,28 @@ class Supervisor:
     def start(self) -> None:
         """Start the background thread (returns at once)."""
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self._thread is not None and self._thread.is_alive() and not self._stop.is_set():
                 return
-            self._stop.clear()
+            # A fresh stop event per thread: a thread still winding down from an
+            # earlier stop() keeps its own (set) event and exits on its own.
+            self._stop = threading.Event()
             self._status["state"] = "starting"
-            self._thread = threading.Thread(target=self._run, name="synapse-supervisor", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name="synapse-supervisor", daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop supervising and close the connection (the daemon exits when idle)."""
-        self._stop.set()
+    def stop(self) -> None:
+        """Stop supervising and close the connection (the daemon exits when idle).
+
+        Never waits for the supervisor thread (this may run on Houdini's main
+        thread): the thread checks its stop event under the lock and closes a
+        connection it opens after this call itself, then exits.
+        """
         with self._lock:
-            client = self._client
+            self._stop.set()
+            client, self._client = self._client, None
+            self._status["state"] = "stopped"
         if client is not None:
             client.close()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        with self._lock:
-            self._status["state"] = "stopped"
 
     @property
     def client(self) -> Optional[RpcClient]:
@@ -322,55 +361,65 @@ class Supervisor:
             except Exception:  # pragma: no cover - defensive
                 log.exception("on_gave_up failed")
 
-    def _run(self) -> None:
+    def _run(self, stop_event: threading.Event) -> None:
         delay = BACKOFF_START_S
         first = True
-        while not self._stop.is_set():
+        while not stop_event.is_set():
             if not first:
-                self._set(state="reconnecting")
-                if self._stop.wait(delay):
+                self._set_state_if_current(stop_event, "reconnecting")
+                if stop_event.wait(delay):
                     break
                 delay = min(delay * 2, BACKOFF_MAX_S)
             first = False
             try:
                 client, info = self._connect_or_spawn()
             except Exception as exc:  # noqa: BLE001 - LaunchError, OSError, ...
+                if stop_event.is_set():
+                    break
                 log.warning("synapse: could not reach synapsed: %s", exc)
                 if self._record_failure(str(exc)):
                     self._give_up(str(exc))
                     return
                 continue
-            with self._lock:
-                if self._stop.is_set():
-                    client.close()
-                    break
-                self._client = client
             connected_at = time.monotonic()
             with self._lock:
-                connects = self._status["connects"] + 1
-                self._status.update(
-                    state="connected",
-                    socket=info.get("socket"),
-                    daemon_pid=info.get("pid", self._status.get("daemon_pid")),
-                    daemon_version=info.get("version", self._status.get("daemon_version")),
-                    connects=connects,
-                    restarts=max(0, connects - 1),
-                )
+                if stop_event.is_set():
+                    # stop() ran while we were connecting: this connection is ours to close.
+                    late: Optional[RpcClient] = client
+                else:
+                    late = None
+                    self._client = client
+                    connects = self._status["connects"] + 1
+                    self._status.update(
+                        state="connected",
+                        socket=info.get("socket"),
+                        daemon_pid=info.get("pid", self._status.get("daemon_pid")),
+                        daemon_version=info.get("version", self._status.get("daemon_version")),
+                        connects=connects,
+                        restarts=max(0, connects - 1),
+                    )
+            if late is not None:
+                late.close()
+                break
             try:
                 self._on_connected(client, info)
             except Exception as exc:  # noqa: BLE001
-                log.warning("synapse: setting up the connection failed: %s", exc)
                 client.close()
                 with self._lock:
-                    self._client = None
+                    if self._client is client:
+                        self._client = None
+                if stop_event.is_set():
+                    break
+                log.warning("synapse: setting up the connection failed: %s", exc)
                 if self._record_failure(f"setup failed: {exc}"):
                     self._give_up(str(exc))
                     return
                 continue
             client.wait_closed()
             with self._lock:
-                self._client = None
-            if self._stop.is_set():
+                if self._client is client:
+                    self._client = None
+            if stop_event.is_set():
                 break
             if time.monotonic() - connected_at >= HEALTHY_AFTER_S:
                 delay = BACKOFF_START_S
@@ -378,6 +427,13 @@ class Supervisor:
             if self._record_failure("connection to synapsed lost"):
                 self._give_up("connection to synapsed lost")
                 return
+        self._set_state_if_current(stop_event, "stopped")
+
+    def _set_state_if_current(self, stop_event: threading.Event, state: str) -> None:
+        """Set the state, unless a newer start() owns the status, it gave up, or (for any
+        state but "stopped") this thread was told to stop."""
         with self._lock:
-            if self._status["state"] != "gave_up":
-                self._status["state"] = "stopped"
+            if self._stop is not stop_event or self._status["state"] == "gave_up":
+                return
+            if state == "stopped" or not stop_event.is_set():
+                self._status["state"] = state

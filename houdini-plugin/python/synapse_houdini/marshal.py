@@ -26,6 +26,7 @@ import logging
 import threading
 from typing import Any, Callable, Iterator, Optional
 
+from ._hou import import_hou
 from .errors import MainThreadBusy, MainThreadTimeout, ModalDialogSuppressed, ToolCancelled
 
 log = logging.getLogger("synapse_houdini.marshal")
@@ -53,14 +54,6 @@ def _default_is_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _import_hou() -> Any:
-    try:
-        import hou  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return hou
-
-
 # ----------------------------------------------------------------- dialogs
 
 _suppress_depth = 0  # only touched on the main thread (or the headless lock)
@@ -86,7 +79,7 @@ def suppress_modal_dialogs(hou: Any = None) -> Iterator[None]:
     originals even when the block raises. Does nothing when ``hou.ui`` is absent.
     """
     global _suppress_depth
-    hou = hou if hou is not None else _import_hou()
+    hou = hou if hou is not None else import_hou()
     ui = getattr(hou, "ui", None) if hou is not None else None
     if ui is None:
         yield
@@ -185,10 +178,11 @@ class Marshal:
         self.is_main_thread = is_main_thread or _default_is_main_thread
         self._defer = defer
         self._state_lock = threading.Lock()
-        self._headless_lock = threading.Lock()
+        # Re-entrant: a tool body may itself call ``marshal.run`` (inline, like on the main thread).
+        self._headless_lock = threading.RLock()
         self._consecutive_timeouts = 0
         self._probe_pending = False
-        self._hou = _import_hou()
+        self._hou = import_hou()
         if not headless and defer is None:
             import hdefereval  # type: ignore[import-not-found]  # fails without a UI, by design
 
@@ -227,10 +221,6 @@ class Marshal:
 
     # ------------------------------------------------------------- run
 
-    def submit(self, fn: Callable[[], Any], label: str = "tool") -> Job:
-        """Create a :class:`Job` for *fn*; run it with :meth:`run_job`."""
-        return Job(fn, label)
-
     def run(self, fn: Callable[[], Any], timeout_s: Optional[float] = None, label: str = "tool") -> Any:
         """Run *fn* on the main thread and return its result (or raise its exception)."""
         return self.run_job(Job(fn, label), timeout_s)
@@ -268,10 +258,12 @@ class Marshal:
                     self._consecutive_timeouts = 0
             return job.outcome()
         never_runs = job.abandon()
-        if job.done.is_set() and job.state == Job.FINISHED:
-            # Finished in the instant between the wait and the abandon.
-            with self._state_lock:
-                self._consecutive_timeouts = 0
+        if job.state in (Job.FINISHED, Job.CANCELLED):  # both set result/exc before the state
+            # Finished, or cancelled by ``tool.cancel``, in the instant between the wait
+            # and the abandon: report its own outcome, not a timeout.
+            if job.state == Job.FINISHED:
+                with self._state_lock:
+                    self._consecutive_timeouts = 0
             return job.outcome()
         with self._state_lock:
             self._consecutive_timeouts += 1

@@ -13,7 +13,8 @@ Threads
 * writes are serialised by a lock, one whole line per ``sendall``.
 
 When the socket closes, every pending call fails at once with
-:class:`ConnectionClosed` and the ``on_close`` callback runs once.
+:class:`ConnectionClosed` (its ``unsent`` flag says whether the request line was
+certainly never written, i.e. whether resending it cannot duplicate it).
 
 Stdlib only, no asyncio.
 """
@@ -56,7 +57,16 @@ class RpcError(Exception):
 
 
 class ConnectionClosed(ConnectionError):
-    """The connection closed before (or while) a call was answered."""
+    """The connection closed before (or while) a call was answered.
+
+    ``unsent`` is True only when the request was certainly never written to the
+    socket (the connection was already closed before its first byte), so the
+    peer cannot have acted on it; False means it may have been received.
+    """
+
+    def __init__(self, message: str = "connection closed", *, unsent: bool = False) -> None:
+        super().__init__(message)
+        self.unsent = unsent
 
 
 def default_socket_path() -> str:
@@ -83,13 +93,15 @@ def _dumps(message: dict) -> bytes:
 class _Pending:
     """One outstanding request of ours: an event and a result slot."""
 
-    __slots__ = ("event", "result", "error", "callback")
+    __slots__ = ("event", "result", "error", "callback", "sent")
 
     def __init__(self, callback: Optional[Callable[["_Pending"], None]] = None) -> None:
         self.event = threading.Event()
         self.result: Any = None
         self.error: Optional[BaseException] = None
         self.callback = callback
+        #: Set just before the request's bytes are handed to the socket.
+        self.sent = False
 
 
 class RpcClient:
@@ -103,13 +115,11 @@ class RpcClient:
         self,
         sock: socket.socket,
         on_notification: Optional[NotificationCallback] = None,
-        on_close: Optional[Callable[[], None]] = None,
         max_workers: int = 8,
         name: str = "synapse-rpc",
     ) -> None:
         self._sock = sock
         self._on_notification = on_notification
-        self._on_close = on_close
         self._handlers: dict[str, Handler] = {}
         self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
@@ -168,11 +178,13 @@ class RpcClient:
 
     # ------------------------------------------------------------------ calls
 
-    def _send(self, message: dict) -> None:
+    def _send(self, message: dict, pending: Optional[_Pending] = None) -> None:
         data = _dumps(message)
         with self._write_lock:
             if self._closed.is_set():
-                raise ConnectionClosed("connection closed")
+                raise ConnectionClosed("connection closed", unsent=True)
+            if pending is not None:
+                pending.sent = True  # from here on the peer may receive it
             try:
                 self._sock.sendall(data)
             except OSError as exc:
@@ -203,10 +215,10 @@ class RpcClient:
             message["params"] = params
         with self._lock:
             if self._closed.is_set():
-                raise ConnectionClosed("connection closed")
+                raise ConnectionClosed("connection closed", unsent=True)
             self._pending[req_id] = pending
         try:
-            self._send(message)
+            self._send(message, pending)
         except BaseException:
             with self._lock:
                 self._pending.pop(req_id, None)
@@ -374,16 +386,12 @@ class RpcClient:
             self._sock.close()
         except OSError:
             pass
+        # The socket is closed: no request can be written any more, so ``sent`` is final.
         for item in pending:
-            item.error = ConnectionClosed("connection closed before the response")
+            item.error = ConnectionClosed("connection closed before the response", unsent=not item.sent)
             self._complete(item)
         self._notes.put(None)
         self._workers.shutdown(wait=False)
-        if self._on_close is not None:
-            try:
-                self._on_close()
-            except Exception:  # pragma: no cover - defensive
-                log.exception("%s: on_close callback failed", self._name)
 
 
 __all__ = [

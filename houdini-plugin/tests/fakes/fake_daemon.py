@@ -25,11 +25,12 @@ import uuid
 from typing import Any, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+_PLUGIN_PYTHON = os.path.join(os.path.dirname(os.path.dirname(HERE)), "python")
+if _PLUGIN_PYTHON not in sys.path:  # also run as a program (the launcher tests' "synapsed")
+    sys.path.insert(0, _PLUGIN_PYTHON)
 
-
-def _now() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+from synapse_houdini.errors import rfc3339_now  # noqa: E402
+from synapse_houdini.rpc import default_socket_path  # noqa: E402
 
 
 class AfterReply:
@@ -268,7 +269,7 @@ class FakeDaemon:
                 conn.send({"jsonrpc": "2.0", "method": "turn.event", "params": event})
 
     def _run_turn(self, turn: dict) -> None:
-        started = _now()
+        started = rfc3339_now()
         turn["status"] = "running"
         self._emit(turn, "status", status="running")
         calls = []
@@ -298,17 +299,10 @@ class FakeDaemon:
         result = {"turn_id": turn["turn_id"], "session_id": turn["session_id"], "status": status, "text": text,
                   "iterations": len(self.plan) + 1, "tool_calls": calls,
                   "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
-                  "started_at": started, "finished_at": _now()}
+                  "started_at": started, "finished_at": rfc3339_now()}
         turn["result"] = result
         turn["status"] = status
         self._emit(turn, "done", result=result)
-
-
-def _default_socket_path() -> str:
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "python"))
-    from synapse_houdini.rpc import default_socket_path
-
-    return default_socket_path()
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -319,7 +313,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     serve.add_argument("--data-dir")
     serve.add_argument("--exit-when-idle", type=float)
     args = parser.parse_args(argv)
-    path = args.socket or _default_socket_path()
+    path = args.socket or default_socket_path()
     daemon = FakeDaemon(path, exit_when_idle=args.exit_when_idle).start()
     # Record the environment's key presence (never the key) for the launcher tests.
     marker = os.environ.get("FAKE_SYNAPSED_ENV_REPORT")

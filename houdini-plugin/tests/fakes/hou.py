@@ -58,7 +58,7 @@ class MainLoop:
         self._thread.start()
         started = threading.Event()
         self._queue.put(started.set)
-        started.wait(5)
+        assert started.wait(5), "the fake main thread did not start"
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._thread is None:
@@ -81,6 +81,10 @@ class MainLoop:
 
     def enqueue(self, fn: Callable[[], Any]) -> None:
         self._queue.put(fn)
+
+    def pending(self) -> int:
+        """Jobs queued and not started yet (for tests to wait on, instead of sleeping)."""
+        return self._queue.qsize()
 
     def is_main_thread(self) -> bool:
         return threading.get_ident() == self.ident
@@ -118,7 +122,7 @@ class MainLoop:
             release.wait(60)
 
         self.enqueue(hold)
-        entered.wait(5)
+        assert entered.wait(5), "the fake main thread did not reach the block"
         try:
             yield release
         finally:
