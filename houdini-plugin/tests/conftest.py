@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 import pytest
 
@@ -39,3 +40,10 @@ def _no_leftover_host():
     import synapse_houdini
 
     synapse_houdini.stop()
+    # stop() does not join the supervisor thread (it may be called on Houdini's
+    # main thread); tests do, bounded, so one test's thread never acts in the next.
+    from waiting import wait_until
+
+    assert wait_until(
+        lambda: not any(t.name == "synapse-supervisor" and t.is_alive() for t in threading.enumerate()), 10
+    ), "a supervisor thread outlived its test"

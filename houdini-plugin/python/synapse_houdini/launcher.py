@@ -315,12 +315,15 @@ class Supervisor:
     def _socket_path(self) -> str:
         return self._explicit_socket or default_socket_path()
 
-    def _connect_or_spawn(self) -> tuple[RpcClient, dict]:
+    def _connect_or_spawn(self, stop_event: threading.Event) -> tuple[RpcClient, dict]:
         path = self._socket_path()
         try:
             return self._make_client(path), {"socket": path, "spawned": False}
         except OSError:
             pass  # nothing answers: start one
+        if stop_event.is_set():
+            # stop() ran while we were trying to connect: never start a daemon after it.
+            raise LaunchError("stopped")
         binary = find_synapsed(self._synapsed_bin)
         if binary is None:
             raise LaunchError(
@@ -372,7 +375,7 @@ class Supervisor:
                 delay = min(delay * 2, BACKOFF_MAX_S)
             first = False
             try:
-                client, info = self._connect_or_spawn()
+                client, info = self._connect_or_spawn(stop_event)
             except Exception as exc:  # noqa: BLE001 - LaunchError, OSError, ...
                 if stop_event.is_set():
                     break
