@@ -23,8 +23,8 @@ use serde::Deserialize;
 
 /// Default Messages API endpoint, without `/v1`.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
-/// Default model.
-pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+/// Default model (chosen in [`crate::models`]).
+pub use crate::models::DEFAULT_MODEL;
 /// Default per-response token limit: 8192.
 pub const DEFAULT_MAX_TOKENS: u32 = 8192;
 /// Default bound on Messages API calls per turn: 20.

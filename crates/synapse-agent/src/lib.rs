@@ -20,6 +20,7 @@
 
 pub mod anthropic;
 pub mod config;
+pub mod models;
 pub mod observer;
 pub mod provider;
 pub mod tool_host;

@@ -1,0 +1,119 @@
+//! The model table: the default model, each model's context window and its
+//! price, in one place.
+//!
+//! - The default model is chosen here, with the date it was chosen
+//!   ([`DEFAULT_MODEL`], [`DEFAULT_MODEL_CHOSEN`]).
+//! - Context windows (tokens) drive compaction (`context_window` in the
+//!   config overrides the table; unknown models get
+//!   [`DEFAULT_CONTEXT_WINDOW`]).
+//! - Prices (USD per million tokens) drive `cost_usd` and budgets; a model
+//!   without a price has no cost (`cost_usd: null`), and the config's
+//!   `[prices."MODEL"]` tables add or override entries.
+//!
+//! A dated model id (`claude-sonnet-4-5-20250929`) resolves to the entry of
+//! its undated alias (`claude-sonnet-4-5`).
+
+/// The default model (see [`DEFAULT_MODEL_CHOSEN`]).
+pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+
+/// When [`DEFAULT_MODEL`] was chosen (UTC date).
+pub const DEFAULT_MODEL_CHOSEN: &str = "2026-11-23";
+
+/// Context window of a model the table does not know: 200,000 tokens.
+pub const DEFAULT_CONTEXT_WINDOW: u64 = 200_000;
+
+/// When the shipped prices were taken (UTC date).
+pub const PRICES_TAKEN: &str = "2026-11-23";
+
+/// USD per million tokens.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Price {
+    /// Uncached input tokens.
+    pub input: f64,
+    /// Output tokens.
+    pub output: f64,
+    /// Tokens written to the prompt cache (5-minute cache).
+    pub cache_write: f64,
+    /// Tokens read from the prompt cache.
+    pub cache_read: f64,
+}
+
+/// One known model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelInfo {
+    /// The model id (undated alias).
+    pub id: &'static str,
+    /// Context window in tokens.
+    pub context_window: u64,
+    /// Price, when known.
+    pub price: Option<Price>,
+}
+
+const fn price(input: f64, output: f64) -> Option<Price> {
+    // Anthropic's published ratios: cache writes 1.25x input, reads 0.1x.
+    Some(Price {
+        input,
+        output,
+        cache_write: input * 1.25,
+        cache_read: input * 0.1,
+    })
+}
+
+/// Every model the table knows, newest families first.
+pub const MODELS: &[ModelInfo] = &[
+    ModelInfo {
+        id: "claude-sonnet-4-5",
+        context_window: 200_000,
+        price: price(3.0, 15.0),
+    },
+    ModelInfo {
+        id: "claude-opus-4-5",
+        context_window: 200_000,
+        price: price(5.0, 25.0),
+    },
+    ModelInfo {
+        id: "claude-haiku-4-5",
+        context_window: 200_000,
+        price: price(1.0, 5.0),
+    },
+];
+
+/// The table entry of `model` (exact id, or a dated id of a known alias).
+pub fn lookup(model: &str) -> Option<&'static ModelInfo> {
+    MODELS.iter().find(|m| m.id == model).or_else(|| {
+        MODELS.iter().find(|m| {
+            model
+                .strip_prefix(m.id)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|date| date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()))
+        })
+    })
+}
+
+/// The context window of `model` from the table, else [`DEFAULT_CONTEXT_WINDOW`].
+pub fn context_window(model: &str) -> u64 {
+    lookup(model).map_or(DEFAULT_CONTEXT_WINDOW, |m| m.context_window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_model_is_in_the_table_with_a_window_and_a_price() {
+        let m = lookup(DEFAULT_MODEL).expect("default model in the table");
+        assert!(m.context_window > 0);
+        assert!(m.price.is_some());
+    }
+
+    #[test]
+    fn dated_ids_resolve_to_their_alias() {
+        assert_eq!(
+            lookup("claude-sonnet-4-5-20250929").map(|m| m.id),
+            Some("claude-sonnet-4-5")
+        );
+        assert!(lookup("claude-sonnet-4-5-x").is_none());
+        assert!(lookup("gpt-4").is_none());
+        assert_eq!(context_window("unknown"), DEFAULT_CONTEXT_WINDOW);
+    }
+}
