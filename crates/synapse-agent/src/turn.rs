@@ -201,7 +201,7 @@ async fn run_loop(
         .iter()
         .filter_map(|t| {
             t.timeout_s
-                .filter(|s| s.is_finite() && *s > 0.0)
+                .filter(|s| *s > 0.0 && synapse_protocol::seconds(*s, synapse_protocol::MAX_TIMEOUT_S).is_some())
                 .map(|s| (t.name.clone(), s))
         })
         .collect();
@@ -357,7 +357,9 @@ async fn run_tools(
         };
         let child = cancel.child_token();
         let started = Instant::now();
-        let limit = Duration::from_secs_f64(timeout_s) + TOOL_GRACE;
+        let limit = synapse_protocol::seconds(timeout_s, synapse_protocol::MAX_TIMEOUT_S)
+            .unwrap_or(Duration::from_secs_f64(DEFAULT_TOOL_TIMEOUT_S))
+            + TOOL_GRACE;
         let invoked = host.invoke(call, child.clone());
         let (outcome, cancelled) = tokio::select! {
             biased;

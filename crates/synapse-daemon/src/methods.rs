@@ -117,8 +117,15 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
             let p: TurnWaitParams = parse_params(&params)?;
             let timeout = match p.timeout_s {
                 None => None,
-                Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s.min(1e9))),
-                Some(_) => return Err(invalid_params("timeout_s must be a non-negative number")),
+                Some(s) => match synapse_protocol::seconds(s, synapse_protocol::MAX_TIMEOUT_S) {
+                    Some(d) => Some(d),
+                    None => {
+                        return Err(invalid_params(format!(
+                            "timeout_s must be a number of seconds from 0 to {} (got {s})",
+                            synapse_protocol::MAX_TIMEOUT_S
+                        )))
+                    }
+                },
             };
             let caller = peer(&ext)?;
             match st
@@ -238,9 +245,10 @@ fn validate_tools(p: &HostRegisterParams) -> Result<(), ErrorObjectOwned> {
             )));
         }
         if let Some(s) = t.timeout_s {
-            if !(s.is_finite() && s > 0.0) {
+            if !(s > 0.0 && synapse_protocol::seconds(s, synapse_protocol::MAX_TIMEOUT_S).is_some()) {
                 return Err(invalid_params(format!(
-                    "tools[{i}].timeout_s must be a positive number"
+                    "tools[{i}].timeout_s must be more than 0 and at most {} seconds (got {s})",
+                    synapse_protocol::MAX_TIMEOUT_S
                 )));
             }
         }

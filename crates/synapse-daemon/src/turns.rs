@@ -668,8 +668,9 @@ impl ToolHost for DaemonToolHost {
             };
             // The agent loop gives up at the same moment (and drops this
             // future); one grace constant for both.
-            let wait =
-                Duration::from_secs_f64(call.timeout_s.max(0.0)) + synapse_agent::turn::TOOL_GRACE;
+            let wait = synapse_protocol::seconds(call.timeout_s, synapse_protocol::MAX_TIMEOUT_S)
+                .unwrap_or(Duration::from_secs_f64(synapse_agent::config::DEFAULT_TOOL_TIMEOUT_S))
+                + synapse_agent::turn::TOOL_GRACE;
             // The agent loop drops this future as soon as the turn is
             // cancelled (or its own tool timeout passes), so `tool.cancel`
             // goes from a drop guard: sent unless the host answered.
