@@ -201,7 +201,10 @@ async fn run_loop(
         .iter()
         .filter_map(|t| {
             t.timeout_s
-                .filter(|s| *s > 0.0 && synapse_protocol::seconds(*s, synapse_protocol::MAX_TIMEOUT_S).is_some())
+                .filter(|s| {
+                    *s > 0.0
+                        && synapse_protocol::seconds(*s, synapse_protocol::MAX_TIMEOUT_S).is_some()
+                })
                 .map(|s| (t.name.clone(), s))
         })
         .collect();
@@ -224,7 +227,9 @@ async fn run_loop(
         messages: spec.history,
     };
     let user = json!({"role": "user", "content": [{"type": "text", "text": spec.prompt}]});
-    observer.message(user.clone()).await;
+    if let Err(e) = observer.message(user.clone()).await {
+        return (TurnStatus::ApiError, Some(e));
+    }
     req.messages.push(user);
     let set = |f: &dyn Fn(&mut Progress)| {
         if let Ok(mut p) = progress.lock() {
@@ -250,7 +255,9 @@ async fn run_loop(
         set(&|p| p.text = text.clone());
         let uses = tool_uses(&resp.content);
         let assistant = json!({"role": "assistant", "content": resp.content});
-        observer.message(assistant.clone()).await;
+        if let Err(e) = observer.message(assistant.clone()).await {
+            return (TurnStatus::ApiError, Some(e));
+        }
         req.messages.push(assistant);
 
         let stop = resp.stop_reason.as_deref();
@@ -271,7 +278,9 @@ async fn run_loop(
                     )
                     .await;
                     let msg = json!({"role": "user", "content": round.results});
-                    observer.message(msg.clone()).await;
+                    if let Err(e) = observer.message(msg.clone()).await {
+                        return (TurnStatus::ApiError, Some(e));
+                    }
                     req.messages.push(msg);
                     if round.cancelled {
                         return (TurnStatus::Cancelled, None);
@@ -308,7 +317,9 @@ async fn run_loop(
                 .map(|u| synthetic_result(u, closing, &why))
                 .collect::<Vec<_>>();
             let msg = json!({"role": "user", "content": results});
-            observer.message(msg.clone()).await;
+            if let Err(e) = observer.message(msg.clone()).await {
+                return (TurnStatus::ApiError, Some(e));
+            }
             req.messages.push(msg);
         }
         return (status, None);

@@ -831,3 +831,18 @@ async fn oversized_tool_result_becomes_an_error_for_the_model() {
         .expect("msg")
         .contains("more than the 1000 allowed"));
 }
+
+#[tokio::test]
+async fn a_message_that_cannot_be_stored_ends_the_turn_as_a_storage_error() {
+    let api = tool_round_then_text("toolu_s1", "inspect", "never reached");
+    let rec = Recorder::default();
+    // The prompt is stored; the assistant message is not (disk full).
+    *rec.fail_message_at.lock().unwrap() = Some(1);
+    let cancel = CancellationToken::new();
+    let host = Host::echo(&["inspect"], cancel.clone());
+    let r = run(settings(&api), spec("hello"), &host, &rec, cancel).await;
+    assert_eq!(r.status, TurnStatus::ApiError, "{r:?}");
+    assert_eq!(r.error.as_ref().map(|e| e.kind), Some(ErrorKind::Storage));
+    assert!(r.tool_calls.is_empty(), "no tool runs after a lost message");
+    assert_eq!(api.requests().len(), 1, "no request after a lost message");
+}

@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: what the daemon is started with.
 //! - [`state`]: the shared state every method sees (`Arc<State>`).
+//! - [`health`]: whether the store takes writes (`daemon.status.storage`).
 //! - [`hosts`]: registered Houdini hosts and the connection serving each.
 //! - [`activity`]: open connections and live turns, for `--exit-when-idle`.
 //! - [`turns`]: submission, FIFO-per-session scheduling, cancel, shutdown.
@@ -14,6 +15,7 @@
 pub mod activity;
 pub mod config;
 pub mod events;
+pub mod health;
 pub mod hosts;
 pub mod methods;
 pub mod state;

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use jsonrpsee_core::server::{Extensions, RpcModule};
 use jsonrpsee_core::RegisterMethodError;
 use jsonrpsee_types::{ErrorObjectOwned, Params};
-use std::time::Duration;
 
 use jsonrpsee_core::server::ResponsePayload;
 use synapse_protocol::{
@@ -121,7 +120,7 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
                     Some(d) => Some(d),
                     None => {
                         return Err(invalid_params(format!(
-                            "timeout_s must be a number of seconds from 0 to {} (got {s})",
+                            "timeout_s must be a number of seconds from 0 to {} (got {s:?})",
                             synapse_protocol::MAX_TIMEOUT_S
                         )))
                     }
@@ -216,6 +215,11 @@ fn turns_error(e: TurnsError) -> ErrorObjectOwned {
         TurnsError::Internal(msg) => {
             rpc_error(code::INTERNAL_ERROR, format!("Internal error: {msg}"))
         }
+        TurnsError::Storage(msg) => ErrorObjectOwned::owned(
+            code::INTERNAL_ERROR,
+            "Storage error",
+            Some(serde_json::json!({"kind": "storage", "message": msg})),
+        ),
     }
 }
 
@@ -245,9 +249,10 @@ fn validate_tools(p: &HostRegisterParams) -> Result<(), ErrorObjectOwned> {
             )));
         }
         if let Some(s) = t.timeout_s {
-            if !(s > 0.0 && synapse_protocol::seconds(s, synapse_protocol::MAX_TIMEOUT_S).is_some()) {
+            if !(s > 0.0 && synapse_protocol::seconds(s, synapse_protocol::MAX_TIMEOUT_S).is_some())
+            {
                 return Err(invalid_params(format!(
-                    "tools[{i}].timeout_s must be more than 0 and at most {} seconds (got {s})",
+                    "tools[{i}].timeout_s must be more than 0 and at most {} seconds (got {s:?})",
                     synapse_protocol::MAX_TIMEOUT_S
                 )));
             }

@@ -83,7 +83,8 @@ impl<'de> Deserialize<'de> for Id {
                 // matters (the daemon's dispatcher); this is the best a
                 // parsed value allows.
                 Ok(Id::RawNumber(
-                    serde_json::Number::from_f64(v).map_or_else(|| "null".into(), |n| n.to_string()),
+                    serde_json::Number::from_f64(v)
+                        .map_or_else(|| "null".into(), |n| n.to_string()),
                 ))
             }
             fn visit_str<E>(self, v: &str) -> Result<Id, E> {
@@ -381,7 +382,10 @@ impl Message {
                     Value::Number(_) => raw_id.and_then(Id::from_json_text),
                     _ => None,
                 };
-                match exact.map(Ok).unwrap_or_else(|| serde_json::from_value::<Id>(v.clone())) {
+                match exact
+                    .map(Ok)
+                    .unwrap_or_else(|| serde_json::from_value::<Id>(v.clone()))
+                {
                     Ok(id) => Some(id),
                     Err(_) => {
                         return Err((
@@ -522,8 +526,8 @@ mod tests {
         let (id, e) =
             classify(json!({"jsonrpc":"1.0","id":8,"method":"x"})).expect_err("bad version");
         assert_eq!((id, e.code), (Id::Num(8), code::INVALID_REQUEST));
-        let (_, e) = classify(json!({"jsonrpc":"2.0","id":[1],"method":"x"}))
-            .expect_err("array id");
+        let (_, e) =
+            classify(json!({"jsonrpc":"2.0","id":[1],"method":"x"})).expect_err("array id");
         assert_eq!(e.code, code::INVALID_REQUEST);
         let (_, e) = classify(json!({"jsonrpc":"2.0","id":1,"method":"x","params":3}))
             .expect_err("scalar params");
@@ -542,7 +546,10 @@ mod tests {
                 panic!("not a request")
             };
             let back = serde_json::to_string(&Response::ok(r.id, json!(1))).expect("ser");
-            assert_eq!(back, format!(r#"{{"jsonrpc":"2.0","id":{text},"result":1}}"#));
+            assert_eq!(
+                back,
+                format!(r#"{{"jsonrpc":"2.0","id":{text},"result":1}}"#)
+            );
         }
         assert_eq!(Id::from_json_text("7"), Some(Id::Num(7)));
         assert_eq!(Id::from_json_text("\"a\""), Some(Id::Str("a".into())));

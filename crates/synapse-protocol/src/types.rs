@@ -151,6 +151,9 @@ pub enum ErrorKind {
     Stream,
     /// A daemon bug.
     Internal,
+    /// The daemon could not save the turn (disk full, I/O error): the turn
+    /// stopped rather than report something it could not keep.
+    Storage,
 }
 
 impl ErrorKind {
@@ -169,6 +172,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Stream => "stream",
             ErrorKind::Internal => "internal",
+            ErrorKind::Storage => "storage",
         }
     }
 }
@@ -395,6 +399,34 @@ pub struct DaemonStatus {
     pub auth: AuthState,
     /// Default model.
     pub model: String,
+    /// Whether the database is taking writes (a full disk shows here).
+    #[serde(default)]
+    pub storage: StorageStatus,
+}
+
+/// The state of the daemon's storage in `daemon.status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StorageStatus {
+    /// False while the last write failed (disk full, I/O error); turns then
+    /// end `api_error` with `error.kind: "storage"`. True again after the
+    /// next write that succeeds.
+    pub ok: bool,
+    /// What the last failed write said, while `ok` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When writes started failing, while `ok` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+}
+
+impl Default for StorageStatus {
+    fn default() -> Self {
+        Self {
+            ok: true,
+            error: None,
+            since: None,
+        }
+    }
 }
 
 /// Turn counters in `daemon.status`.

@@ -135,7 +135,6 @@ impl LineCodec {
             }
         }
     }
-
 }
 
 impl Encoder<Bytes> for LineCodec {

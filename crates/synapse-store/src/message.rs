@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{json, Value};
-use synapse_protocol::Timestamp;
+use synapse_protocol::{Timestamp, ToolCallRecord, Usage};
 
 use crate::{Result, Store, StoreError};
 
@@ -240,6 +240,47 @@ pub(crate) fn insert(
     Ok(())
 }
 
+fn stored_message(turn_id: &str, message: &Value) -> Result<StoredMessage> {
+    let (role, content) = split(message)?;
+    Ok(StoredMessage {
+        turn_id: Some(turn_id.to_owned()),
+        role,
+        content: content.clone(),
+        synthetic: false,
+        created_at: Timestamp::now().unix_ms(),
+    })
+}
+
+/// Append `stored` as the session's next message inside `tx`: the turn must
+/// exist and belong to the session.
+fn append_tx(
+    tx: &rusqlite::Transaction<'_>,
+    session_id: &str,
+    turn_id: &str,
+    stored: &StoredMessage,
+) -> Result<()> {
+    let owner: Option<String> = tx
+        .prepare_cached("SELECT session_id FROM turns WHERE id = ?1")?
+        .query_row([turn_id], |r| r.get(0))
+        .optional()?;
+    match owner {
+        None => return Err(StoreError::not_found("turn", turn_id)),
+        Some(s) if s != session_id => {
+            return Err(StoreError::WrongSession {
+                turn_id: turn_id.to_owned(),
+                session_id: session_id.to_owned(),
+            })
+        }
+        Some(_) => {}
+    }
+    let idx: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM messages WHERE session_id = ?1")?
+        .query_row([session_id], |r| r.get(0))?;
+    insert(tx, session_id, idx, stored)?;
+    touch_session(tx, session_id, stored.created_at)?;
+    Ok(())
+}
+
 /// Bump a session's `updated_at` (never backwards).
 pub(crate) fn touch_session(conn: &Connection, session_id: &str, now: i64) -> Result<()> {
     conn.prepare_cached("UPDATE sessions SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
@@ -256,35 +297,51 @@ impl Store {
     /// session. Role alternation is not enforced here (see
     /// [`history_problem`] and [`Store::repair_session`]).
     pub fn append_message(&self, session_id: &str, turn_id: &str, message: &Value) -> Result<()> {
-        let (role, content) = split(message)?;
-        let stored = StoredMessage {
-            turn_id: Some(turn_id.to_owned()),
-            role,
-            content: content.clone(),
-            synthetic: false,
-            created_at: Timestamp::now().unix_ms(),
-        };
+        self.append_message_with(session_id, turn_id, message, &Usage::default(), &[])
+    }
+
+    /// [`Store::append_message`], and in the same transaction (one commit):
+    /// add `usage` to the turn's running totals and record `calls`
+    /// (see [`Store::add_turn_usage`], [`Store::record_tool_call`]). The
+    /// daemon commits an assistant message with the usage that paid for it,
+    /// and a message of tool results with the records of those calls.
+    pub fn append_message_with(
+        &self,
+        session_id: &str,
+        turn_id: &str,
+        message: &Value,
+        usage: &Usage,
+        calls: &[ToolCallRecord],
+    ) -> Result<()> {
+        let stored = stored_message(turn_id, message)?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let owner: Option<String> = tx
-            .prepare_cached("SELECT session_id FROM turns WHERE id = ?1")?
-            .query_row([turn_id], |r| r.get(0))
-            .optional()?;
-        match owner {
-            None => return Err(StoreError::not_found("turn", turn_id)),
-            Some(s) if s != session_id => {
-                return Err(StoreError::WrongSession {
-                    turn_id: turn_id.to_owned(),
-                    session_id: session_id.to_owned(),
-                })
-            }
-            Some(_) => {}
+        append_tx(&tx, session_id, turn_id, &stored)?;
+        if !usage.is_zero() {
+            crate::turn::add_usage_tx(&tx, turn_id, usage)?;
         }
-        let idx: i64 = tx
-            .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM messages WHERE session_id = ?1")?
-            .query_row([session_id], |r| r.get(0))?;
-        insert(&tx, session_id, idx, &stored)?;
-        touch_session(&tx, session_id, stored.created_at)?;
+        for call in calls {
+            crate::turn::upsert_tool_call(&tx, turn_id, call)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Start a turn with one commit: `queued` → `running` with `started_at`,
+    /// and its first message (the prompt) appended. This is the only write
+    /// between a worker taking a turn and its first Messages API request.
+    pub fn start_turn(
+        &self,
+        session_id: &str,
+        turn_id: &str,
+        started_at: Timestamp,
+        prompt: &Value,
+    ) -> Result<()> {
+        let stored = stored_message(turn_id, prompt)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        crate::turn::set_running_tx(&tx, turn_id, started_at)?;
+        append_tx(&tx, session_id, turn_id, &stored)?;
         tx.commit()?;
         Ok(())
     }

@@ -176,8 +176,16 @@ mod tests {
     fn absurd_retry_after_values_are_ignored_without_panicking() {
         let now = SystemTime::now();
         for v in ["1e300", "-1", "NaN", "inf", "1.8e308"] {
-            assert_eq!(retry_after(&headers(&[("retry-after-ms", v)]), now), None, "{v}");
-            assert_eq!(retry_after(&headers(&[("retry-after", v)]), now), None, "{v}");
+            assert_eq!(
+                retry_after(&headers(&[("retry-after-ms", v)]), now),
+                None,
+                "{v}"
+            );
+            assert_eq!(
+                retry_after(&headers(&[("retry-after", v)]), now),
+                None,
+                "{v}"
+            );
         }
     }
 
