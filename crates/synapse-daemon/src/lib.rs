@@ -37,7 +37,7 @@ pub enum StartError {
     #[error(transparent)]
     Endpoint(#[from] synapse_rpc::EndpointError),
     /// The database could not be opened or recovered.
-    #[error("cannot open the database in {dir}: {source}")]
+    #[error("cannot open the database in {dir}")]
     Store {
         /// The data dir.
         dir: std::path::PathBuf,
@@ -45,7 +45,7 @@ pub enum StartError {
         source: synapse_store::StoreError,
     },
     /// The agent settings are invalid.
-    #[error("invalid settings: {0}")]
+    #[error("invalid settings")]
     Settings(#[from] synapse_agent::ConfigError),
     /// The method table is inconsistent (a bug).
     #[error("method registration failed: {0}")]
