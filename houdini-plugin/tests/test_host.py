@@ -65,7 +65,7 @@ def test_start_returns_at_once_and_registers(daemon, scene, main_loop):
     assert params["ui_available"] is True
     assert params["houdini_version"] == "20.5.410"
     assert [t["name"] for t in params["tools"]][:2] == ["synapse_inspect_stage", "houdini_scene_info"]
-    assert [t["name"] for t in params["tools"]] == [t.name for t in builtin_tools()] + [t.name for t in (TOUCH, MUTATE, DIALOG)]
+    assert [t["name"] for t in params["tools"]] == [t.name for t in builtin_tools()]
     st = synapse_houdini.status()
     assert st["state"] == "connected" and st["registered"] and st["host_id"] == daemon.host().host_id
 
