@@ -36,7 +36,8 @@ def _check_scalar(name: str, template: Any, value: Any) -> Any:
     if kind == "Int" and isinstance(value, float) and value.is_integer():
         return int(value)
     if not ok[kind]:
-        raise InvalidParm(f"parm {name!r} takes a {kind.lower()} value, not {type(value).__name__} {clip(repr(value), 80)}")
+        wanted = {"Float": "a number", "Int": "an integer", "Toggle": "a bool", "String": "a string"}[kind]
+        raise InvalidParm(f"parm {name!r} takes {wanted}, not {type(value).__name__} {clip(repr(value), 80)}")
     return int(value) if kind == "Toggle" else value
 
 

@@ -113,7 +113,7 @@ def usd_prim_info(args: dict) -> dict[str, Any]:
             entry["time_samples"] = attr.GetNumTimeSamples()
         attrs.append(entry)
     rels = [{"name": r.GetName(), "targets": [str(t) for t in r.GetTargets()[:20]]}
-            for r in list(prim.GetRelationships())[:50]]
+            for r in list(prim.GetAuthoredRelationships())[:50]]
     variants = prim.GetVariantSets()
     return {
         "lop_path": node.path(),
@@ -133,7 +133,7 @@ def usd_prim_info(args: dict) -> dict[str, Any]:
 USD_PRIM_INFO = make_tool(
     "houdini_usd_prim_info",
     "One USD prim of a LOP node's stage: type, kind, active, specifier, children (first 50), attributes [{name, "
-    "type, value (default time; arrays cut with their length), time_samples?}] (first 100), relationships with "
+    "type, value (default time; arrays cut with their length), time_samples?}] (first 100), authored relationships with "
     "their targets, variant selections. PrimNotFound when the path does not exist on that stage.",
     usd_prim_info,
     {"lop_path": path_prop("Absolute path of a LOP node, e.g. /stage/merge1."),
