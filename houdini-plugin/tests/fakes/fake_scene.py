@@ -40,7 +40,7 @@ class Scene:
     def __init__(self) -> None:
         self.stage: Any = Usd.Stage.CreateInMemory() if HAVE_USD else None
         self.root = _root()
-        self.network = hou.Node("stage", "lopnet", self.root)
+        self.network = hou.OpNode("stage", "lopnet", self.root)
         self.obj = hou._nodes["/obj"]
         self.nodes: dict[str, hou.Node] = {}
 
@@ -89,9 +89,9 @@ def building() -> Iterator[None]:
 def _root() -> hou.Node:
     root = hou._nodes.get("/")
     if root is None:
-        root = hou.Node("", "root", None)
-        hou.Node("obj", "obj", root)
-        hou.Node("out", "ropnet", root)
+        root = hou.OpNode("", "root", None)
+        hou.OpNode("obj", "obj", root)
+        hou.OpNode("out", "ropnet", root)
     return root
 
 

@@ -186,7 +186,7 @@ def applicationVersionString() -> str:
     return "20.5.410"
 
 
-def applicationVersion(include_platform: bool = False) -> tuple[int, int, int]:
+def applicationVersion(include_patch: bool = False) -> tuple[int, int, int]:
     return (20, 5, 410)
 
 
@@ -239,6 +239,7 @@ class undos:
     every ``group()`` call for tests.
     """
 
+    _test_records = ("groups", "threads")
     groups: list = []
     threads: list = []
     _stack: list = []  # oldest first

@@ -27,6 +27,9 @@ _NAME_RE = re.compile(r"[A-Za-z0-9_.\-]+")
 class ParmTemplate:
     """A parm's template (stands for the real Float/Int/String/Toggle/Menu templates)."""
 
+    _stands_for = ("ParmTemplate", "FloatParmTemplate", "IntParmTemplate", "StringParmTemplate",
+                   "ToggleParmTemplate", "MenuParmTemplate")
+
     def __init__(self, name: str, label: str, kind: Any, default: Any, components: int = 1,
                  menu_items: Sequence[str] = (), help: str = "") -> None:
         self._name, self._label, self._kind, self._default = name, label, kind, default
@@ -349,7 +352,7 @@ _SUFFIXES = ("x", "y", "z", "w")
 
 
 class Node:
-    """A fake ``hou.Node`` (also used for managers such as ``/``, ``/obj``, ``/stage``)."""
+    """A fake ``hou.Node``: identity, hierarchy, wiring, messages, editing (see ``OpNode`` for parms and cooking)."""
 
     _category = "Manager"
 
@@ -444,9 +447,6 @@ class Node:
     def isEditable(self) -> bool:
         return True
 
-    def isInsideLockedHDA(self) -> bool:
-        return False
-
     def isNetwork(self) -> bool:
         return self._type.childTypeCategory() is not None
 
@@ -495,41 +495,10 @@ class Node:
         connected = sum(1 for n in self._inputs[: self._type.minNumInputs()] if n is not None and not n._deleted)
         if connected < self._type.minNumInputs():
             return ["Not enough sources specified."]
-        snippet = self.parm("snippet") if self._type.name() == "attribwrangle" else None
-        if snippet is not None:
+        snippet = next((p for p in self._parms if p._name == "snippet"), None)
+        if snippet is not None and self._type.name() == "attribwrangle":
             return _vex_errors(snippet._value)
         return []
-
-    def cook(self, force: bool = False, frame_range: Sequence[float] = ()) -> None:
-        self._check("cook")
-        self._cooks += 1
-        if self.errors():
-            raise hou.OperationFailed("Node cook failed")
-
-    def cookCount(self) -> int:
-        return self._cooks
-
-    def lastCookTime(self) -> float:
-        return 0.25
-
-    # -- parms
-    def parm(self, parm_path: str) -> Optional[Parm]:
-        self._check("parm")
-        for p in self._parms:
-            if p._name == parm_path:
-                return p
-        return None
-
-    def parmTuple(self, parm_path: str) -> Optional[ParmTuple]:
-        self._check("parmTuple")
-        for template in self._type._templates:
-            if template.name() == parm_path:
-                return ParmTuple(self, template)
-        return None
-
-    def parms(self) -> tuple[Parm, ...]:
-        self._check("parms")
-        return tuple(self._parms)
 
     # -- editing
     def createNode(self, node_type_name: str, node_name: Optional[str] = None, run_init_scripts: bool = True,
@@ -640,7 +609,41 @@ class Node:
 
 
 class OpNode(Node):
-    """An operator node of a category without flags in this fake (managers, drivers)."""
+    """An operator node: cooking and parms (managers such as /obj and /stage are OpNodes too)."""
+
+    def cook(self, force: bool = False, frame_range: Sequence[float] = ()) -> None:
+        self._check("cook")
+        self._cooks += 1
+        if self.errors():
+            raise hou.OperationFailed("Node cook failed")
+
+    def cookCount(self) -> int:
+        return self._cooks
+
+    def lastCookTime(self) -> float:
+        return 0.25
+
+    # -- parms
+    def parm(self, parm_path: str) -> Optional[Parm]:
+        self._check("parm")
+        for p in self._parms:
+            if p._name == parm_path:
+                return p
+        return None
+
+    def parmTuple(self, parm_path: str) -> Optional[ParmTuple]:
+        self._check("parmTuple")
+        for template in self._type._templates:
+            if template.name() == parm_path:
+                return ParmTuple(self, template)
+        return None
+
+    def parms(self) -> tuple[Parm, ...]:
+        self._check("parms")
+        return tuple(self._parms)
+
+    def isInsideLockedHDA(self) -> bool:
+        return False
 
 
 class _Flags:

@@ -91,6 +91,7 @@ class PaneTab:
 class SceneViewer(PaneTab):
     def __init__(self) -> None:
         super().__init__(hou.paneTabType.SceneViewer, "panetab1")
+        self._test_records = ("flipbooks",)
         self._settings = FlipbookSettings()
         self.flipbooks = 0
 
@@ -112,6 +113,7 @@ class SceneViewer(PaneTab):
 class ui:
     """``hou.ui`` with the modal methods (they record calls and return defaults)."""
 
+    _test_records = ("calls",)  # not in the real module: what tests inspect
     calls: list = []
     _scene_viewer: Optional[SceneViewer] = None
     _blank_capture = False
