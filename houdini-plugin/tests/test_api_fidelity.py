@@ -217,7 +217,6 @@ def test_every_hou_name_and_call_the_plugin_uses_exists_with_a_compatible_signat
 
 
 def test_flag_method_tables_name_real_methods(stubs):
-    from synapse_houdini.tools.inspect import _flags  # noqa: F401  (the same names, checked through the table)
     from synapse_houdini.tools.modify import FLAG_METHODS
 
     for flag, (getter, setter) in FLAG_METHODS.items():

@@ -10,7 +10,6 @@ import zlib
 
 import pytest
 
-import fake_scene
 import hou
 import hou_ui
 from synapse_houdini.tools import ToolResult

@@ -26,7 +26,6 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from ._hou import import_hou
 from .rpc import RpcClient, default_socket_path
 
 log = logging.getLogger("synapse_houdini.launcher")

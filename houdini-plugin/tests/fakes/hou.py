@@ -403,26 +403,11 @@ class Vector3(_Vector):
 
 
 # The node graph, geometry and UI parts (they import this module's core above).
-from hou_geometry import Attrib, BoundingBox, Geometry, Point, Prim  # noqa: E402
-from hou_nodes import (  # noqa: E402
-    LopNode,
-    Node,
-    NodeType,
-    NodeTypeCategory,
-    ObjNode,
-    OpNode,
-    Parm,
-    ParmTemplate,
-    ParmTuple,
-    SopNode,
-    _nodes,
-    _selected,
-    node,
-    nodeType,
-    nodeTypeCategories,
-    selectedNodes,
-)
-from hou_ui import FlipbookSettings, SceneViewer, ui  # noqa: E402
+from hou_geometry import Attrib, BoundingBox, Geometry, Point, Prim  # noqa: E402,F401
+from hou_nodes import LopNode, Node, ObjNode, OpNode, SopNode, _nodes, _selected, node, selectedNodes  # noqa: E402,F401
+from hou_parms import Parm, ParmTuple  # noqa: E402,F401
+from hou_types import NodeType, NodeTypeCategory, ParmTemplate, ParmTemplateGroup, nodeType, nodeTypeCategories  # noqa: E402,F401
+from hou_ui import FlipbookSettings, PaneTab, SceneViewer, ui  # noqa: E402,F401
 
 
 def reset() -> None:

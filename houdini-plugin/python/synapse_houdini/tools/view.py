@@ -14,7 +14,7 @@ import shutil
 import struct
 import tempfile
 import zlib
-from typing import Any, Optional
+from typing import Optional
 
 from ..errors import ToolError
 from . import ToolResult
