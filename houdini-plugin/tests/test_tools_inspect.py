@@ -154,3 +154,23 @@ def test_read_only_tools_change_nothing(sops):
                              ("houdini_scene_info", {})]:
         run(name, tool_input)
     assert snapshot() == before
+
+
+def test_results_stay_under_the_daemons_model_limit_on_a_big_scene(main_loop):
+    """Even at the largest limits, a result stays well under the daemon's 256 KiB tool-result limit."""
+    import json
+
+    scene = fake_scene.build_big_scene(3000, broken_every=1)
+    with fake_scene.building():
+        for node in hou._nodes.values():
+            if node._errors:
+                node._errors = [f"error {i}: " + "x" * 3000 for i in range(6)]
+    for name, tool_input in [("houdini_list_nodes", {"max_depth": 20, "limit": 5000}),
+                             ("houdini_find_errors", {"limit": 2000})]:
+        out = run(name, tool_input)
+        size = len(json.dumps(out))
+        assert size < 200_000 and out["truncated"] is True, (name, size)
+    errors = run("houdini_find_errors", {"limit": 2000})
+    assert all(len(m) < 600 for n in errors["nodes"] for m in n["errors"]) and len(errors["nodes"][0]["errors"]) == 5
+    assert errors["nodes_with_errors"] > len(errors["nodes"])  # the counts cover every node checked
+    del scene

@@ -10,6 +10,7 @@ scene half-changed.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Iterable, Optional
 
 from ..errors import ToolError
@@ -20,6 +21,8 @@ from .schema import InvalidInput, validate
 MAX_STRING_CHARS = 2000
 #: Most messages (errors, warnings) reported per node.
 MAX_MESSAGES = 20
+#: JSON size a list result may reach before it is cut (the daemon's model-facing limit is 256 KiB).
+RESULT_BUDGET_BYTES = 160_000
 
 
 class NodeNotFound(ToolError):
@@ -66,6 +69,22 @@ def bounded(items: Iterable[Any], limit: int) -> tuple[list[Any], bool]:
             return out, True
         out.append(item)
     return out, False
+
+
+class Budget:
+    """Bounds a result's size: ``take(entry)`` is False once the entries would pass the budget."""
+
+    def __init__(self, limit_bytes: int = RESULT_BUDGET_BYTES) -> None:
+        self.left = limit_bytes
+        self.exhausted = False
+
+    def take(self, entry: Any) -> bool:
+        size = len(json.dumps(entry, default=str)) + 1
+        if size > self.left:
+            self.exhausted = True
+            return False
+        self.left -= size
+        return True
 
 
 def check_path(path: str, field: str) -> str:
@@ -136,6 +155,7 @@ def limit_prop(default: int, maximum: int, what: str) -> dict:
 
 
 __all__ = [
+    "Budget",
     "CookError",
     "InvalidInput",
     "InvalidParm",

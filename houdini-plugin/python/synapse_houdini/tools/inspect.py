@@ -11,6 +11,7 @@ from typing import Any
 
 from .common import (
     MAX_STRING_CHARS,
+    Budget,
     InvalidInput,
     CookError,
     NotSupported,
@@ -50,15 +51,17 @@ def list_nodes(args: dict) -> dict[str, Any]:
     pattern = args.get("type_filter")
     out: list[dict[str, Any]] = []
     truncated = False
+    budget = Budget()
     stack = [(child, 1) for child in reversed(root.children())]
     while stack:
         node, depth = stack.pop()
         kind = type_name(node)
         if pattern is None or fnmatch.fnmatchcase(kind, pattern):
-            if len(out) == limit:
+            entry = {"path": node.path(), "type": kind, "depth": depth}
+            if len(out) == limit or not budget.take(entry):
                 truncated = True
                 break
-            out.append({"path": node.path(), "type": kind, "depth": depth})
+            out.append(entry)
         if depth < max_depth:
             stack.extend((child, depth + 1) for child in reversed(node.children()))
     return {"root": root.path(), "nodes": out, "truncated": truncated}
@@ -135,7 +138,15 @@ def node_info(args: dict) -> dict[str, Any]:
     if args["include_parms"]:
         parms = [p for p in node.parms() if not p.isAtDefault()]
         shown, truncated = bounded(parms, MAX_PARMS)
-        info["parms"] = [_parm_entry(p, args["include_code"]) for p in shown]
+        budget = Budget()
+        entries = []
+        for parm in shown:
+            entry = _parm_entry(parm, args["include_code"])
+            if not budget.take(entry):
+                truncated = True
+                break
+            entries.append(entry)
+        info["parms"] = entries
         info["parms_truncated"] = truncated
         info["parms_note"] = "only parms that differ from their defaults; see houdini_node_type_help for all"
     return info
@@ -185,6 +196,7 @@ def find_errors(args: dict) -> dict[str, Any]:
     found: list[dict[str, Any]] = []
     counts = {"errors": 0, "warnings": 0}
     checked = 0
+    budget = Budget()
     for node in (root, *root.allSubChildren(True, False)):
         checked += 1
         errors = node.errors()
@@ -193,9 +205,11 @@ def find_errors(args: dict) -> dict[str, Any]:
             continue
         counts["errors"] += bool(errors)
         counts["warnings"] += bool(warnings) and not errors
-        if len(found) < limit:
-            found.append({"path": node.path(), "type": type_name(node), "severity": "error" if errors else "warning",
-                          "errors": [clip(m, 500) for m in errors[:5]], "warnings": [clip(m, 500) for m in warnings[:5]]})
+        if len(found) < limit and not budget.exhausted:
+            entry = {"path": node.path(), "type": type_name(node), "severity": "error" if errors else "warning",
+                     "errors": [clip(m, 500) for m in errors[:5]], "warnings": [clip(m, 500) for m in warnings[:5]]}
+            if budget.take(entry):
+                found.append(entry)
     found.sort(key=lambda e: (e["severity"] != "error", e["path"]))
     return {"root": root.path(), "nodes": found, "nodes_checked": checked, "nodes_with_errors": counts["errors"],
             "nodes_with_warnings_only": counts["warnings"], "truncated": counts["errors"] + counts["warnings"] > len(found)}
@@ -217,6 +231,7 @@ FIND_ERRORS = make_tool(
 
 
 def _attrib_entries(geo: Any, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    budget = Budget()
     classes = (("point", geo.pointAttribs, geo.point), ("prim", geo.primAttribs, geo.prim),
                ("vertex", geo.vertexAttribs, None), ("detail", geo.globalAttribs, None))
     out: list[dict[str, Any]] = []
@@ -236,6 +251,8 @@ def _attrib_entries(geo: Any, limit: int) -> tuple[list[dict[str, Any]], bool]:
                         break
                     sample.append(_json_value(item.attribValue(attrib)))
                 entry["sample"] = sample
+            if not budget.take(entry):
+                return out, True
             out.append(entry)
     return out, False
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ToolError
-from .common import InvalidInput, CookError, NotSupported, bounded, clip, get_node, limit_prop, make_tool, messages, path_prop
+from .common import Budget, InvalidInput, CookError, NotSupported, bounded, clip, get_node, limit_prop, make_tool, messages, path_prop
 from .inspect_stage import TOOL as INSPECT_STAGE
 
 MAX_ATTRIBUTES = 100
@@ -70,15 +70,17 @@ def usd_prims(args: dict) -> dict[str, Any]:
     limit, max_depth = args["limit"], args["depth"]
     out: list[dict[str, Any]] = []
     truncated = False
+    budget = Budget()
     stack = [(child, 1) for child in reversed(list(start.GetChildren()))]
     while stack:
         prim, depth = stack.pop()
-        if len(out) == limit:
+        children = list(prim.GetChildren())
+        entry = {"path": str(prim.GetPath()), "type": str(prim.GetTypeName()), "depth": depth,
+                 "children": len(children), "active": bool(prim.IsActive())}
+        if len(out) == limit or not budget.take(entry):
             truncated = True
             break
-        children = list(prim.GetChildren())
-        out.append({"path": str(prim.GetPath()), "type": str(prim.GetTypeName()), "depth": depth,
-                    "children": len(children), "active": bool(prim.IsActive())})
+        out.append(entry)
         if depth < max_depth:
             stack.extend((child, depth + 1) for child in reversed(children))
     return {"lop_path": node.path(), "prim_path": str(start.GetPath()), "prims": out, "truncated": truncated}
@@ -106,11 +108,15 @@ def usd_prim_info(args: dict) -> dict[str, Any]:
     prim = _prim_of(stage, args["prim_path"])
     attributes, truncated = bounded(prim.GetAttributes(), MAX_ATTRIBUTES)
     attrs = []
+    budget = Budget()
     for attr in attributes:
         entry: dict[str, Any] = {"name": attr.GetName(), "type": str(attr.GetTypeName())}
         entry["value"] = usd_value(attr.Get()) if attr.HasValue() else None
         if attr.GetNumTimeSamples():
             entry["time_samples"] = attr.GetNumTimeSamples()
+        if not budget.take(entry):
+            truncated = True
+            break
         attrs.append(entry)
     rels = [{"name": r.GetName(), "targets": [str(t) for t in r.GetTargets()[:20]]}
             for r in list(prim.GetAuthoredRelationships())[:50]]
