@@ -224,6 +224,12 @@ def test_flag_method_tables_name_real_methods(stubs):
     assert stubs.member("LopNode", "bypass") is not None and stubs.member("LopNode", "setRenderFlag") is None
 
 
+def test_the_modal_methods_the_marshal_suppresses_exist(stubs):
+    from synapse_houdini.marshal import MODAL_UI_METHODS
+
+    assert MODAL_UI_METHODS and all(stubs.member("ui", name) is not None for name in MODAL_UI_METHODS)
+
+
 def test_the_scan_catches_a_wrong_name_and_a_wrong_call(stubs):
     """The checker itself can fail: a misspelt method and a bad keyword are reported."""
     tree = ast.parse("node.setDisplayFlags(True)\nhou.undos.group('x', nope=1)\nhou.nodez('/')")

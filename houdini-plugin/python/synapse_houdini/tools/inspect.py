@@ -136,7 +136,8 @@ def node_info(args: dict) -> dict[str, Any]:
         "child_count": len(node.children()),
     }
     if args["include_parms"]:
-        parms = [p for p in node.parms() if not p.isAtDefault()]
+        all_parms = node.parms() if callable(getattr(node, "parms", None)) else ()
+        parms = [p for p in all_parms if not p.isAtDefault()]
         shown, truncated = bounded(parms, MAX_PARMS)
         budget = Budget()
         entries = []
