@@ -141,6 +141,9 @@ def test_node_type_help(sops):
     run_over = next(p for p in out["parms"] if p["name"] == "class")
     assert run_over["type"] == "Menu" and run_over["menu_items"] == ["detail", "primitive", "point", "vertex", "number"]
     assert "VEX" in out["help"] and out["help_url"]
+    assert [p["name"] for p in out["parms"]] == ["class", "snippet"]  # inside the "Code" folder
+    xform = run("houdini_node_type_help", {"type_name": "xform", "category": "Sop"})
+    assert [(p["name"], p["components"]) for p in xform["parms"]] == [("t", 3), ("r", 3), ("s", 3), ("scale", 1)]
     fails("houdini_node_type_help", {"type_name": "attribwrangle", "category": "Sops"}, "InvalidInput", "input.category")
     fails("houdini_node_type_help", {"type_name": "Attribute Wrangle", "category": "Sop"}, "InvalidInput", "input.type_name")
 

@@ -27,6 +27,9 @@ def test_create_node_with_inputs_and_parms(sops):
     created = node("/obj/geo1/lift")
     assert hou.main.run_sync(lambda: (created.parmTuple("t").eval(), created.parm("scale").eval(),
                                       created.inputs()[0].path())) == ((0.0, 2.0, 0.0), 3.0, "/obj/geo1/color1")
+    parts = run("houdini_create_node", {"parent": "/obj/geo1", "type": "xform", "parms": {"ty": 5, "r": [0, 45, 0]}})
+    moved = node(parts["path"])
+    assert hou.main.run_sync(lambda: (moved.parm("ty").eval(), moved.parmTuple("r").eval())) == (5.0, (0.0, 45.0, 0.0))
     auto = run("houdini_create_node", {"parent": "/obj/geo1", "type": "box"})
     assert auto["path"] == "/obj/geo1/box1"
     lonely = run("houdini_create_node", {"parent": "/obj/geo1", "type": "xform"})
@@ -41,6 +44,9 @@ def test_create_node_with_inputs_and_parms(sops):
     ({"parent": "/obj/geo1", "type": "box", "name": "bad name!"}, "InvalidInput", "input.name"),
     ({"parent": "/obj/geo1", "type": "box", "parms": {"nosuchparm": 1}}, "InvalidParm", "nosuchparm"),
     ({"parent": "/obj/geo1", "type": "box", "parms": {"size": "big"}}, "InvalidParm", "size"),
+    ({"parent": "/obj/geo1", "type": "box", "parms": {"sizex": [1, 2]}}, "InvalidParm", "one value"),
+    ({"parent": "/obj/geo1", "type": "xform", "parms": {"t": [1, 2]}}, "InvalidParm", "3 components"),
+    ({"parent": "/obj/geo1", "type": "xform", "parms": {"tq": 1}}, "InvalidParm", "did you mean"),
     ({"parent": "/obj/geo1", "type": "xform", "input_paths": ["/obj/geo1/ghost"]}, "NodeNotFound", "input_paths[0]"),
     ({"parent": "/obj/geo1", "type": "xform", "input_paths": ["/stage/sphere1"]}, "InvalidInput", "not inside"),
     ({"parent": "/obj/geo1", "type": "xform", "input_paths": ["/obj/geo1/grid1", "/obj/geo1/color1"]},
@@ -49,7 +55,7 @@ def test_create_node_with_inputs_and_parms(sops):
 def test_create_node_refusals_leave_the_scene_unchanged(sops, bad, error_type, needle):
     before = snapshot()
     fails("houdini_create_node", bad, error_type, needle)
-    assert snapshot()[0] == before[0]  # nodes, wiring, flags, parms (a wrong parm: created, then removed)
+    assert snapshot() == before  # nothing was created, not even for a moment (the undo stack is untouched)
 
 
 def test_set_parms_values_tuples_menus_expressions(sops):

@@ -216,7 +216,9 @@ def _enum(cls_name: str, *names: str) -> type:
 attribData = _enum("attribData", "Dict", "Float", "Int", "String")
 attribType = _enum("attribType", "Global", "Point", "Prim", "Vertex")
 paneTabType = _enum("paneTabType", "NetworkEditor", "Parm", "SceneViewer", "PythonShell", "Textport")
-parmTemplateType = _enum("parmTemplateType", "Float", "Int", "Menu", "String", "Toggle")
+parmTemplateType = _enum("parmTemplateType", "Float", "Folder", "Int", "Menu", "String", "Toggle")
+parmNamingScheme = _enum("parmNamingScheme", "Base1", "BeginEnd", "MaxMin", "MinMax", "RGBA", "StartEnd", "UVW",
+                         "XYWH", "XYZW")
 exprLanguage = _enum("exprLanguage", "Hscript", "Python")
 
 

@@ -51,7 +51,7 @@ class Node:
         self._cooks = 0
         self._position = (0.0, 0.0)
         self._parms: list[Parm] = []
-        for template in self._type._templates:
+        for template in self._type._parm_templates:
             n = template.numComponents()
             for i in range(n):
                 name_i = template.name() + (_SUFFIXES[i] if n > 1 else "")
@@ -308,7 +308,7 @@ class OpNode(Node):
 
     def parmTuple(self, parm_path: str) -> Optional[ParmTuple]:
         self._check("parmTuple")
-        for template in self._type._templates:
+        for template in self._type._parm_templates:
             if template.name() == parm_path:
                 return ParmTuple(self, template)
         return None

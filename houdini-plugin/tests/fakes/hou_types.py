@@ -16,12 +16,20 @@ class ParmTemplate:
     """A parm's template (stands for the real Float/Int/String/Toggle/Menu templates)."""
 
     _stands_for = ("ParmTemplate", "FloatParmTemplate", "IntParmTemplate", "StringParmTemplate",
-                   "ToggleParmTemplate", "MenuParmTemplate")
+                   "ToggleParmTemplate", "MenuParmTemplate", "FolderParmTemplate")
 
     def __init__(self, name: str, label: str, kind: Any, default: Any, components: int = 1,
-                 menu_items: Sequence[str] = (), help: str = "") -> None:
+                 menu_items: Sequence[str] = (), help: str = "", children: Sequence["ParmTemplate"] = ()) -> None:
         self._name, self._label, self._kind, self._default = name, label, kind, default
         self._components, self._menu, self._help = components, tuple(menu_items), help
+        self._children = tuple(children)
+
+    def namingScheme(self) -> Any:
+        return hou.parmNamingScheme.XYZW
+
+    def parmTemplates(self) -> tuple["ParmTemplate", ...]:
+        """A folder's templates (``FolderParmTemplate``)."""
+        return self._children
 
     def name(self) -> str:
         return self._name
@@ -56,6 +64,21 @@ class ParmTemplateGroup:
         return self._templates
 
 
+def _flat(templates: Sequence[ParmTemplate]) -> list[ParmTemplate]:
+    """The templates that make parms: folders opened, recursively."""
+    out = []
+    for template in templates:
+        if template.type() is hou.parmTemplateType.Folder:
+            out.extend(_flat(template.parmTemplates()))
+        else:
+            out.append(template)
+    return out
+
+
+def Folder(label: str, children: Sequence[ParmTemplate]) -> ParmTemplate:
+    return ParmTemplate("folder_" + label.lower(), label, hou.parmTemplateType.Folder, 0, 1, children=children)
+
+
 class NodeTypeCategory:
     def __init__(self, name: str, label: str) -> None:
         self._name, self._label = name, label
@@ -79,6 +102,7 @@ class NodeType:
                  min_inputs: int = 0, max_inputs: int = 1, child_category: Optional[str] = None, help: str = "") -> None:
         self._category, self._name, self._description = category, name, description
         self._templates = tuple(templates)
+        self._parm_templates = _flat(self._templates)
         self._min, self._max, self._child, self._help = min_inputs, max_inputs, child_category, help
         category._types[name] = self
 
@@ -120,8 +144,8 @@ _categories: dict[str, NodeTypeCategory] = {
 }
 F, I, S, T, M = (hou.parmTemplateType.Float, hou.parmTemplateType.Int, hou.parmTemplateType.String,
                  hou.parmTemplateType.Toggle, hou.parmTemplateType.Menu)
-XFORM = [ParmTemplate("t", "Translate", F, 0.0, 3), ParmTemplate("r", "Rotate", F, 0.0, 3),
-         ParmTemplate("s", "Scale", F, 1.0, 3), ParmTemplate("scale", "Uniform Scale", F, 1.0)]
+XFORM = [Folder("Transform", [ParmTemplate("t", "Translate", F, 0.0, 3), ParmTemplate("r", "Rotate", F, 0.0, 3),
+                              ParmTemplate("s", "Scale", F, 1.0, 3), ParmTemplate("scale", "Uniform Scale", F, 1.0)])]
 _WRANGLE_HELP = ("Attribute Wrangle: runs a VEX snippet to modify attributes.\n"
                  "Run Over (class) chooses the elements: detail, primitive, point, vertex, number.")
 for _name, _desc, _tmpl, _min, _max, _child in [
@@ -142,9 +166,9 @@ for _name, _desc, _tmpl, _min, _max in [
                       ParmTemplate("sizex", "Size X", F, 2.0)], 0, 0),
     ("sphere", "Sphere", [ParmTemplate("rad", "Radius", F, 1.0, 3),
                           ParmTemplate("type", "Primitive Type", M, 0, menu_items=("prim", "poly", "polymesh"))], 0, 1),
-    ("attribwrangle", "Attribute Wrangle", [ParmTemplate("snippet", "VEXpression", S, ""),
-                                            ParmTemplate("class", "Run Over", M, 2,
-                                                         menu_items=("detail", "primitive", "point", "vertex", "number"))], 1, 4),
+    ("attribwrangle", "Attribute Wrangle", [Folder("Code", [
+        ParmTemplate("class", "Run Over", M, 2, menu_items=("detail", "primitive", "point", "vertex", "number")),
+        ParmTemplate("snippet", "VEXpression", S, "")])], 1, 4),
     ("xform", "Transform", XFORM, 1, 1),
     ("color", "Color", [ParmTemplate("color", "Color", F, 1.0, 3)], 1, 1),
     ("merge", "Merge", [], 1, 9999),

@@ -25,6 +25,7 @@ from .common import (
     limit_prop,
     type_name,
 )
+from .parms import flat_templates
 from .scene_info import TOOL as SCENE_INFO
 
 #: Parms reported by houdini_node_info (non-default ones first).
@@ -311,7 +312,7 @@ def node_type_help(args: dict) -> dict[str, Any]:
     if node_type is None:
         raise InvalidInput(f"input.type_name: no {args['category']} node type named {args['type_name']!r}; "
                            "use the internal name (e.g. 'attribwrangle', not 'Attribute Wrangle')")
-    templates, truncated = bounded(node_type.parmTemplateGroup().parmTemplates(), 150)
+    templates, truncated = bounded(flat_templates(node_type.parmTemplateGroup().parmTemplates()), 150)
     parms = []
     for template in templates:
         entry = {"name": template.name(), "label": template.label(), "type": template.type().name(),

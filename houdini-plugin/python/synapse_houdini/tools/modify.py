@@ -81,11 +81,12 @@ def create_node(args: dict) -> dict[str, Any]:
     for i, upstream in enumerate(inputs):
         if upstream.parent() is None or upstream.parent().path() != parent.path():
             raise InvalidInput(f"input.input_paths[{i}]: {upstream.path()} is not inside {parent.path()}")
+    _parms.precheck(category.nodeType(args["type"]), args.get("parms", {}))  # before anything exists
     node = parent.createNode(args["type"], args.get("name"))
     try:
         steps = _parms.plan(node, args.get("parms", {}), {})
     except Exception:
-        node.destroy()  # the parms were wrong: leave nothing behind
+        node.destroy()  # the type's templates and the node disagree (an HDA's own parms): leave nothing behind
         raise
     for index, upstream in enumerate(inputs):
         node.setInput(index, upstream, 0)

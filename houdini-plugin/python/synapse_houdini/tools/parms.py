@@ -14,6 +14,64 @@ from typing import Any
 from .common import InvalidInput, InvalidParm, clip, hou_module
 
 SETTABLE = ("Float", "Int", "Toggle", "Menu", "String")
+#: Component name suffixes of multi-component parm templates, by ``hou.parmNamingScheme``.
+SUFFIXES = {
+    "Base1": [str(i) for i in range(1, 65)],
+    "XYZW": ["x", "y", "z", "w"],
+    "XYWH": ["x", "y", "w", "h"],
+    "UVW": ["u", "v", "w"],
+    "RGBA": ["r", "g", "b", "a"],
+    "MinMax": ["min", "max"],
+    "MaxMin": ["max", "min"],
+    "StartEnd": ["start", "end"],
+    "BeginEnd": ["begin", "end"],
+}
+
+
+def flat_templates(templates: Any) -> list[Any]:
+    """Parm templates with folders opened (recursively): the ones that make parms."""
+    out: list[Any] = []
+    for template in templates:
+        if template.type().name() == "Folder":
+            out.extend(flat_templates(template.parmTemplates()))
+        elif template.type().name() != "FolderSet":
+            out.append(template)
+    return out
+
+
+def precheck(node_type: Any, values: dict) -> None:
+    """Check parm names and values against a node TYPE, before a node of it is created.
+
+    A name is a template's name (a tuple, given a list when it has several
+    components) or one component's name (template name + naming-scheme suffix).
+    """
+    by_name: dict[str, tuple[Any, Any]] = {}
+    for template in flat_templates(node_type.parmTemplateGroup().parmTemplates()):
+        n = template.numComponents()
+        by_name[template.name()] = (template, None)
+        if n > 1:
+            suffixes = SUFFIXES.get(template.namingScheme().name(), SUFFIXES["Base1"])
+            for suffix in suffixes[:n]:
+                by_name[template.name() + suffix] = (template, suffix)
+    for name, value in values.items():
+        found = by_name.get(name)
+        if found is None:
+            close = difflib.get_close_matches(name, sorted(by_name), n=5)
+            hint = f"; did you mean {close}?" if close else "; call houdini_node_type_help for its parms"
+            raise InvalidParm(f"a {node_type.name()} node has no parm {name!r}{hint}")
+        template, component = found
+        n = template.numComponents()
+        if component is None and n > 1:
+            if not isinstance(value, (list, tuple)):
+                raise InvalidParm(f"parm {name!r} has {n} components: give a list of {n} values")
+            if len(value) != n:
+                raise InvalidParm(f"parm {name!r} has {n} components, got {len(value)} values")
+            for item in value:
+                _check_scalar(name, template, item)
+        elif isinstance(value, (list, tuple)):
+            raise InvalidParm(f"parm {name!r} takes one value, not a list")
+        else:
+            _check_scalar(name, template, value)
 
 
 def _check_scalar(name: str, template: Any, value: Any) -> Any:
