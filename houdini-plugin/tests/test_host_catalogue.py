@@ -50,6 +50,7 @@ def test_a_torn_down_scene_is_refused_before_any_hou_work(scene, main_loop):
     try:
         fails("houdini_list_nodes", {}, "SceneUnavailable", "not available")
         fails("houdini_create_node", {"parent": "/stage", "type": "null"}, "SceneUnavailable")
+        fails("synapse_inspect_stage", {}, "SceneUnavailable")
     finally:
         hou._nodes["/obj"] = obj
     assert hou.main.run_sync(lambda: hou.node("/stage/null1")) is None

@@ -44,6 +44,8 @@ class NotSupported(ToolError):
 
 
 class SceneUnavailable(ToolError):
+    """``hou.node("/obj")`` is missing: the scene is being torn down or loaded."""
+
     error_type = "SceneUnavailable"
 
 

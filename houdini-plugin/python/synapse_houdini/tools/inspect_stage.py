@@ -18,6 +18,7 @@ import re
 from typing import Any, Optional
 
 from ..errors import ToolError
+from .common import SceneUnavailable
 from .schema import InvalidInput
 from . import ToolDef
 
@@ -148,6 +149,8 @@ def inspect_stage(tool_input: Optional[dict]) -> dict[str, Any]:
             f"target_path {target_path!r} is not a node path like '/stage' "
             "(it must match ^/[a-zA-Z0-9_][a-zA-Z0-9_/]*$)."
         )
+    if hou.node("/obj") is None:  # a deferred call arriving while the scene is torn down or loaded
+        raise SceneUnavailable("Houdini's scene is not available right now (being loaded or closed); try again")
     target = hou.node(target_path)
     if target is None:
         raise StageNotFoundError(f"No node exists at {target_path!r}. Check the path (LOP networks usually live under /stage).")
