@@ -266,8 +266,10 @@ async fn run_loop(
                 if iterations >= max_iterations {
                     (TurnStatus::MaxIterations, "MaxIterations")
                 } else {
+                    let offered: Vec<String> = req.tools.iter().map(|t| t.name.clone()).collect();
                     let round = run_tools(
                         &uses,
+                        &offered,
                         settings.max_tool_result_bytes as usize,
                         &spec.turn_id,
                         &timeouts,
@@ -329,6 +331,7 @@ async fn run_loop(
 #[allow(clippy::too_many_arguments)]
 async fn run_tools(
     uses: &[ToolUse],
+    offered: &[String],
     max_result_bytes: usize,
     turn_id: &str,
     timeouts: &HashMap<String, f64>,
@@ -366,6 +369,29 @@ async fn run_tools(
             input: u.input.clone(),
             timeout_s,
         };
+        if !offered.iter().any(|n| *n == u.name) {
+            // Never sent to the host: it was not offered with the request.
+            let outcome = host.not_offered(&call, offered);
+            let (is_error, text) = result_text(&outcome, &u.name, max_result_bytes);
+            observer.event(TurnEventKind::ToolResult {
+                call_id: u.id.clone(),
+                is_error,
+                duration_ms: 0,
+            });
+            let record = ToolCallRecord {
+                call_id: u.id.clone(),
+                name: u.name.clone(),
+                input: u.input.clone(),
+                is_error,
+                duration_ms: 0,
+            };
+            observer.tool_call(&record);
+            if let Ok(mut p) = progress.lock() {
+                p.tool_calls.push(record);
+            }
+            results.push(tool_result_block(&u.id, is_error, text));
+            continue;
+        }
         let child = cancel.child_token();
         let started = Instant::now();
         let limit = synapse_protocol::seconds(timeout_s, synapse_protocol::MAX_TIMEOUT_S)

@@ -182,6 +182,11 @@ impl Turns {
         params: TurnSubmitParams,
         caller: &Peer,
     ) -> Result<Arc<LiveTurn>, TurnsError> {
+        if params.prompt.trim().is_empty() {
+            return Err(TurnsError::InvalidParams(
+                "prompt must contain some text (the Messages API refuses blank text)".into(),
+            ));
+        }
         if params.max_tokens == Some(0) {
             return Err(TurnsError::InvalidParams(
                 "max_tokens must be at least 1".into(),
@@ -344,7 +349,7 @@ impl Turns {
         // the `running` event follows that commit.
         let store = self.store.clone();
         let sid = turn.session_id.clone();
-        let history = blocking(move || Ok(store.session_messages(&sid)?)).await;
+        let history = blocking(move || Ok(store.session_history(&sid)?)).await;
         let history = match history {
             Ok(h) => h,
             Err(e) => {

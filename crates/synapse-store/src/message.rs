@@ -356,6 +356,34 @@ impl Store {
             .collect())
     }
 
+    /// What to send when continuing the session: its history, oldest first,
+    /// without the turns that ended `refusal` (prompt and reply: the API
+    /// would refuse again, or reject the refusal's empty text), so the
+    /// session can go on. Those turns stay stored and visible in
+    /// [`Store::get_session`].
+    pub fn session_history(&self, session_id: &str) -> Result<Vec<Value>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.role, m.content FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
+             WHERE m.session_id = ?1 AND (t.status IS NULL OR t.status != 'refusal')
+             ORDER BY m.idx",
+        )?;
+        let mut rows = stmt.query([session_id])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let role: String = row.get(0)?;
+            let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt {
+                table: "messages",
+                detail: format!("unknown role in session {session_id}"),
+            })?;
+            let content: String = row.get(1)?;
+            let content: Value =
+                serde_json::from_str(&content).map_err(StoreError::json("messages.content"))?;
+            out.push(json!({ "role": role.as_str(), "content": content }));
+        }
+        Ok(out)
+    }
+
     /// True when any stored message of the session holds a `tool_use` or
     /// `tool_result` block (then the API needs tool definitions even when no
     /// host is connected, design §9).

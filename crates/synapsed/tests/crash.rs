@@ -34,6 +34,7 @@ fn delayed(mut r: ScriptResponse, ms: u64) -> ScriptResponse {
     match &mut r {
         ScriptResponse::Message(m) => m.delay_ms = Some(ms),
         ScriptResponse::Fault(f) => f.delay_ms = Some(ms),
+        ScriptResponse::Raw(r) => r.delay_ms = Some(ms),
     }
     r
 }
