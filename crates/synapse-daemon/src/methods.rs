@@ -15,8 +15,9 @@ use jsonrpsee_types::{ErrorObjectOwned, Params};
 use jsonrpsee_core::server::ResponsePayload;
 use synapse_protocol::{
     code, method, DaemonStatus, Empty, HostRegisterParams, HostRegisterResult, NoParams,
-    SessionRef, SessionSummary, TurnCancelResult, TurnRef, TurnResult, TurnSubmitParams,
-    TurnSubmitResult, TurnSubscribeParams, TurnWaitParams,
+    SessionListParams, SessionRef, SessionSummary, TurnCancelResult, TurnRef, TurnResult,
+    TurnSubmitParams, TurnSubmitResult, TurnSubscribeParams, TurnWaitParams, PAGE_MAX,
+    SESSION_PAGE_DEFAULT,
 };
 use synapse_rpc::dispatch::parse_params;
 use synapse_rpc::Peer;
@@ -171,9 +172,24 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
     m.register_async_method(
         method::SESSION_LIST,
         |params, st: Arc<Arc<State>>, _| async move {
-            parse_params::<NoParams>(&params)?;
+            let p: SessionListParams = parse_params(&params)?;
+            let limit = page_limit(p.limit, "limit")?.unwrap_or(SESSION_PAGE_DEFAULT);
+            let before = match &p.before {
+                None => None,
+                Some(text) => match serde_json::from_value::<synapse_protocol::Timestamp>(
+                    serde_json::Value::String(text.clone()),
+                ) {
+                    Ok(t) => Some(t.unix_ms()),
+                    Err(_) => {
+                        return Err(invalid_params(format!(
+                            "before must be an RFC 3339 timestamp such as the updated_at of a \
+                             listed session (got {text:?})"
+                        )))
+                    }
+                },
+            };
             let store = st.turns.store().clone();
-            let list = tokio::task::spawn_blocking(move || store.list_sessions())
+            let list = tokio::task::spawn_blocking(move || store.list_sessions_page(limit, before))
                 .await
                 .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
                 .map_err(|e| {
@@ -187,14 +203,24 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
         method::SESSION_GET,
         |params, st: Arc<Arc<State>>, _| async move {
             let p: SessionRef = parse_params(&params)?;
+            let limit = page_limit(p.limit, "limit")?;
+            let after = match p.after {
+                None => None,
+                Some(a) => Some(u64::try_from(a).map_err(|_| {
+                    invalid_params(format!(
+                        "after must be a message index, 0 or more (got {a})"
+                    ))
+                })?),
+            };
             let store = st.turns.store().clone();
             let id = p.session_id.clone();
-            let detail = tokio::task::spawn_blocking(move || store.get_session(&id))
-                .await
-                .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
-                .map_err(|e| {
-                    rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}"))
-                })?;
+            let detail =
+                tokio::task::spawn_blocking(move || store.get_session_page(&id, after, limit))
+                    .await
+                    .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
+                    .map_err(|e| {
+                        rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}"))
+                    })?;
             detail.ok_or_else(|| {
                 rpc_error(
                     code::NOT_FOUND,
@@ -205,6 +231,17 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
     )?;
 
     Ok(m)
+}
+
+/// A page size from a peer: 1 to [`PAGE_MAX`], else `-32602` saying so.
+fn page_limit(limit: Option<i64>, name: &str) -> Result<Option<u32>, ErrorObjectOwned> {
+    match limit {
+        None => Ok(None),
+        Some(n) if (1..=i64::from(PAGE_MAX)).contains(&n) => Ok(u32::try_from(n).ok()),
+        Some(n) => Err(invalid_params(format!(
+            "{name} must be from 1 to {PAGE_MAX} (got {n})"
+        ))),
+    }
 }
 
 fn turns_error(e: TurnsError) -> ErrorObjectOwned {

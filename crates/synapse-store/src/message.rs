@@ -189,11 +189,22 @@ pub fn history_problem(messages: &[Value]) -> Option<String> {
 
 /// Every message of a session, in order.
 pub(crate) fn load(conn: &Connection, session_id: &str) -> Result<Vec<StoredMessage>> {
+    load_range(conn, session_id, 0, None)
+}
+
+/// The session's messages from index `first` on, at most `limit`, in order.
+pub(crate) fn load_range(
+    conn: &Connection,
+    session_id: &str,
+    first: i64,
+    limit: Option<u32>,
+) -> Result<Vec<StoredMessage>> {
     let mut stmt = conn.prepare_cached(
         "SELECT turn_id, role, content, synthetic, created_at
-         FROM messages WHERE session_id = ?1 ORDER BY idx",
+         FROM messages WHERE session_id = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
     )?;
-    let mut rows = stmt.query([session_id])?;
+    let limit = limit.map_or(-1, i64::from);
+    let mut rows = stmt.query(params![session_id, first, limit])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let role: String = row.get(1)?;

@@ -147,3 +147,92 @@ async fn a_blank_prompt_is_refused_and_no_turn_is_created() {
     let list = c.call("session.list", json!({})).await;
     assert_eq!(list, json!([]), "no session was created");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_messages_page_and_bad_pages_are_refused() {
+    let api = api((0..4).map(|i| text(&format!("answer {i}"), 1, 1)).collect());
+    let d = daemon(&api);
+    let mut c = Conn::open(&d.socket).await;
+    let mut sids = Vec::new();
+    for i in 0..3 {
+        let (t, sid) = c.submit(json!({"prompt": format!("question {i}")})).await;
+        c.until_done(&t).await;
+        sids.push(sid);
+    }
+    let (t, _) = c
+        .submit(json!({"prompt": "again", "session_id": sids[0]}))
+        .await;
+    c.until_done(&t).await;
+    // Newest first: sids[0] was updated last.
+    let page1 = c.call("session.list", json!({"limit": 2})).await;
+    let ids: Vec<&str> = page1
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![sids[0].as_str(), sids[2].as_str()]);
+    let cursor = page1[1]["updated_at"].clone();
+    let page2 = c
+        .call("session.list", json!({"limit": 2, "before": cursor}))
+        .await;
+    let ids: Vec<&str> = page2
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![sids[1].as_str()]);
+    // v1 call shape still works.
+    assert_eq!(
+        c.call("session.list", json!({}))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let all = c.call("session.get", json!({"session_id": sids[0]})).await;
+    assert_eq!(all["message_count"], 4);
+    assert_eq!(all["messages"].as_array().unwrap().len(), 4);
+    let page = c
+        .call(
+            "session.get",
+            json!({"session_id": sids[0], "after": 0, "limit": 2}),
+        )
+        .await;
+    assert_eq!(page["message_count"], 4);
+    assert_eq!(
+        page["messages"].as_array().unwrap(),
+        &all["messages"].as_array().unwrap()[1..3]
+    );
+
+    for bad in [
+        json!({"limit": 0}),
+        json!({"limit": -5}),
+        json!({"limit": 1001}),
+        json!({"before": "yesterday"}),
+        json!({"before": 17}),
+    ] {
+        let e = c.err("session.list", bad.clone()).await;
+        assert_eq!(e.code, -32602, "{bad}: {e:?}");
+        assert!(e.data.is_some(), "{bad}: says what is wrong");
+    }
+    for bad in [
+        json!({"session_id": sids[0], "after": -1}),
+        json!({"session_id": sids[0], "limit": 0}),
+        json!({"session_id": sids[0], "limit": 100000}),
+    ] {
+        let e = c.err("session.get", bad.clone()).await;
+        assert_eq!(e.code, -32602, "{bad}: {e:?}");
+    }
+    let out = run_cli(&d.socket, &["sessions", "--limit", "0"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = run_cli(&d.socket, &["sessions", "--limit", "2"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("synapsed sessions --before"), "{text}");
+    let out = run_cli(&d.socket, &["show", &sids[0], "--limit", "1"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("messages 0–0 of 4"), "{text}");
+}
