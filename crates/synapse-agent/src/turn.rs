@@ -369,7 +369,7 @@ async fn run_tools(
             input: u.input.clone(),
             timeout_s,
         };
-        if !offered.iter().any(|n| *n == u.name) {
+        if !offered.contains(&u.name) {
             // Never sent to the host: it was not offered with the request.
             let outcome = host.not_offered(&call, offered);
             let (is_error, text) = result_text(&outcome, &u.name, max_result_bytes);
