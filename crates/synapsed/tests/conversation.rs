@@ -2,6 +2,8 @@
 //! back exactly, blank text is never sent, a refusal does not kill its
 //! session, and a made-up tool never reaches the host.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;
