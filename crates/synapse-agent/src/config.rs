@@ -7,6 +7,7 @@
 //! `api_key`, `auth_token`, `base_url`, `model`, `max_tokens`,
 //! `max_iterations`, `max_retries`, `connect_timeout_s`,
 //! `stream_idle_timeout_s`, `concurrent_sessions`, `max_tool_result_bytes`,
+//! `context_window`, `compact_at`,
 //! `system_prompt`.
 //! Unknown keys are ignored (the daemon keeps its own keys in the same file).
 //!
@@ -156,7 +157,16 @@ pub struct Settings {
     pub max_tool_result_bytes: u32,
     /// System prompt when a turn gives none. Default [`DEFAULT_SYSTEM_PROMPT`].
     pub system_prompt: String,
+    /// Context window in tokens for every model (`SYNAPSE_CONTEXT_WINDOW`);
+    /// `None`: the model table's ([`crate::models::context_window`]).
+    pub context_window: Option<u64>,
+    /// Fraction of the context window past which the sent history is
+    /// compacted (`SYNAPSE_COMPACT_AT`). Default [`DEFAULT_COMPACT_AT`].
+    pub compact_at: f64,
 }
+
+/// Default compaction threshold: 0.8 of the context window.
+pub const DEFAULT_COMPACT_AT: f64 = 0.8;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -173,6 +183,8 @@ impl Default for Settings {
             concurrent_sessions: DEFAULT_CONCURRENT_SESSIONS,
             max_tool_result_bytes: DEFAULT_MAX_TOOL_RESULT_BYTES,
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_owned(),
+            context_window: None,
+            compact_at: DEFAULT_COMPACT_AT,
         }
     }
 }
@@ -192,6 +204,8 @@ struct FileSettings {
     concurrent_sessions: Option<u32>,
     max_tool_result_bytes: Option<u32>,
     system_prompt: Option<String>,
+    context_window: Option<u64>,
+    compact_at: Option<f64>,
 }
 
 impl Settings {
@@ -266,6 +280,12 @@ impl Settings {
         if let Some(v) = f.system_prompt {
             self.system_prompt = v;
         }
+        if let Some(v) = f.context_window {
+            self.context_window = Some(v);
+        }
+        if let Some(v) = f.compact_at {
+            self.compact_at = v;
+        }
         Ok(())
     }
 
@@ -306,6 +326,12 @@ impl Settings {
         if let Some(v) = get("SYNAPSE_MAX_TOOL_RESULT_BYTES") {
             self.max_tool_result_bytes = parse_env("SYNAPSE_MAX_TOOL_RESULT_BYTES", &v)?;
         }
+        if let Some(v) = get("SYNAPSE_CONTEXT_WINDOW") {
+            self.context_window = Some(parse_env("SYNAPSE_CONTEXT_WINDOW", &v)?);
+        }
+        if let Some(v) = get("SYNAPSE_COMPACT_AT") {
+            self.compact_at = parse_env("SYNAPSE_COMPACT_AT", &v)?;
+        }
         Ok(())
     }
 
@@ -326,6 +352,23 @@ impl Settings {
         positive("max_iterations", self.max_iterations)?;
         positive("concurrent_sessions", self.concurrent_sessions)?;
         positive("max_tool_result_bytes", self.max_tool_result_bytes)?;
+        if let Some(w) = self.context_window {
+            if w < 1000 {
+                return Err(ConfigError::Invalid {
+                    name: "context_window",
+                    message: format!("{w} tokens is too small (at least 1000)"),
+                });
+            }
+        }
+        if !(self.compact_at > 0.0 && self.compact_at <= 1.0) {
+            return Err(ConfigError::Invalid {
+                name: "compact_at",
+                message: format!(
+                    "{} must be a fraction of the context window, more than 0 and at most 1",
+                    self.compact_at
+                ),
+            });
+        }
         if self.connect_timeout.is_zero() || self.stream_idle_timeout.is_zero() {
             return Err(ConfigError::Invalid {
                 name: "timeout",
@@ -339,6 +382,12 @@ impl Settings {
             });
         }
         Ok(())
+    }
+
+    /// The context window of `model`: the configured one, else the table's.
+    pub fn context_window_of(&self, model: &str) -> u64 {
+        self.context_window
+            .unwrap_or_else(|| crate::models::context_window(model))
     }
 
     /// True when an API key or an auth token is set.

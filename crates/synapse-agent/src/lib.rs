@@ -20,6 +20,7 @@
 
 pub mod anthropic;
 pub mod config;
+pub mod context;
 pub mod models;
 pub mod observer;
 pub mod provider;

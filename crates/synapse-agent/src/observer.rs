@@ -33,6 +33,14 @@ pub trait TurnObserver: Send + Sync {
     /// synthetic result) are not reported. Must not block. The default does
     /// nothing.
     fn tool_call(&self, _record: &ToolCallRecord) {}
+
+    /// The model summarized the session's messages before the stored index
+    /// `upto_idx`: store it so later turns start from the summary. An error
+    /// ends the turn like [`TurnObserver::message`]. The default keeps
+    /// nothing.
+    fn compaction(&self, _upto_idx: i64, _summary: &str) -> BoxFuture<'_, Result<(), TurnError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// An observer that drops everything (benchmarks, fire-and-forget use).

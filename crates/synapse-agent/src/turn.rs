@@ -44,6 +44,7 @@ use synapse_protocol::{
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Settings, DEFAULT_TOOL_TIMEOUT_S};
+use crate::context;
 use crate::observer::TurnObserver;
 use crate::provider::{Provider, ProviderError, ProviderRequest, StreamSink};
 use crate::tool_host::{ToolCall, ToolHost, ToolOutcome};
@@ -71,12 +72,20 @@ pub struct TurnSpec {
     pub max_tokens: u32,
     /// Most API calls in this turn; 0: the settings' default.
     pub max_iterations: u32,
+    /// The stored index of each `history` message, then of the prompt
+    /// (empty when unknown: a summary is then never stored).
+    pub stored_idx: Vec<i64>,
+    /// The summary of the messages before the history, from an earlier
+    /// compaction: sent in front of the first message.
+    pub summary: Option<String>,
 }
 
 /// Forwards stream progress to the observer and adds up usage.
 struct Sink<'a> {
     observer: &'a dyn TurnObserver,
     usage: &'a Mutex<Usage>,
+    /// Input tokens (uncached + cache) of the last attempt that reported them.
+    last_input: Mutex<u64>,
 }
 
 impl StreamSink for Sink<'_> {
@@ -97,6 +106,11 @@ impl StreamSink for Sink<'_> {
     fn usage(&self, usage: &Usage) {
         if let Ok(mut u) = self.usage.lock() {
             u.add(usage);
+        }
+        if let Ok(mut last) = self.last_input.lock() {
+            *last = usage.input_tokens
+                + usage.cache_read_input_tokens
+                + usage.cache_creation_input_tokens;
         }
         self.observer.usage(usage);
     }
@@ -190,7 +204,11 @@ async fn run_loop(
     usage: &Mutex<Usage>,
     progress: &Mutex<Progress>,
 ) -> (TurnStatus, Option<TurnError>) {
-    let sink = Sink { observer, usage };
+    let sink = Sink {
+        observer,
+        usage,
+        last_input: Mutex::new(0),
+    };
     let max_iterations = if spec.max_iterations == 0 {
         settings.max_iterations.max(1)
     } else {
@@ -231,6 +249,10 @@ async fn run_loop(
         return (TurnStatus::ApiError, Some(e));
     }
     req.messages.push(user);
+    if let Some(summary) = &spec.summary {
+        context::prepend_summary(&mut req.messages, summary);
+    }
+    let mut window = context::Window::new(settings, &req, spec.stored_idx);
     let set = |f: &dyn Fn(&mut Progress)| {
         if let Ok(mut p) = progress.lock() {
             f(&mut p);
@@ -244,13 +266,55 @@ async fn run_loop(
         if cancel.is_cancelled() {
             return (TurnStatus::Cancelled, None);
         }
+        if window.over() {
+            match context::compact(
+                &mut req,
+                &mut window,
+                false,
+                provider,
+                &sink,
+                observer,
+                cancel,
+            )
+            .await
+            {
+                Ok(()) => {}
+                Err(ProviderError::Cancelled) => return (TurnStatus::Cancelled, None),
+                Err(ProviderError::Api(e)) => return (TurnStatus::ApiError, Some(e)),
+            }
+        }
         iterations += 1;
         set(&|p| p.iterations = iterations);
+        window.sending();
+        if let Ok(mut last) = sink.last_input.lock() {
+            *last = 0;
+        }
         let resp = match provider.stream(&req, &sink, cancel).await {
             Ok(r) => r,
             Err(ProviderError::Cancelled) => return (TurnStatus::Cancelled, None),
+            Err(ProviderError::Api(e)) if !window.forced && context::is_prompt_too_long(&e) => {
+                // One forced compaction, then the same request again.
+                window.forced = true;
+                tracing::warn!("the API says the prompt is too long; compacting and retrying once");
+                match context::compact(
+                    &mut req,
+                    &mut window,
+                    true,
+                    provider,
+                    &sink,
+                    observer,
+                    cancel,
+                )
+                .await
+                {
+                    Ok(()) => continue,
+                    Err(ProviderError::Cancelled) => return (TurnStatus::Cancelled, None),
+                    Err(ProviderError::Api(e)) => return (TurnStatus::ApiError, Some(e)),
+                }
+            }
             Err(ProviderError::Api(e)) => return (TurnStatus::ApiError, Some(e)),
         };
+        window.reported(sink.last_input.lock().map_or(0, |l| *l));
         let text = text_of_blocks(&resp.content);
         set(&|p| p.text = text.clone());
         let uses = tool_uses(&resp.content);
@@ -258,6 +322,7 @@ async fn run_loop(
         if let Err(e) = observer.message(assistant.clone()).await {
             return (TurnStatus::ApiError, Some(e));
         }
+        window.added(&assistant);
         req.messages.push(assistant);
 
         let stop = resp.stop_reason.as_deref();
@@ -283,6 +348,7 @@ async fn run_loop(
                     if let Err(e) = observer.message(msg.clone()).await {
                         return (TurnStatus::ApiError, Some(e));
                     }
+                    window.added(&msg);
                     req.messages.push(msg);
                     if round.cancelled {
                         return (TurnStatus::Cancelled, None);

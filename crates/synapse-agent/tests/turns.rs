@@ -887,3 +887,46 @@ async fn a_made_up_tool_name_never_reaches_the_host() {
     assert_eq!(results[1]["tool_use_id"], "toolu_m2");
     assert!(results[1].get("is_error").is_none());
 }
+
+#[tokio::test]
+async fn prompt_too_long_compacts_once_and_retries() {
+    let mut too_long = R::http_status(400, &[]);
+    if let R::Fault(f) = &mut too_long {
+        f.error_type = Some("invalid_request_error".into());
+        f.message = Some("prompt is too long: 201234 tokens > 200000 maximum".into());
+    }
+    let api = ScriptedApi::start(Script::new(vec![too_long, R::text("fits now")]));
+    let rec = Recorder::default();
+    let mut s = spec("and now?");
+    s.history = vec![
+        json!({"role":"user","content":[{"type":"text","text":"make a box"}]}),
+        json!({"role":"assistant","content":[{"type":"text","text":"made /obj/box1"}]}),
+        json!({"role":"user","content":[{"type":"text","text":"make it red"}]}),
+        json!({"role":"assistant","content":[{"type":"text","text":"done"}]}),
+    ];
+    s.stored_idx = vec![10, 11, 12, 13, 14];
+    let r = run(settings(&api), s, &NoTools, &rec, CancellationToken::new()).await;
+    assert_eq!(r.status, TurnStatus::Complete, "{r:?}");
+    let reqs = api.requests();
+    assert_eq!(reqs.len(), 3, "the request, the summary, the retry");
+    assert!(synapse_test_support::messages_api::is_compact_request(
+        &reqs[1].body
+    ));
+    let retried = &reqs[2].body["messages"];
+    assert_eq!(retried.as_array().map(Vec::len), Some(3), "{retried}");
+    assert!(retried[0]["content"][0]["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("[synapse:summary]")));
+    let recs = rec.compactions.lock().unwrap().clone();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        recs[0].0, 12,
+        "the summary stands for the messages before idx 12"
+    );
+    assert!(rec
+        .events()
+        .iter()
+        .any(|e| matches!(e, TurnEventKind::Compaction { method, .. } if method == "summary")));
+    // The summary's usage counts to the turn.
+    assert!(r.usage.input_tokens >= 1000, "{:?}", r.usage);
+}

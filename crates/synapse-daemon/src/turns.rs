@@ -347,10 +347,18 @@ impl Turns {
         // The turn becomes `running` in the store together with its prompt
         // (one commit, when the agent hands the prompt to the observer), and
         // the `running` event follows that commit.
+        // The history to send: after the newest compaction record (whose
+        // summary goes in front), refusal turns left out.
         let store = self.store.clone();
         let sid = turn.session_id.clone();
-        let history = blocking(move || Ok(store.session_history(&sid)?)).await;
-        let history = match history {
+        let history = blocking(move || {
+            let compaction = store.latest_compaction(&sid)?;
+            let from = compaction.as_ref().map_or(0, |c| c.0);
+            let history = store.session_history_from(&sid, from)?;
+            Ok((history, compaction.map(|c| c.1)))
+        })
+        .await;
+        let (history, summary) = match history {
             Ok(h) => h,
             Err(e) => {
                 let r = failed_result(
@@ -365,10 +373,14 @@ impl Turns {
         };
         let tools = self.tools_for(&turn).await;
         let settings = self.agent.settings();
+        let mut stored_idx = history.stored_idx;
+        stored_idx.push(history.next_idx);
         let spec = TurnSpec {
             turn_id: turn.turn_id.clone(),
             session_id: turn.session_id.clone(),
-            history,
+            history: history.messages,
+            stored_idx,
+            summary,
             prompt: turn.prompt.clone(),
             system: turn.params.system.clone(),
             model: turn
@@ -821,6 +833,23 @@ impl Observer<'_> {
 }
 
 impl TurnObserver for Observer<'_> {
+    fn compaction(&self, upto_idx: i64, summary: &str) -> BoxFuture<'_, Result<(), TurnError>> {
+        let store = self.turns.store.clone();
+        let sid = self.turn.session_id.clone();
+        let tid = self.turn.turn_id.clone();
+        let summary = summary.to_owned();
+        Box::pin(async move {
+            match blocking(move || Ok(store.add_compaction(&sid, &tid, upto_idx, &summary)?)).await
+            {
+                Ok(()) => {
+                    self.state.storage.succeeded();
+                    Ok(())
+                }
+                Err(e) => Err(self.state.storage.failed("the conversation's summary", &e)),
+            }
+        })
+    }
+
     fn event(&self, kind: TurnEventKind) {
         self.turn.hub.emit(kind, &self.turns.global);
     }

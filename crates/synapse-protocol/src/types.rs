@@ -627,6 +627,17 @@ pub enum TurnEventKind {
         /// Why, e.g. `HTTP 529 overloaded_error`.
         reason: String,
     },
+    /// The history sent to the model was compacted to fit its context
+    /// window (the stored history is never changed).
+    Compaction {
+        /// `elide` (older tool results replaced by a note) or `summary`
+        /// (the oldest turns replaced by a summary made by the model).
+        method: String,
+        /// Estimated input tokens before.
+        tokens_before: u64,
+        /// Estimated input tokens after.
+        tokens_after: u64,
+    },
     /// The turn is final. Never dropped.
     Done {
         /// The outcome.

@@ -35,7 +35,7 @@ use rusqlite::Connection;
 
 pub use error::{Result, StoreError};
 pub use lock::DataDirLock;
-pub use message::history_problem;
+pub use message::{history_problem, History};
 pub use recovery::{RecoveryReport, Repair, RepairReport};
 pub use schema::SCHEMA_VERSION;
 pub use turn::NewTurn;

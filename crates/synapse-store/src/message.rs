@@ -292,6 +292,17 @@ fn append_tx(
     Ok(())
 }
 
+/// The history to send for a session (see [`Store::session_history_from`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// Anthropic-shaped messages, oldest first.
+    pub messages: Vec<Value>,
+    /// The stored index of each message.
+    pub stored_idx: Vec<i64>,
+    /// The index the session's next message will get.
+    pub next_idx: i64,
+}
+
 /// Bump a session's `updated_at` (never backwards).
 pub(crate) fn touch_session(conn: &Connection, session_id: &str, now: i64) -> Result<()> {
     conn.prepare_cached("UPDATE sessions SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
@@ -373,14 +384,22 @@ impl Store {
     /// session can go on. Those turns stay stored and visible in
     /// [`Store::get_session`].
     pub fn session_history(&self, session_id: &str) -> Result<Vec<Value>> {
+        Ok(self.session_history_from(session_id, 0)?.messages)
+    }
+
+    /// [`Store::session_history`] from the stored index `from_idx` on (what
+    /// a compaction record does not cover), with each message's index and
+    /// the index the next message will get.
+    pub fn session_history_from(&self, session_id: &str, from_idx: i64) -> Result<History> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT m.role, m.content FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
-             WHERE m.session_id = ?1 AND (t.status IS NULL OR t.status != 'refusal')
+            "SELECT m.role, m.content, m.idx FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
+             WHERE m.session_id = ?1 AND m.idx >= ?2
+               AND (t.status IS NULL OR t.status != 'refusal')
              ORDER BY m.idx",
         )?;
-        let mut rows = stmt.query([session_id])?;
-        let mut out = Vec::new();
+        let mut rows = stmt.query(params![session_id, from_idx])?;
+        let mut out = History::default();
         while let Some(row) = rows.next()? {
             let role: String = row.get(0)?;
             let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt {
@@ -390,9 +409,51 @@ impl Store {
             let content: String = row.get(1)?;
             let content: Value =
                 serde_json::from_str(&content).map_err(StoreError::json("messages.content"))?;
-            out.push(json!({ "role": role.as_str(), "content": content }));
+            out.messages
+                .push(json!({ "role": role.as_str(), "content": content }));
+            out.stored_idx.push(row.get(2)?);
         }
+        out.next_idx = conn
+            .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM messages WHERE session_id = ?1")?
+            .query_row([session_id], |r| r.get(0))?;
         Ok(out)
+    }
+
+    /// Record that `summary` stands for the session's messages before
+    /// `upto_idx` in later requests (one commit).
+    pub fn add_compaction(
+        &self,
+        session_id: &str,
+        turn_id: &str,
+        upto_idx: i64,
+        summary: &str,
+    ) -> Result<()> {
+        let conn = self.conn();
+        conn.prepare_cached(
+            "INSERT INTO compactions (session_id, turn_id, upto_idx, summary, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            session_id,
+            turn_id,
+            upto_idx,
+            summary,
+            Timestamp::now().unix_ms()
+        ])?;
+        Ok(())
+    }
+
+    /// The newest compaction record of the session: `(upto_idx, summary)`.
+    pub fn latest_compaction(&self, session_id: &str) -> Result<Option<(i64, String)>> {
+        let conn = self.conn();
+        let found = conn
+            .prepare_cached(
+                "SELECT upto_idx, summary FROM compactions WHERE session_id = ?1
+                 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([session_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(found)
     }
 
     /// True when any stored message of the session holds a `tool_use` or

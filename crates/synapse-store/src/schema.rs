@@ -74,8 +74,22 @@ CREATE TABLE tool_calls (
 ) STRICT;
 "#;
 
+/// Version 2: compaction records (summaries of a session's oldest turns,
+/// sent instead of them; the messages themselves are never changed).
+const V2: &str = r#"
+CREATE TABLE compactions (
+    id          INTEGER PRIMARY KEY,
+    session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    turn_id     TEXT REFERENCES turns (id) ON DELETE SET NULL,
+    upto_idx    INTEGER NOT NULL,   -- the summary replaces messages with idx < upto_idx
+    summary     TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX compactions_by_session ON compactions (session_id, id);
+"#;
+
 /// Every migration, oldest first. Entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -35,7 +35,11 @@
 //!   7: splits lines, JSON and UTF-8 characters at awkward places); for
 //!   replaying real recorded streams byte for byte.
 //!
-//! Every R may carry `"delay_ms"` (wait before answering). Faults that
+//! Every R may carry `"delay_ms"` (wait before answering).
+//!
+//! A summary request (no tools; the last user message begins with
+//! `[synapse:compact]`) is answered with a short canned summary and does
+//! not use the script. Faults that
 //! send `message_start` report `usage` (optional, default
 //! `{"input_tokens":25,"output_tokens":1}`).
 
@@ -494,7 +498,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     };
     let raw_body = String::from_utf8_lossy(&raw).into_owned();
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    let next = shared.script.lock().ok().and_then(|mut s| s.pop_front());
+    // Summary requests (design §10) are answered without using the script,
+    // so a test need not know when the daemon compacts.
+    let next = if is_compact_request(&body) {
+        Some(compact_answer(&body))
+    } else {
+        shared.script.lock().ok().and_then(|mut s| s.pop_front())
+    };
     let count = match shared.requests.lock() {
         Ok(mut r) => {
             r.push(RecordedRequest {
@@ -600,6 +610,47 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             }
         }
     }
+}
+
+/// The first words of a summary request's last user message.
+pub const COMPACT_MARKER: &str = "[synapse:compact]";
+
+/// True for a summary request: no tools, and the last user message's text
+/// begins with [`COMPACT_MARKER`].
+pub fn is_compact_request(body: &Value) -> bool {
+    let no_tools = body
+        .get("tools")
+        .is_none_or(|t| t.as_array().is_none_or(Vec::is_empty));
+    let last = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.last());
+    let text = last
+        .and_then(|m| m.get("content"))
+        .and_then(|c| match c {
+            Value::String(s) => Some(s.as_str()),
+            Value::Array(b) => b
+                .first()
+                .and_then(|b| b.get("text"))
+                .and_then(Value::as_str),
+            _ => None,
+        })
+        .unwrap_or("");
+    no_tools && text.starts_with(COMPACT_MARKER)
+}
+
+/// The canned answer to a summary request: a short summary naming how
+/// long the transcript was, usage 1000 in / 50 out.
+fn compact_answer(body: &Value) -> ScriptResponse {
+    let len = body.to_string().len();
+    ScriptResponse::message(
+        vec![
+            json!({"type": "text", "text": format!("SUMMARY of an earlier conversation ({len} bytes): the artist worked on their scene.")}),
+        ],
+        "end_turn",
+        1000,
+        50,
+    )
 }
 
 /// Longest a scripted cut waits for queued frames to be taken by hyper.

@@ -120,6 +120,20 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
             } => {
                 eprintln!("(retry {attempt} in {delay_ms} ms: {reason})");
             }
+            TurnEventKind::Compaction {
+                method,
+                tokens_before,
+                tokens_after,
+            } => {
+                let how = if method == "summary" {
+                    "the oldest turns summarized"
+                } else {
+                    "older tool results set aside"
+                };
+                eprintln!(
+                    "(long session: {how}, ~{tokens_before} → ~{tokens_after} tokens sent; nothing stored was changed)"
+                );
+            }
             TurnEventKind::Status { .. } => {}
             TurnEventKind::Done { result } => {
                 if !at_line_start {

@@ -238,3 +238,89 @@ async fn sessions_and_messages_page_and_bad_pages_are_refused() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("messages 0–0 of 4"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_past_a_small_window_keeps_working_with_compaction() {
+    const TURNS: usize = 14;
+    let long = "The scene has a Vellum cloth on /obj/cloth with pinned points. ".repeat(130);
+    let mut script = Vec::new();
+    for i in 0..TURNS {
+        script.push(tool_use(
+            "Looking.",
+            &format!("toolu_c{i}"),
+            "probe",
+            json!({"path": format!("/obj/n{i}")}),
+            10,
+            10,
+        ));
+        script.push(text(&format!("{i}: {long}"), 10, 10));
+    }
+    let api = api(script);
+    let mut o = api_options(&api);
+    o.env
+        .push(("SYNAPSE_CONTEXT_WINDOW".into(), "20000".into()));
+    let d = synapse_test_support::daemon::DaemonProcess::spawn_with(&bin(), o).expect("daemon");
+    let _host = TestHost::register(&d.socket, Mode::Auto).await;
+    let mut c = Conn::open(&d.socket).await;
+    let mut sid: Option<String> = None;
+    let mut compactions: Vec<(usize, String)> = Vec::new();
+    for i in 0..TURNS {
+        let mut p = json!({"prompt": format!("turn {i}: what about the cloth?")});
+        if let Some(s) = &sid {
+            p["session_id"] = json!(s);
+        }
+        let (t, s) = c.submit(p).await;
+        sid = Some(s);
+        let evs = c.until_done(&t).await;
+        let r = &evs.last().expect("done")["result"];
+        assert_eq!(r["status"], "complete", "turn {i}: {r}");
+        for e in evs.iter().filter(|e| e["type"] == "compaction") {
+            assert!(
+                e["tokens_after"].as_u64() < e["tokens_before"].as_u64(),
+                "{e}"
+            );
+            compactions.push((i, e["method"].as_str().unwrap_or("").to_owned()));
+        }
+    }
+    let sid = sid.expect("session");
+    assert!(
+        compactions.iter().any(|(_, m)| m == "summary"),
+        "a summary was made: {compactions:?}"
+    );
+    let reqs = api.requests();
+    let summaries: Vec<usize> = reqs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| synapse_test_support::messages_api::is_compact_request(&r.body))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        summaries.len() < TURNS / 2,
+        "the summary is reused, not made every turn: {summaries:?}"
+    );
+    // Every request after the first summary starts from it, and no request
+    // grows past the window.
+    for (i, r) in reqs.iter().enumerate() {
+        assert!(
+            r.raw_body.len() <= 20_000 * 4,
+            "request {i} is {} bytes",
+            r.raw_body.len()
+        );
+        if i > summaries[0] && !summaries.contains(&i) {
+            let first = r.body["messages"][0]["content"][0]["text"]
+                .as_str()
+                .unwrap_or("");
+            assert!(
+                first.starts_with("[synapse:summary]"),
+                "request {i}: {first:.80}"
+            );
+        }
+    }
+    // The stored history is never rewritten.
+    let detail = c.call("session.get", json!({"session_id": sid})).await;
+    assert_eq!(detail["message_count"], TURNS as u64 * 4);
+    assert_eq!(
+        detail["messages"][0],
+        json!({"role":"user","content":[{"type":"text","text":"turn 0: what about the cloth?"}]})
+    );
+}

@@ -33,6 +33,7 @@ pub fn spec(prompt: &str) -> TurnSpec {
         model: String::new(),
         max_tokens: 0,
         max_iterations: 0,
+        ..TurnSpec::default()
     }
 }
 
@@ -44,6 +45,8 @@ pub struct Recorder {
     pub tool_calls: Mutex<Vec<ToolCallRecord>>,
     /// Once this many messages are stored, `message` fails like a full disk.
     pub fail_message_at: Mutex<Option<usize>>,
+    /// Compaction records: (upto_idx, summary).
+    pub compactions: Mutex<Vec<(i64, String)>>,
 }
 
 impl Recorder {
@@ -110,6 +113,13 @@ impl TurnObserver for Recorder {
     }
     fn tool_call(&self, record: &ToolCallRecord) {
         self.tool_calls.lock().unwrap().push(record.clone());
+    }
+    fn compaction(&self, upto_idx: i64, summary: &str) -> BoxFuture<'_, Result<(), TurnError>> {
+        self.compactions
+            .lock()
+            .unwrap()
+            .push((upto_idx, summary.to_owned()));
+        Box::pin(async { Ok(()) })
     }
 }
 
