@@ -10,6 +10,15 @@ use std::time::Instant;
 
 use serde_json::json;
 
+/// One request as it arrived.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival {
+    /// When its first byte was read.
+    pub at: Instant,
+    /// Its body's size in bytes.
+    pub bytes: usize,
+}
+
 /// How the server answers each request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
@@ -21,7 +30,7 @@ pub enum Answer {
 
 /// Start the server on loopback: its base URL, and the first-byte time of
 /// each request as it arrives.
-pub fn start(answer: Answer) -> (String, mpsc::Receiver<Instant>) {
+pub fn start(answer: Answer) -> (String, mpsc::Receiver<Arrival>) {
     let Ok(listener) = TcpListener::bind("127.0.0.1:0") else {
         return (String::from("http://127.0.0.1:9"), mpsc::channel().1);
     };
@@ -39,6 +48,8 @@ pub fn start(answer: Answer) -> (String, mpsc::Receiver<Instant>) {
                 loop {
                     let mut got = 0usize;
                     let mut first = None;
+                    // (end of headers, content length) once the headers are in.
+                    let mut head: Option<(usize, usize)> = None;
                     // Read one request (headers + content-length body).
                     loop {
                         let n = match s.read(&mut buf[got..]) {
@@ -49,17 +60,22 @@ pub fn start(answer: Answer) -> (String, mpsc::Receiver<Instant>) {
                             first = Some(Instant::now());
                         }
                         got += n;
-                        let text = String::from_utf8_lossy(&buf[..got]);
-                        if let Some(h) = text.find("\r\n\r\n") {
-                            let len = text[..h]
-                                .lines()
-                                .find_map(|l| {
-                                    l.to_ascii_lowercase()
-                                        .strip_prefix("content-length:")
-                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                                })
-                                .unwrap_or(0);
-                            if got >= h + 4 + len {
+                        if head.is_none() {
+                            if let Some(h) = buf[..got].windows(4).position(|w| w == b"\r\n\r\n") {
+                                let text = String::from_utf8_lossy(&buf[..h]);
+                                let len = text
+                                    .lines()
+                                    .find_map(|l| {
+                                        l.to_ascii_lowercase()
+                                            .strip_prefix("content-length:")
+                                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                    })
+                                    .unwrap_or(0);
+                                head = Some((h + 4, len));
+                            }
+                        }
+                        if let Some((start, len)) = head {
+                            if got >= start + len {
                                 break;
                             }
                         }
@@ -67,8 +83,9 @@ pub fn start(answer: Answer) -> (String, mpsc::Receiver<Instant>) {
                             buf.resize(buf.len() * 2, 0);
                         }
                     }
-                    if let Some(t) = first {
-                        let _ = tx.send(t);
+                    if let Some(at) = first {
+                        let bytes = head.map_or(0, |h| h.1);
+                        let _ = tx.send(Arrival { at, bytes });
                     }
                     if answer == Answer::Stall {
                         let start = json!({"type":"message_start","message":{"id":"msg_b","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}});

@@ -208,7 +208,8 @@ fn submit_to_first_byte() {
                 .expect("submit");
             let arrived = arrivals
                 .recv_timeout(Duration::from_secs(10))
-                .expect("request arrived");
+                .expect("request arrived")
+                .at;
             let _: TurnResult = c
                 .call(
                     "turn.wait",

@@ -9,7 +9,9 @@
 //! - `turn.submit` → first request byte, new and continued sessions;
 //! - `turn.cancel` → `done` during a streaming response;
 //! - fsyncs per trivial turn and per tool round (`strace -c -f` on the
-//!   daemon, when strace is installed).
+//!   daemon, when strace is installed);
+//! - long sessions: submit → first byte and request size with 10, 100,
+//!   1,000 and 5,000 prior turns, and `session.get` of 100 messages.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -127,7 +129,8 @@ fn submit_to_first_byte(label: &str, continued: bool, load: bool) {
                 .expect("submit");
             let arrived = arrivals
                 .recv_timeout(Duration::from_secs(10))
-                .expect("request arrived");
+                .expect("request arrived")
+                .at;
             let _: TurnResult = c
                 .call(
                     "turn.wait",
@@ -316,6 +319,119 @@ fn spawn_host(socket: &Path) -> mpsc::Sender<()> {
     stop_tx
 }
 
+/// A data dir holding one session of `turns` completed turns (written
+/// straight into the store, as the daemon would have).
+fn prefilled(dir: &Path, turns: usize) -> String {
+    let store = synapse_store::Store::open(dir).expect("store");
+    let sid = "sess_bench".to_owned();
+    for i in 0..turns {
+        let tid = format!("turn_bench_{i}");
+        let now = synapse_protocol::Timestamp::now();
+        let nt = synapse_store::NewTurn {
+            turn_id: tid.clone(),
+            session_id: sid.clone(),
+            prompt: format!("question {i}: what is on /obj/geo{i}?"),
+            host_id: None,
+            created_at: now,
+            params: json!({}),
+        };
+        if i == 0 {
+            store.insert_turn_in_new_session(&nt).expect("insert");
+        } else {
+            store.insert_turn(&nt).expect("insert");
+        }
+        let prompt = json!({"role":"user","content":[{"type":"text","text":nt.prompt}]});
+        store.start_turn(&sid, &tid, now, &prompt).expect("start");
+        let answer = json!({"role":"assistant","content":[{"type":"text","text":format!("/obj/geo{i} holds a box SOP feeding a null; nothing is in error.")}]});
+        store.append_message(&sid, &tid, &answer).expect("answer");
+        store
+            .finish_turn(&synapse_protocol::TurnResult {
+                turn_id: tid,
+                session_id: sid.clone(),
+                status: synapse_protocol::TurnStatus::Complete,
+                text: String::new(),
+                iterations: 1,
+                tool_calls: vec![],
+                usage: Default::default(),
+                error: None,
+                started_at: now,
+                finished_at: now,
+            })
+            .expect("finish");
+    }
+    sid
+}
+
+fn long_session(prior: usize) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let sid = prefilled(&data, prior);
+    let (url, arrivals) = first_byte::start(Answer::EndTurn);
+    let d = daemon(&url, Some(&data));
+    let socket = d.socket.clone();
+    let (latency, bytes, get100) = rt().block_on(async move {
+        let c = Client::connect(&socket).await.expect("connect");
+        let mut v = Vec::new();
+        let mut size = 0;
+        for i in 0..60 {
+            let t0 = Instant::now();
+            let s: TurnSubmitResult = c
+                .call(
+                    "turn.submit",
+                    TurnSubmitParams {
+                        prompt: "and now?".into(),
+                        session_id: Some(sid.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("submit");
+            let a = arrivals
+                .recv_timeout(Duration::from_secs(10))
+                .expect("request arrived");
+            let _: TurnResult = c
+                .call(
+                    "turn.wait",
+                    TurnWaitParams {
+                        turn_id: s.turn_id,
+                        timeout_s: Some(10.0),
+                    },
+                )
+                .await
+                .expect("wait");
+            if i >= 10 {
+                v.push(a.at.saturating_duration_since(t0).as_secs_f64() * 1e3);
+                size = a.bytes;
+            }
+        }
+        let mut g = Vec::new();
+        for _ in 0..100 {
+            let t0 = Instant::now();
+            let _: Value = c
+                .call("session.get", json!({"session_id": sid, "limit": 100}))
+                .await
+                .expect("get");
+            g.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        (v, size, g)
+    });
+    summary(
+        &format!("submit -> first byte, {prior} prior turns"),
+        "ms",
+        latency,
+    );
+    println!(
+        "{:<52} {} bytes",
+        format!("request size, {prior} prior turns"),
+        bytes
+    );
+    summary(
+        &format!("session.get 100 messages, {prior} prior turns"),
+        "ms",
+        get100,
+    );
+}
+
 fn main() {
     println!(
         "machine: {} cores; synapsed = {}",
@@ -342,4 +458,7 @@ fn main() {
         50,
         true,
     );
+    for prior in [10, 100, 1000, 5000] {
+        long_session(prior);
+    }
 }
