@@ -6,7 +6,8 @@ What it runs (nothing is built here; binaries come from ``SYNAPSED_BIN`` /
 
 1. Without ``ANTHROPIC_API_KEY``: the scripted Messages API server
    (``synapse-scripted-api``) with a two-step script — the "model" inspects the
-   stage with ``synapse_inspect_stage``, then summarises it (``{{last_tool_result}}``).
+   stage with ``synapse_inspect_stage``, then answers with a canned summary written
+   for this demo's simulated scene (a scripted model cannot read the result).
    With ``ANTHROPIC_API_KEY`` set: the real Anthropic API instead.
 2. ``synapsed serve`` with a private socket and data directory.
 3. The Houdini plugin (``synapse_houdini``) as a host over a simulated scene: a fake
@@ -47,7 +48,16 @@ SCRIPT = {
             "usage": {"input_tokens": 812, "output_tokens": 41},
         },
         {
-            "content": [{"type": "text", "text": "Here is what synapse_inspect_stage returned:\n{{last_tool_result}}"}],
+            # Written for this demo's simulated /stage (a scripted model cannot
+            # read); the real model writes its own answer from the tool result.
+            "content": [{"type": "text", "text": (
+                "/stage has six LOP nodes: a sphere, a material library, a dome light, a material "
+                "assignment, a bypassed transform and the merge that is displayed.\n\n"
+                "Broken: /stage/assign_broken is in error: \"Unable to find material "
+                "/materials/gold_MISSING\". The material library only defines /materials/chrome, so point "
+                "the assignment at /materials/chrome, or add a gold material to /stage/materiallibrary1.\n\n"
+                "Worth a look: /stage/merge1 warns \"Layer break ignored: no upstream layers\", and "
+                "/stage/transform_bypassed is bypassed, so its transform does nothing.\n")}],
             "stop_reason": "end_turn",
             "usage": {"input_tokens": 1630, "output_tokens": 96},
         },
@@ -132,6 +142,8 @@ def main(argv: list[str]) -> int:
         print(f"plugin registered as {houdini.host.host_id}", flush=True)
 
         banner(f"ask: {prompt}")
+        print("(each line starts with the event's seq; a run of text deltas prints as one line, "
+              "from its first seq)", flush=True)
         handle = synapse_houdini.ask(prompt)
         handle.on_event(EventPrinter())
         result = handle.result(timeout=300)

@@ -19,4 +19,4 @@ def test_demo_runs_with_the_scripted_model(synapsed_path, scripted_api_path, tmp
     assert "SCRIPTED MODEL — no ANTHROPIC_API_KEY set" in out
     assert "-> synapse_inspect_stage" in out
     assert "status=complete" in out
-    assert "assign_broken" in out  # the summary echoed the tool result
+    assert "/stage/assign_broken is in error" in out  # the answer names the broken node
