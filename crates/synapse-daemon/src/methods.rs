@@ -198,6 +198,8 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
         },
     )?;
 
+    crate::direct::register(&mut m)?;
+
     Ok(m)
 }
 

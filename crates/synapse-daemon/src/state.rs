@@ -36,6 +36,8 @@ pub struct State {
     pub shutdown: CancellationToken,
     /// Turns and sessions.
     pub turns: Arc<Turns>,
+    /// Pending direct `tool.call`s.
+    pub direct: crate::direct::DirectCalls,
 }
 
 impl State {
@@ -51,6 +53,7 @@ impl State {
             usage: Mutex::new(Usage::default()),
             shutdown: CancellationToken::new(),
             turns,
+            direct: crate::direct::DirectCalls::default(),
         }
     }
 
