@@ -10,10 +10,12 @@
 //! - [`activity`]: open connections and live turns, for `--exit-when-idle`.
 //! - [`turns`]: submission, FIFO-per-session scheduling, cancel, shutdown.
 //! - [`events`]: `turn.event` fan-out with `seq` and slow-reader dropping.
+//! - [`direct`]: `host.list`, `tool.call`, `tool.call.cancel` (calls without the model).
 //! - [`methods`]: the jsonrpsee `RpcModule` with every client → daemon method.
 
 pub mod activity;
 pub mod config;
+pub mod direct;
 pub mod events;
 pub mod health;
 pub mod hosts;

@@ -230,6 +230,8 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
         },
     )?;
 
+    crate::direct::register(&mut m)?;
+
     Ok(m)
 }
 

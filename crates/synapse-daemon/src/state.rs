@@ -39,6 +39,8 @@ pub struct State {
     pub shutdown: CancellationToken,
     /// Turns and sessions.
     pub turns: Arc<Turns>,
+    /// Pending direct `tool.call`s.
+    pub direct: crate::direct::DirectCalls,
 }
 
 impl State {
@@ -55,6 +57,7 @@ impl State {
             storage: StorageHealth::default(),
             shutdown: CancellationToken::new(),
             turns,
+            direct: crate::direct::DirectCalls::default(),
         }
     }
 

@@ -11,12 +11,17 @@
 //! never rename.
 
 pub mod code;
+pub mod direct;
 pub mod jsonrpc;
 pub mod method;
 pub mod schema;
 pub mod time;
 pub mod types;
 
+pub use direct::{
+    HostListEntry, ToolCallCancelParams, ToolCallCancelResult, ToolCallParams, ToolCallResult,
+    ToolImage,
+};
 pub use jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response};
 pub use time::{seconds, Timestamp, MAX_TIMEOUT_S};
 pub use types::*;

@@ -26,6 +26,12 @@ pub const TOOL_INVOKE: &str = "tool.invoke";
 pub const TOOL_CANCEL: &str = "tool.cancel";
 /// Daemon → client notification: progress of a turn.
 pub const TURN_EVENT: &str = "turn.event";
+/// Client → daemon: every registered host with its tools.
+pub const HOST_LIST: &str = "host.list";
+/// Client → daemon: run one tool on a host without the model.
+pub const TOOL_CALL: &str = "tool.call";
+/// Client → daemon: cancel a pending `tool.call` by its `call_id`.
+pub const TOOL_CALL_CANCEL: &str = "tool.call.cancel";
 
 /// Methods a client or host may call on the daemon.
 pub const CLIENT_TO_DAEMON: &[&str] = &[
@@ -39,6 +45,9 @@ pub const CLIENT_TO_DAEMON: &[&str] = &[
     TURN_SUBSCRIBE,
     SESSION_LIST,
     SESSION_GET,
+    HOST_LIST,
+    TOOL_CALL,
+    TOOL_CALL_CANCEL,
 ];
 
 /// Requests and notifications the daemon sends to its peers.

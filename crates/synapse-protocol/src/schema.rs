@@ -39,6 +39,17 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("ToolCancelParams", schema_for!(ToolCancelParams)),
         ("Empty", schema_for!(Empty)),
         ("ReadyLine", schema_for!(ReadyLine)),
+        ("ToolImage", schema_for!(crate::ToolImage)),
+        ("HostListEntry", schema_for!(crate::HostListEntry)),
+        ("ToolCallParams", schema_for!(crate::ToolCallParams)),
+        (
+            "ToolCallCancelParams",
+            schema_for!(crate::ToolCallCancelParams),
+        ),
+        (
+            "ToolCallCancelResult",
+            schema_for!(crate::ToolCallCancelResult),
+        ),
     ]
 }
 

@@ -740,6 +740,10 @@ pub struct ToolInvokeResult {
     pub is_error: bool,
     /// The tool's JSON output, or the error envelope.
     pub content: Value,
+    /// Images the tool produced (design §13 "Images"), checked with
+    /// [`crate::direct::check_images`] when received.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<crate::direct::ToolImage>,
 }
 
 /// `tool.cancel` notification params.

@@ -107,6 +107,7 @@ pub async fn serve(
         });
     }
 
+    peer.mark_read_ended();
     if eof && !peer.is_closed() {
         // Half-closed by the peer: finish what it asked for (unless the
         // daemon is shutting down), then flush.

@@ -46,6 +46,7 @@ struct Inner {
     pending: Mutex<HashMap<Id, Slot>>,
     next_id: AtomicI64,
     closed: CancellationToken,
+    read_ended: CancellationToken,
 }
 
 /// A cheap, cloneable handle on one live connection.
@@ -65,6 +66,7 @@ impl Peer {
                 pending: Mutex::new(HashMap::new()),
                 next_id: AtomicI64::new(1),
                 closed: CancellationToken::new(),
+                read_ended: CancellationToken::new(),
             }),
         }
     }
@@ -181,6 +183,21 @@ impl Peer {
     /// Resolves when the connection closes.
     pub async fn closed(&self) {
         self.inner.closed.cancelled().await;
+    }
+
+    /// Mark that the peer will send nothing more (EOF or a read error).
+    pub fn mark_read_ended(&self) {
+        self.inner.read_ended.cancel();
+    }
+
+    /// Resolves when the peer stopped sending (EOF, read error) or the
+    /// connection closed: a client that went away, even while its in-flight
+    /// calls are still allowed to finish.
+    pub async fn read_ended(&self) {
+        tokio::select! {
+            () = self.inner.read_ended.cancelled() => {}
+            () = self.inner.closed.cancelled() => {}
+        }
     }
 
     /// Requests sent and not yet answered.
