@@ -1,0 +1,278 @@
+"""The panel's link to the plugin: turns, daemon requests, state (no widgets here).
+
+Threading (design §14): nothing in this module waits on the daemon on the calling
+thread. Turn events arrive on the plugin's RPC notification thread; they are
+prepared there (JSON encoding, clipping, image decoding, the host's own reply of a
+tool call) and handed to the main thread through the :class:`Bridge`'s signals,
+which Qt queues because the bridge lives on the main thread. Daemon requests
+(``session.list``, ``session.get``, ``daemon.status``) are written by one panel
+worker thread, answered on the RPC reader thread and delivered the same way.
+After :meth:`Controller.close` nothing is delivered any more and the worker thread
+ends, so no thread outlives the widgets or touches a deleted object.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from ..rpc import ConnectionClosed
+from . import format as fmt
+from .qt import QtCore, Signal
+from .state import STATE, PanelState
+
+log = logging.getLogger("synapse_houdini.panel")
+
+#: A daemon request not answered within this many seconds is reported as failed.
+REQUEST_TIMEOUT_S = 30.0
+#: Messages per ``session.get`` page (design §10 paging).
+HISTORY_PAGE = 200
+#: Sessions per ``session.list`` page.
+SESSIONS_PAGE = 50
+#: Pages fetched at most for one history (a bound, not a limit anyone should meet).
+HISTORY_MAX_PAGES = 50
+
+Answer = Callable[[Any, Optional[BaseException]], None]
+
+
+class Bridge(QtCore.QObject):
+    """Signals from plugin threads to the main thread (queued by Qt)."""
+
+    #: ``(handle, prepared event)``
+    turn_event = Signal(object, object)
+    #: ``(callback, result, error)``: a daemon request or approval answered.
+    answered = Signal(object, object, object)
+
+
+def prepare_event(host: Any, event: dict) -> dict:
+    """A copy of *event* with display strings added (runs on a plugin thread)."""
+    out = dict(event)
+    kind = event.get("type")
+    if kind in ("tool_call", "approval_request"):
+        value = event.get("input")
+        out["_summary"] = fmt.summarize_input(value)
+        out["_input_text"] = fmt.detail_json(value)
+    elif kind == "tool_result":
+        reply = None
+        call_id = event.get("call_id")
+        lookup = getattr(host, "call_reply", None)
+        if callable(lookup) and isinstance(call_id, str):
+            try:
+                reply = lookup(call_id)
+            except Exception:  # noqa: BLE001 - display only
+                reply = None
+        if isinstance(reply, dict):
+            content = reply.get("content")
+            out["_result_text"] = fmt.detail_json(content)
+            if reply.get("is_error"):
+                out["_error"] = fmt.error_message(content)
+            out["_images"] = fmt.decode_images(reply.get("images"))
+    return out
+
+
+class Controller:
+    """Submits turns, answers approvals, asks the daemon; delivers results to the main thread."""
+
+    def __init__(self, parent: Any = None, host_provider: Optional[Callable[[], Any]] = None,
+                 state: PanelState = STATE) -> None:
+        self.bridge = Bridge(parent)
+        self.bridge.answered.connect(self._deliver)
+        self.state = state
+        self._host_provider = host_provider or _default_host
+        self._closed = threading.Event()
+        self._requests: "queue.Queue[Optional[tuple[str, Any, Answer]]]" = queue.Queue()
+        self._pending: dict[int, tuple[float, Answer, str]] = {}
+        self._ids = itertools.count(1)
+        self._attached: set[int] = set()
+        self.thread = threading.Thread(target=self._request_loop, name="synapse-panel-rpc", daemon=True)
+        self.thread.start()
+
+    # ------------------------------------------------------------ host
+
+    def host(self) -> Any:
+        """The plugin's :class:`Host` (None when Synapse is not started)."""
+        try:
+            return self._host_provider()
+        except Exception as exc:  # noqa: BLE001 - BootRefused and friends: shown by the panel
+            log.warning("synapse panel: no host: %s", exc)
+            return None
+
+    def host_status(self) -> dict:
+        """The host's local state (locks only, no I/O)."""
+        host = self.host()
+        if host is None:
+            return {"state": "stopped", "registered": False, "last_error": None}
+        try:
+            return host.status()
+        except Exception as exc:  # noqa: BLE001
+            return {"state": "stopped", "registered": False, "last_error": str(exc)}
+
+    def retry(self) -> None:
+        """Start Synapse again after it gave up (or was never started); returns at once."""
+        import synapse_houdini
+
+        try:
+            synapse_houdini.start()
+        except Exception as exc:  # noqa: BLE001 - BootRefused: the status line says why
+            log.warning("synapse panel: start failed: %s", exc)
+
+    # ------------------------------------------------------------ turns
+
+    def submit(self, prompt: str, mode: Optional[str], session_id: Optional[str]) -> Any:
+        """Submit a turn; returns its handle at once (``host.ask`` never blocks)."""
+        host = self.host()
+        if host is None:
+            raise RuntimeError("Synapse is not started")
+        options: dict[str, Any] = {}
+        if mode:
+            options["mode"] = mode
+        if session_id:
+            options["session_id"] = session_id
+        handle = host.ask(prompt, **options)
+        self.state.remember(handle)
+        return handle
+
+    def attach(self, handle: Any) -> None:
+        """Deliver *handle*'s events (past ones first) to ``bridge.turn_event``."""
+        key = id(handle)
+        if key in self._attached:
+            return
+        self._attached.add(key)
+        host = self.host()
+
+        def on_event(event: dict) -> None:
+            if self._closed.is_set():
+                return
+            try:
+                prepared = prepare_event(host, event) if isinstance(event, dict) else {"type": "?"}
+                self.bridge.turn_event.emit(handle, prepared)
+            except RuntimeError:
+                pass  # the bridge was deleted with its widget: nothing to show any more
+
+        handle.on_event(on_event)
+
+    def approve(self, handle: Any, call_id: str, decision: str, reason: Optional[str], answer: Answer) -> None:
+        """Send ``turn.approve`` (from a plugin thread); *answer* runs on the main thread."""
+        approve = getattr(handle, "approve", None)
+        if approve is None:
+            answer(None, RuntimeError("this plugin version cannot answer approvals"))
+            return
+        try:
+            future = approve(call_id, decision, reason)
+        except Exception as exc:  # noqa: BLE001
+            answer(None, exc)
+            return
+        future.add_done_callback(lambda f: self._emit_answer(answer, *_future_outcome(f)))
+
+    # ------------------------------------------------------------ daemon requests
+
+    def request(self, method: str, params: Any, answer: Answer) -> None:
+        """Send *method* from the panel's worker thread; *answer(result, error)* runs on the main thread."""
+        if self._closed.is_set():
+            return
+        self._requests.put((method, params, answer))
+
+    def _request_loop(self) -> None:
+        while True:
+            item = self._requests.get()
+            if item is None or self._closed.is_set():
+                return
+            method, params, answer = item
+            host = self.host()
+            client = host.supervisor.client if host is not None else None
+            if client is None or client.closed:
+                self._emit_answer(answer, None, ConnectionClosed("not connected to synapsed", unsent=True))
+                continue
+            req = next(self._ids)
+            self._pending[req] = (time.monotonic() + REQUEST_TIMEOUT_S, answer, method)
+
+            def done(result: Any, error: Optional[BaseException], req: int = req) -> None:
+                entry = self._pending.pop(req, None)
+                if entry is not None:
+                    self._emit_answer(entry[1], result, error)
+
+            try:
+                client.call_async(method, params, done)
+            except ConnectionClosed as exc:
+                done(None, exc)
+
+    def expire_requests(self) -> None:
+        """Fail requests the daemon left unanswered too long (called by the panel's timer)."""
+        now = time.monotonic()
+        for req, (deadline, answer, method) in list(self._pending.items()):
+            if now >= deadline and self._pending.pop(req, None) is not None:
+                answer(None, TimeoutError(f"{method}: synapsed did not answer within {REQUEST_TIMEOUT_S:g} s"))
+
+    def _emit_answer(self, answer: Answer, result: Any, error: Optional[BaseException]) -> None:
+        if self._closed.is_set():
+            return
+        try:
+            self.bridge.answered.emit(answer, result, error)
+        except RuntimeError:
+            pass
+
+    @staticmethod
+    def _deliver(answer: Answer, result: Any, error: Optional[BaseException]) -> None:
+        try:
+            answer(result, error)
+        except Exception:  # noqa: BLE001
+            log.exception("synapse panel: handling a daemon answer failed")
+
+    # ------------------------------------------------------------ paging helpers
+
+    def load_history(self, session_id: str, answer: Callable[[Optional[dict], Optional[BaseException]], None]) -> None:
+        """``session.get`` page by page (design §10); *answer(detail, error)* once all pages are in."""
+        messages: list = []
+        pages = [0]
+
+        def page(result: Any, error: Optional[BaseException]) -> None:
+            if error is not None:
+                answer(None, error)
+                return
+            if not isinstance(result, dict):
+                answer(None, ValueError("session.get returned no session"))
+                return
+            got = result.get("messages") if isinstance(result.get("messages"), list) else []
+            messages.extend(got)
+            pages[0] += 1
+            total = result.get("message_count")
+            more = isinstance(total, int) and len(messages) < total and got and pages[0] < HISTORY_MAX_PAGES
+            if more:
+                self.request("session.get", {"session_id": session_id, "after": len(messages) - 1,
+                                             "limit": HISTORY_PAGE}, page)
+                return
+            detail = dict(result)
+            detail["messages"] = messages
+            answer(detail, None)
+
+        self.request("session.get", {"session_id": session_id, "limit": HISTORY_PAGE}, page)
+
+    # ------------------------------------------------------------ close
+
+    def close(self) -> None:
+        """Stop delivering; the worker thread ends. Turns keep running in the daemon."""
+        self._closed.set()
+        self._pending.clear()
+        self._requests.put(None)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+
+def _future_outcome(future: Any) -> tuple[Any, Optional[BaseException]]:
+    error = future.exception()
+    return (None, error) if error is not None else (future.result(), None)
+
+
+def _default_host() -> Any:
+    import synapse_houdini
+
+    return synapse_houdini.current_host()
+
+
+__all__ = ["Bridge", "Controller", "HISTORY_PAGE", "SESSIONS_PAGE", "prepare_event"]
