@@ -134,13 +134,13 @@ class ToolCard(QtWidgets.QFrame):
             self.duration_ms = int(duration_ms)
         if error:
             self.error = error
-        if self.state != "awaiting_approval" and self.approval.isVisible() and self.approval_decision is None:
+        if self.state != "awaiting_approval" and not self.approval.isHidden() and self.approval_decision is None:
             self._close_approval("answered elsewhere" if self.state in ("running", "ok", "error") else "")
         self._refresh()
 
     def set_result(self, text: str) -> None:
         self.result_text = text
-        if self.details.isVisible():
+        if not self.details.isHidden():
             self._fill_details()
 
     def add_image(self, data: bytes) -> None:
@@ -181,7 +181,7 @@ class ToolCard(QtWidgets.QFrame):
             self._close_approval(label.get(self.approval_decision or "", "answered"))
 
     def toggle(self) -> None:
-        if self.details.isVisible():
+        if not self.details.isHidden():
             self.details.hide()
         else:
             self._fill_details()

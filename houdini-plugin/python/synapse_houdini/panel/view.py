@@ -231,11 +231,9 @@ class SynapsePanel(QtWidgets.QWidget):
                               "(each tool call is one undo step named “Synapse: TOOL”).")
         else:
             button.setToolTip("Undo every change this turn made, if they are still the newest undo steps")
-            try:
-                button.clicked.disconnect()
-            except (RuntimeError, TypeError):
-                pass
-            button.clicked.connect(lambda _=False, v=view: self.undo(v))
+            if not button.property("undoConnected"):
+                button.setProperty("undoConnected", True)
+                button.clicked.connect(lambda _=False, v=view: self.undo(v))
         button.show()
 
     def undo(self, view: TurnView) -> None:
