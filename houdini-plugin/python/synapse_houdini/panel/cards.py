@@ -38,6 +38,8 @@ class ToolCard(QtWidgets.QFrame):
         self.call_id = call_id
         self.name = name
         self.state = "running"
+        #: Every state the card showed, in order (for tests and debugging).
+        self.history = ["running"]
         self.duration_ms: Optional[int] = None
         self.error: Optional[str] = None
         self.input_text = ""
@@ -130,6 +132,8 @@ class ToolCard(QtWidgets.QFrame):
 
     def set_state(self, state: str, duration_ms: Any = None, error: Optional[str] = None) -> None:
         self.state = state if state in STATE_STYLE else "unknown"
+        if self.history[-1] != self.state:
+            self.history.append(self.state)
         if isinstance(duration_ms, (int, float)) and not isinstance(duration_ms, bool):
             self.duration_ms = int(duration_ms)
         if error:

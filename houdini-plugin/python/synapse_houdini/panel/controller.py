@@ -40,12 +40,51 @@ Answer = Callable[[Any, Optional[BaseException]], None]
 
 
 class Bridge(QtCore.QObject):
-    """Signals from plugin threads to the main thread (queued by Qt)."""
+    """Signals from plugin threads to the main thread (queued by Qt).
 
-    #: ``(handle, prepared event)``
-    turn_event = Signal(object, object)
-    #: ``(callback, result, error)``: a daemon request or approval answered.
-    answered = Signal(object, object, object)
+    There is ONE bridge per process, created on the main thread and never deleted:
+    a plugin thread may be emitting at the very moment a panel is destroyed, and
+    emitting on a deleted QObject crashes the process. Signals carry the token of
+    the controller they are for; the main thread drops those of closed controllers.
+    """
+
+    #: ``(controller token, handle, prepared event)``
+    turn_event = Signal(object, object, object)
+    #: ``(controller token, callback, result, error)``: a daemon request or approval answered.
+    answered = Signal(object, object, object, object)
+
+
+_bridge: Optional[Bridge] = None
+_controllers: "dict[int, Controller]" = {}
+_tokens = itertools.count(1)
+
+
+def bridge() -> Bridge:
+    """The process's bridge (created on first use, which must be on the main thread)."""
+    global _bridge
+    if _bridge is None:
+        _bridge = Bridge()
+        _bridge.turn_event.connect(_dispatch_turn_event)
+        _bridge.answered.connect(_dispatch_answer)
+    return _bridge
+
+
+def _dispatch_turn_event(token: int, handle: Any, event: Any) -> None:
+    controller = _controllers.get(token)
+    if controller is not None and not controller.closed and controller.on_turn_event is not None:
+        try:
+            controller.on_turn_event(handle, event)
+        except Exception:  # noqa: BLE001
+            log.exception("synapse panel: showing a turn event failed")
+
+
+def _dispatch_answer(token: int, answer: Any, result: Any, error: Any) -> None:
+    controller = _controllers.get(token)
+    if controller is not None and not controller.closed:
+        try:
+            answer(result, error)
+        except Exception:  # noqa: BLE001
+            log.exception("synapse panel: handling a daemon answer failed")
 
 
 def prepare_event(host: Any, event: dict) -> dict:
@@ -79,8 +118,11 @@ class Controller:
 
     def __init__(self, parent: Any = None, host_provider: Optional[Callable[[], Any]] = None,
                  state: PanelState = STATE) -> None:
-        self.bridge = Bridge(parent)
-        self.bridge.answered.connect(self._deliver)
+        self.bridge = bridge()
+        self.token = next(_tokens)
+        #: ``on_turn_event(handle, event)``, called on the main thread (set by the panel).
+        self.on_turn_event: Optional[Callable[[Any, Any], None]] = None
+        _controllers[self.token] = self
         self.state = state
         self._host_provider = host_provider or _default_host
         self._closed = threading.Event()
@@ -147,11 +189,8 @@ class Controller:
         def on_event(event: dict) -> None:
             if self._closed.is_set():
                 return
-            try:
-                prepared = prepare_event(host, event) if isinstance(event, dict) else {"type": "?"}
-                self.bridge.turn_event.emit(handle, prepared)
-            except RuntimeError:
-                pass  # the bridge was deleted with its widget: nothing to show any more
+            prepared = prepare_event(host, event) if isinstance(event, dict) else {"type": "?"}
+            self.bridge.turn_event.emit(self.token, handle, prepared)
 
         handle.on_event(on_event)
 
@@ -210,17 +249,7 @@ class Controller:
     def _emit_answer(self, answer: Answer, result: Any, error: Optional[BaseException]) -> None:
         if self._closed.is_set():
             return
-        try:
-            self.bridge.answered.emit(answer, result, error)
-        except RuntimeError:
-            pass
-
-    @staticmethod
-    def _deliver(answer: Answer, result: Any, error: Optional[BaseException]) -> None:
-        try:
-            answer(result, error)
-        except Exception:  # noqa: BLE001
-            log.exception("synapse panel: handling a daemon answer failed")
+        self.bridge.answered.emit(self.token, answer, result, error)
 
     # ------------------------------------------------------------ paging helpers
 
@@ -256,6 +285,8 @@ class Controller:
     def close(self) -> None:
         """Stop delivering; the worker thread ends. Turns keep running in the daemon."""
         self._closed.set()
+        _controllers.pop(self.token, None)
+        self.on_turn_event = None
         self._pending.clear()
         self._requests.put(None)
 
@@ -275,4 +306,4 @@ def _default_host() -> Any:
     return synapse_houdini.current_host()
 
 
-__all__ = ["Bridge", "Controller", "HISTORY_PAGE", "SESSIONS_PAGE", "prepare_event"]
+__all__ = ["Bridge", "Controller", "bridge", "HISTORY_PAGE", "SESSIONS_PAGE", "prepare_event"]

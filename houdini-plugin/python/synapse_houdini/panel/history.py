@@ -90,11 +90,12 @@ def _result_value(content: Any) -> Any:
     import json
 
     if isinstance(content, list):
-        text = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+        content = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    if isinstance(content, str):
         try:
-            return json.loads(text)
+            return json.loads(content)
         except ValueError:
-            return text
+            return content
     return content
 
 

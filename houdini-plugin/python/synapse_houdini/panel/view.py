@@ -55,7 +55,7 @@ class SynapsePanel(QtWidgets.QWidget):
         self.setStyleSheet(STYLE)
         self.state = state
         self.controller = Controller(self, host_provider, state)
-        self.controller.bridge.turn_event.connect(self._on_turn_event)
+        self.controller.on_turn_event = self._on_turn_event
         self.views: dict[int, tuple[Any, TurnView]] = {}
         self.state_history: list[str] = []
         self.daemon: dict = {}
@@ -69,8 +69,14 @@ class SynapsePanel(QtWidgets.QWidget):
         self._timer.timeout.connect(self.tick)
         self._timer.start()
         self.tick()
+        live = self.state.live()
+        if self.state.session_id is None and live and live[-1].session_id:
+            self.state.session_id = live[-1].session_id
         if self.state.session_id:
             self.open_session(self.state.session_id)
+        else:
+            for handle in live:  # submitted, not yet accepted: no session to load
+                self._show(handle, self.transcript.add_turn(handle.prompt))
 
     # ------------------------------------------------------------ layout
 
@@ -185,6 +191,8 @@ class SynapsePanel(QtWidgets.QWidget):
         if pair is None or not isinstance(event, dict):
             return  # a turn this panel does not show (another session, or closed view)
         view = pair[1]
+        if handle.session_id and self.state.session_id is None:
+            self.state.session_id = handle.session_id
         view.apply(event)
         if event.get("type") == "done":
             self._turn_finished(handle, view)
