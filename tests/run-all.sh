@@ -19,4 +19,5 @@ cargo test --workspace --locked
 echo "== pytest"
 export SYNAPSED_BIN="$root/target/debug/synapsed"
 export SYNAPSE_SCRIPTED_API_BIN="$root/target/debug/synapse-scripted-api"
+export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"  # the panel tests need no display
 .venv/bin/python -m pytest -q houdini-plugin/tests tests

@@ -10,7 +10,7 @@ from .qt import Qt, QtCore, QtGui, QtWidgets, Signal
 
 STATE_STYLE = {
     "running": ("●", "#e0a030", "running"),
-    "awaiting_approval": ("?", "#4a9eff", "waiting for your approval"),
+    "awaiting_approval": ("?", "#4a9eff", "needs approval"),
     "ok": ("✓", "#4caf50", "ok"),
     "error": ("✗", "#e05555", "error"),
     "cancelled": ("■", "#9aa0a6", "cancelled"),

@@ -100,10 +100,11 @@ class SynapsePanel(QtWidgets.QWidget):
         self.sessions_button.toggled.connect(self._toggle_sessions)
         self.new_button = QtWidgets.QPushButton("New session", self)
         self.new_button.clicked.connect(self.new_session)
+        # The state text may be long (a reason for giving up): it shrinks, the panel does not grow.
+        self.state_label.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
         top.addWidget(self.state_dot)
         top.addWidget(self.state_label, 1)
         top.addWidget(self.retry_button)
-        top.addWidget(self.day_label)
         top.addWidget(self.sessions_button)
         top.addWidget(self.new_button)
         root.addLayout(top)
@@ -125,10 +126,19 @@ class SynapsePanel(QtWidgets.QWidget):
         self.splitter.setStretchFactor(1, 1)
         root.addWidget(self.splitter, 1)
 
+        usage_row = QtWidgets.QHBoxLayout()
+        self.turn_usage = QtWidgets.QLabel(self)
+        self.turn_usage.setObjectName("muted")
+        self.turn_usage.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
+        self.day_label.setToolTip("Spending today as synapsed reports it (token counts when it reports no cost)")
+        usage_row.addWidget(self.turn_usage, 1)
+        usage_row.addWidget(self.day_label)
+        root.addLayout(usage_row)
+
         self.prompt = PromptEdit(self)
         self.prompt.setObjectName("promptEdit")
         self.prompt.setPlaceholderText("Ask Synapse…  (Enter sends, Shift+Enter for a new line)")
-        self.prompt.setMaximumHeight(90)
+        self.prompt.setMaximumHeight(72)
         self.prompt.submitted.connect(self.send)
         root.addWidget(self.prompt)
 
@@ -141,8 +151,6 @@ class SynapsePanel(QtWidgets.QWidget):
                                   if self.state.mode in MODE_TIPS else 0)
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self.mode.setToolTip("Permission mode of the next turn")
-        self.turn_usage = QtWidgets.QLabel(self)
-        self.turn_usage.setObjectName("muted")
         self.stop_button = QtWidgets.QPushButton("Stop", self)
         self.stop_button.setObjectName("stopButton")
         self.stop_button.clicked.connect(self.stop)
@@ -152,7 +160,7 @@ class SynapsePanel(QtWidgets.QWidget):
         self.send_button.clicked.connect(self.send)
         bottom.addWidget(QtWidgets.QLabel("Mode", self))
         bottom.addWidget(self.mode)
-        bottom.addWidget(self.turn_usage, 1)
+        bottom.addStretch(1)
         bottom.addWidget(self.stop_button)
         bottom.addWidget(self.send_button)
         root.addLayout(bottom)
@@ -458,7 +466,7 @@ def _day_text(status: dict) -> str:
     usage = status.get("usage")
     if isinstance(usage, dict):
         total = sum(v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool))
-        return f"{total:,} tokens since synapsed started"
+        return f"{total:,} tokens since synapsed started"  # no per-day figure without spend
     return ""
 
 
