@@ -77,20 +77,10 @@ def turn_views(panel: Any) -> list:
 
 
 def all_text(view: Any) -> str:
-    """The plain text of a turn view's rendered assistant text (tags stripped)."""
-    import re
-
+    """The plain text of a turn view's rendered assistant text, in order."""
     from synapse_houdini.panel.turns import TextSegment
 
-    parts = []
-    for segment in view.segments:
-        if isinstance(segment, TextSegment):
-            parts.append(segment.text())
-    html = "".join(parts)
-    text = re.sub(r"<[^>]+>", "", html)
-    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#x27;", "'"), ("&amp;", "&")):
-        text = text.replace(entity, char)
-    return text
+    return "\n".join(s.plain_text() for s in view.segments if isinstance(s, TextSegment))
 
 
 __all__ = ["QtCore", "QtTest", "QtWidgets", "all_text", "app", "make_panel", "process_events", "qapp", "qwait_for",

@@ -13,6 +13,7 @@ ends, so no thread outlives the widgets or touches a deleted object.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import queue
@@ -33,6 +34,8 @@ REQUEST_TIMEOUT_S = 30.0
 HISTORY_PAGE = 200
 #: Sessions per ``session.list`` page.
 SESSIONS_PAGE = 50
+#: Longest the main thread spends draining the inbox before yielding to the event loop.
+DRAIN_BUDGET_S = 0.008
 #: Pages fetched at most for one history (a bound, not a limit anyone should meet).
 HISTORY_MAX_PAGES = 50
 
@@ -40,18 +43,64 @@ Answer = Callable[[Any, Optional[BaseException]], None]
 
 
 class Bridge(QtCore.QObject):
-    """Signals from plugin threads to the main thread (queued by Qt).
+    """Hands work from plugin threads to the main thread.
+
+    Plugin threads append ``(token, kind, payload)`` to a thread-safe inbox and emit
+    the argument-less ``wake`` signal (queued by Qt, since the bridge lives on the
+    main thread) only when no wake-up is pending; the main thread drains the whole
+    inbox per wake-up. So a burst of deltas costs one queued event, and no Python
+    object crosses threads inside a Qt signal.
 
     There is ONE bridge per process, created on the main thread and never deleted:
-    a plugin thread may be emitting at the very moment a panel is destroyed, and
-    emitting on a deleted QObject crashes the process. Signals carry the token of
+    a plugin thread may be posting at the very moment a panel is destroyed, and
+    emitting on a deleted QObject crashes the process. Items carry the token of
     the controller they are for; the main thread drops those of closed controllers.
     """
 
-    #: ``(controller token, handle, prepared event)``
-    turn_event = Signal(object, object, object)
-    #: ``(controller token, callback, result, error)``: a daemon request or approval answered.
-    answered = Signal(object, object, object, object)
+    wake = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inbox: "collections.deque[tuple[int, str, tuple]]" = collections.deque()
+        self._lock = threading.Lock()
+        self._pending = False
+        self.wake.connect(self.drain)
+
+    def post(self, token: int, kind: str, *payload: Any) -> None:
+        """Queue an item for the main thread (any thread)."""
+        self._inbox.append((token, kind, payload))
+        with self._lock:
+            if self._pending:
+                return
+            self._pending = True
+        self.wake.emit()
+
+    def drain(self) -> None:
+        """Run every queued item (main thread)."""
+        with self._lock:
+            self._pending = False  # before draining: a later post wakes us again
+        inbox = self._inbox
+        deadline = time.perf_counter() + DRAIN_BUDGET_S
+        while inbox:
+            if time.perf_counter() > deadline:
+                # Yield to the event loop (paint, input) and continue on the next wake-up.
+                with self._lock:
+                    self._pending = True
+                QtCore.QTimer.singleShot(0, self.drain)
+                return
+            token, kind, payload = inbox.popleft()
+            controller = _controllers.get(token)
+            if controller is None or controller.closed:
+                continue
+            try:
+                if kind == "event":
+                    if controller.on_turn_event is not None:
+                        controller.on_turn_event(*payload)
+                else:
+                    answer, result, error = payload
+                    answer(result, error)
+            except Exception:  # noqa: BLE001
+                log.exception("synapse panel: handling %s failed", kind)
 
 
 _bridge: Optional[Bridge] = None
@@ -64,27 +113,7 @@ def bridge() -> Bridge:
     global _bridge
     if _bridge is None:
         _bridge = Bridge()
-        _bridge.turn_event.connect(_dispatch_turn_event)
-        _bridge.answered.connect(_dispatch_answer)
     return _bridge
-
-
-def _dispatch_turn_event(token: int, handle: Any, event: Any) -> None:
-    controller = _controllers.get(token)
-    if controller is not None and not controller.closed and controller.on_turn_event is not None:
-        try:
-            controller.on_turn_event(handle, event)
-        except Exception:  # noqa: BLE001
-            log.exception("synapse panel: showing a turn event failed")
-
-
-def _dispatch_answer(token: int, answer: Any, result: Any, error: Any) -> None:
-    controller = _controllers.get(token)
-    if controller is not None and not controller.closed:
-        try:
-            answer(result, error)
-        except Exception:  # noqa: BLE001
-            log.exception("synapse panel: handling a daemon answer failed")
 
 
 def prepare_event(host: Any, event: dict) -> dict:
@@ -190,7 +219,7 @@ class Controller:
             if self._closed.is_set():
                 return
             prepared = prepare_event(host, event) if isinstance(event, dict) else {"type": "?"}
-            self.bridge.turn_event.emit(self.token, handle, prepared)
+            self.bridge.post(self.token, "event", handle, prepared)
 
         handle.on_event(on_event)
 
@@ -249,7 +278,7 @@ class Controller:
     def _emit_answer(self, answer: Answer, result: Any, error: Optional[BaseException]) -> None:
         if self._closed.is_set():
             return
-        self.bridge.answered.emit(self.token, answer, result, error)
+        self.bridge.post(self.token, "answer", answer, result, error)
 
     # ------------------------------------------------------------ paging helpers
 

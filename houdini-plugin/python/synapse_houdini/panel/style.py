@@ -5,7 +5,7 @@ STYLE = """
 #synapsePanel QLabel { color: #dcdcdc; }
 #transcript, #transcriptInner { background-color: #252525; border: none; }
 #prompt { background-color: #3a4654; border-radius: 6px; padding: 6px 8px; color: #f0f0f0; }
-#assistantText { padding: 0px 2px; }
+QTextBrowser#assistantText { background-color: #252525; color: #dcdcdc; border: none; padding: 0px; }
 #toolCard { background-color: #323232; border: 1px solid #444; border-radius: 5px; }
 #cardSummary, #cardTiming, #muted { color: #9aa0a6; }
 #cardError, #noteError { color: #ff7b7b; }

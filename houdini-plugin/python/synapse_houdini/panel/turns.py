@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 from . import format as fmt
 from .cards import ToolCard
 from .markdown import plain_to_html, to_html
-from .qt import Qt, QtWidgets
+from .qt import Qt, QtGui, QtWidgets
 from .stream import StreamText
 
 FINAL = frozenset({"complete", "cancelled", "api_error", "max_iterations", "max_tokens", "refusal", "interrupted",
@@ -32,20 +32,34 @@ def _label(parent: Any, name: str = "", rich: bool = True) -> Any:
     return label
 
 
-class TextSegment(QtWidgets.QWidget):
-    """Streamed assistant text: frozen chunks rendered once, the tail re-rendered."""
+class TextSegment(QtWidgets.QTextBrowser):
+    """Streamed assistant text in ONE incrementally laid-out document.
+
+    Frozen chunks are appended once at the end of the document; only the open tail
+    is removed and re-inserted on each render, so Qt re-lays out just those blocks.
+    The widget has a fixed height (the document's), so the transcript's layout never
+    asks it (or anything above it) to re-measure all the text: a render costs the
+    size of the tail, not of the transcript.
+    """
 
     def __init__(self, parent: Any, on_dirty: Callable[["TextSegment"], None]) -> None:
         super().__init__(parent)
-        self._layout = QtWidgets.QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(0)
+        self.setObjectName("assistantText")
+        self.setReadOnly(True)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
+        self.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
+        self.document().setDocumentMargin(2)
         self.stream = StreamText()
-        self._tail = _label(self, "assistantText")
-        self._layout.addWidget(self._tail)
+        self._tail_start = 0
         self._on_dirty = on_dirty
         self._dirty = False
         self.chunks = 0
+        self.setFixedHeight(4)
 
     def append(self, delta: str) -> None:
         self.stream.append(delta)
@@ -56,17 +70,42 @@ class TextSegment(QtWidgets.QWidget):
     def render(self) -> None:
         """Freeze what can be frozen, re-render the tail (called by the coalescing timer)."""
         self._dirty = False
+        cursor = QtGui.QTextCursor(self.document())
+        cursor.setPosition(self._tail_start)
+        cursor.movePosition(QtGui.QTextCursor.End, QtGui.QTextCursor.KeepAnchor)
+        cursor.removeSelectedText()
         for chunk in self.stream.take_chunks():
-            label = _label(self, "assistantText")
-            label.setText(to_html(chunk))
-            self._layout.insertWidget(self._layout.count() - 1, label)
+            self._insert(cursor, to_html(chunk))
             self.chunks += 1
+        self._tail_start = cursor.position()
         tail = self.stream.tail()
-        self._tail.setVisible(bool(tail.strip()))
-        self._tail.setText(to_html(tail) if tail.strip() else "")
+        if tail.strip():
+            self._insert(cursor, to_html(tail))
+        self._fit()
 
-    def text(self) -> str:
-        return "".join(self._layout.itemAt(i).widget().text() for i in range(self._layout.count()))
+    def _insert(self, cursor: Any, html: str) -> None:
+        if cursor.position() > 0:
+            cursor.insertBlock(QtGui.QTextBlockFormat(), QtGui.QTextCharFormat())
+        cursor.insertHtml(html)
+
+    def _fit(self) -> None:
+        doc = self.document()
+        width = self.viewport().width()
+        if width > 0 and doc.textWidth() != width:
+            doc.setTextWidth(width)
+        height = int(doc.size().height()) + 2
+        if height != self.height():
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._fit()
+
+    def wheelEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        event.ignore()  # no scrolling of its own: the transcript scrolls
+
+    def plain_text(self) -> str:
+        return self.document().toPlainText()
 
 
 class TurnView(QtWidgets.QFrame):
