@@ -85,25 +85,29 @@ def bench_streaming(deltas: int, rate: float) -> None:
     view = panel.transcript.add_turn("bench")
     panel.views[id(handle)] = (handle, view)
     slot_ms: list[float] = []
+    slot_cpu: list[float] = []
     queue_ms: list[float] = []
     render_ms: list[float] = []
+    render_cpu: list[float] = []
     original_slot = panel.controller.on_turn_event
 
     def timed_slot(h, event):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         sent = event.get("_t")
         if sent is not None:
             queue_ms.append((t0 - sent) * 1000)
         original_slot(h, event)
         slot_ms.append((time.perf_counter() - t0) * 1000)
+        slot_cpu.append((time.thread_time() - c0) * 1000)
 
     panel.controller.on_turn_event = timed_slot
     original_render = panel.transcript.render_now
 
     def timed_render():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         original_render()
         render_ms.append((time.perf_counter() - t0) * 1000)
+        render_cpu.append((time.thread_time() - c0) * 1000)
 
     panel.transcript._timer.timeout.disconnect()
     panel.transcript._timer.timeout.connect(timed_render)
@@ -144,8 +148,10 @@ def bench_streaming(deltas: int, rate: float) -> None:
     probe.stop()
     total = sum(slot_ms) + sum(render_ms)
     print(f"[1] {deltas} deltas at ~{rate:g}/s")
-    print(f"    slot per delta:        {summary(slot_ms)}")
-    print(f"    render per tick:       {summary(render_ms)} ({len(render_ms)} ticks)")
+    print(f"    slot per delta, wall:  {summary(slot_ms)}")
+    print(f"    slot per delta, CPU:   {summary(slot_cpu)}")
+    print(f"    render per tick, wall: {summary(render_ms)} ({len(render_ms)} ticks)")
+    print(f"    render per tick, CPU:  {summary(render_cpu)}")
     print(f"    slot+render per delta: mean={total / max(1, len(slot_ms)):.3f} ms")
     print(f"[4] queue latency emit→slot: {summary(queue_ms)}")
     print(f"    10 ms timer lateness:    {summary(probe_late)}")
@@ -181,14 +187,17 @@ def bench_append(existing: int, measured: int) -> None:
         QtTest.QTest.qWait(1)
     QtTest.QTest.qWait(50)
     view = panel.transcript.turns[-1]
-    latencies = []
+    latencies, cpu = [], []
     for _ in range(measured):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         view.apply({"type": "text", "text": rng.choice(WORDS), "seq": seq})
         panel.transcript.render_now()
         latencies.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
         seq += 1
-    print(f"[2] append+render per delta with {existing:,} deltas already shown: {summary(latencies)}")
+    print(f"[2] append+render per delta with {existing:,} deltas already shown")
+    print(f"    wall: {summary(latencies)}")
+    print(f"    CPU:  {summary(cpu)}")
     panel.shutdown()
     panel.close()
     del app
@@ -201,6 +210,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 t_cold = time.perf_counter()
 from PySide6 import QtWidgets
 app = QtWidgets.QApplication([])
+if {preload!r}:
+    import synapse_houdini  # started at UI ready inside Houdini, before any panel opens
+    from PySide6 import QtCore
+    QtCore.Qt.AlignLeft  # PySide6 builds the Qt namespace's ~130 Python enums on first use (once per process)
 t0 = time.perf_counter()
 from synapse_houdini.panel.view import SynapsePanel
 panel = SynapsePanel(host_provider=lambda: None)
@@ -214,22 +227,33 @@ panel.shutdown()
 
 
 def bench_build(runs: int) -> None:
-    warm, shown, cold = [], [], []
-    code = BUILD_SNIPPET.format(python=os.path.join(PLUGIN, "python"))
-    for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-        parts = out.stdout.split()
-        if len(parts) != 3:
-            raise RuntimeError(out.stderr)
-        warm.append(float(parts[0]))
-        shown.append(float(parts[1]))
-        cold.append(float(parts[2]))
-    print(f"[3] import + build (Qt loaded, as in Houdini): {summary(warm)}")
-    print(f"    ... + first show and event pass:          {summary(shown)}")
-    print(f"    cold (PySide6 import + QApplication too): {summary(cold)}")
+    import tempfile
+
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed plugin has its .pyc files
+    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="synapse-pyc-")  # not in the repo
+    for preload in (True, False):
+        warm, shown, cold = [], [], []
+        code = BUILD_SNIPPET.format(python=os.path.join(PLUGIN, "python"), preload=preload)
+        for run in range(runs + 1):
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+            parts = out.stdout.split()
+            if len(parts) != 3:
+                raise RuntimeError(out.stderr)
+            if run == 0:
+                continue  # the first run writes the .pyc files
+            warm.append(float(parts[0]))
+            shown.append(float(parts[1]))
+            cold.append(float(parts[2]))
+        what = ("synapse_houdini imported, Qt enums in use" if preload
+                else "first PySide6 code of the process, synapse_houdini imported too")
+        print(f"[3] import + build, Qt loaded, {what}: {summary(warm)}")
+        print(f"    ... + first show and event pass:          {summary(shown)}")
+        print(f"    cold (PySide6 import + QApplication too): {summary(cold)}")
 
 
 def main() -> int:
+    print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     parser = argparse.ArgumentParser()
     parser.add_argument("--deltas", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=2000)

@@ -110,20 +110,14 @@ class SynapsePanel(QtWidgets.QWidget):
         root.addLayout(top)
 
         self.splitter = QtWidgets.QSplitter(Qt.Horizontal, self)
-        self.sessions = SessionList(self.splitter)
-        self.sessions.opened.connect(self.open_session)
-        self.sessions.more.connect(lambda: self.load_sessions(more=True))
-        self.sessions.refresh.connect(self.load_sessions)
-        self.sessions.hide()
         self.stack = QtWidgets.QStackedWidget(self.splitter)
         self.transcript = Transcript(self.stack, on_approve=self._approve)
-        self.setup = SetupView(self.stack)
-        self.setup.check.connect(self.refresh_daemon_status)
         self.stack.addWidget(self.transcript)
-        self.stack.addWidget(self.setup)
-        self.splitter.addWidget(self.sessions)
         self.splitter.addWidget(self.stack)
         self.splitter.setStretchFactor(1, 1)
+        # The session list and the set-up view are built when first needed (a faster open).
+        self._sessions: Optional[SessionList] = None
+        self._setup: Optional[SetupView] = None
         root.addWidget(self.splitter, 1)
 
         usage_row = QtWidgets.QHBoxLayout()
@@ -164,6 +158,27 @@ class SynapsePanel(QtWidgets.QWidget):
         bottom.addWidget(self.stop_button)
         bottom.addWidget(self.send_button)
         root.addLayout(bottom)
+
+    @property
+    def sessions(self) -> SessionList:
+        if self._sessions is None:
+            self._sessions = SessionList(self.splitter)
+            self._sessions.opened.connect(self.open_session)
+            self._sessions.more.connect(lambda: self.load_sessions(more=True))
+            self._sessions.refresh.connect(self.load_sessions)
+            self._sessions.hide()
+            self.splitter.insertWidget(0, self._sessions)
+            self.splitter.setStretchFactor(0, 0)
+            self.splitter.setStretchFactor(1, 1)
+        return self._sessions
+
+    @property
+    def setup(self) -> SetupView:
+        if self._setup is None:
+            self._setup = SetupView(self.stack)
+            self._setup.check.connect(self.refresh_daemon_status)
+            self.stack.addWidget(self._setup)
+        return self._setup
 
     # ------------------------------------------------------------ turns
 
@@ -435,7 +450,10 @@ class SynapsePanel(QtWidgets.QWidget):
                 return
             self.daemon = result
             self.auth_missing = result.get("auth") == "missing"
-            self.stack.setCurrentWidget(self.setup if self.auth_missing else self.transcript)
+            if self.auth_missing:
+                self.stack.setCurrentWidget(self.setup)
+            elif self._setup is not None:
+                self.stack.setCurrentWidget(self.transcript)
             self.day_label.setText(_day_text(result))
 
         self.controller.request("daemon.status", None, answered)
