@@ -192,3 +192,77 @@ def test_local_cancel_is_reconciled_with_the_daemons_final_status(make_panel):
     view.apply({"type": "done", "seq": 1, "result": {"status": "complete", "text": "finished", "usage": {"input_tokens": 3, "output_tokens": 4}}})
     assert view.status == "complete" and "finished before Stop" in view.status_label.text()
     assert "in 3" in view.usage_label.text() and "out 4" in view.usage_label.text()
+
+
+def _png(width: int = 4, height: int = 3) -> bytes:
+    import struct
+    import zlib
+
+    raw = b"".join(b"\x00" + bytes([200, 30, 30]) * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_viewport_images_in_a_result_are_shown_inline(make_panel):
+    import base64
+
+    class Host:
+        def call_reply(self, call_id):
+            return {"is_error": False, "content": {"width": 4, "height": 3},
+                    "images": [{"media_type": "image/png", "data": base64.b64encode(_png()).decode()},
+                               {"media_type": "image/png", "data": "not base64!"},
+                               {"media_type": "text/html", "data": "PHNjcmlwdD4="}]}
+
+    event = prepare_event(Host(), {"type": "tool_result", "call_id": "cap", "is_error": False, "duration_ms": 40, "seq": 1})
+    assert len(event["_images"]) == 1  # the bad entries are skipped
+    panel = _panel(make_panel)
+    view = panel.transcript.add_turn("capture")
+    view.apply({"type": "tool_call", "call_id": "cap", "name": "houdini_capture_viewport", "seq": 0})
+    view.apply(event)
+    card = view.cards["cap"]
+    assert card.images.count() == 1
+    pixmap = card.images.itemAt(0).widget().pixmap()
+    assert pixmap.width() == 4 and pixmap.height() == 3
+
+
+def test_retry_and_compaction_events_are_noted(make_panel):
+    panel = _panel(make_panel)
+    view = panel.transcript.add_turn("x")
+    view.apply({"type": "retry", "attempt": 1, "delay_ms": 500, "reason": "overloaded", "seq": 0})
+    view.apply({"type": "compaction", "method": "elide", "tokens_before": 170000, "tokens_after": 90000, "seq": 1})
+    notes = [s.text() for s in view.segments if hasattr(s, "text") and s.objectName() == "muted"]
+    assert any("retry 1 in 500 ms: overloaded" in n for n in notes)
+    assert any("170,000 → 90,000" in n for n in notes)
+
+
+def test_history_is_loaded_page_by_page(app):
+    from synapse_houdini.panel.controller import HISTORY_PAGE, Controller
+
+    controller = Controller(host_provider=lambda: None)
+    messages = [{"role": "user", "content": f"m{i}"} for i in range(2 * HISTORY_PAGE + 7)]
+    asked = []
+
+    def fake_request(method, params, answer):
+        asked.append(dict(params))
+        start = params["after"] + 1 if "after" in params else 0
+        page = messages[start:start + params["limit"]]
+        answer({"session_id": "s", "messages": page, "turns": [], "message_count": len(messages)}, None)
+
+    controller.request = fake_request
+    got = []
+    controller.load_history("s", lambda detail, error: got.append((detail, error)))
+    controller.close()
+    assert len(got) == 1 and got[0][1] is None
+    assert got[0][0]["messages"] == messages
+    assert [p.get("after") for p in asked] == [None, HISTORY_PAGE - 1, 2 * HISTORY_PAGE - 1]
+    # A daemon without paging (no message_count) is one page.
+    asked.clear()
+    controller2 = Controller(host_provider=lambda: None)
+    controller2.request = lambda m, p, a: a({"session_id": "s", "messages": messages[:3], "turns": []}, None)
+    controller2.load_history("s", lambda d, e: got.append((d, e)))
+    controller2.close()
+    assert got[-1][0]["messages"] == messages[:3]
