@@ -266,3 +266,18 @@ def test_history_is_loaded_page_by_page(app):
     controller2.load_history("s", lambda d, e: got.append((d, e)))
     controller2.close()
     assert got[-1][0]["messages"] == messages[:3]
+
+
+def test_an_approval_answered_elsewhere_closes_the_prompt(make_panel):
+    panel = _panel(make_panel)
+    view = panel.transcript.add_turn("x")
+    view.apply({"type": "tool_call", "call_id": "d", "name": "houdini_delete_nodes", "seq": 0,
+                "_summary": "paths: /obj/a", "_input_text": '{"paths": ["/obj/a"]}'})
+    view.apply({"type": "approval_request", "call_id": "d", "name": "houdini_delete_nodes", "destructive": True, "seq": 1,
+                "_summary": "paths: /obj/a", "_input_text": '{"paths": ["/obj/a"]}'})
+    view.apply({"type": "status", "status": "awaiting_approval", "seq": 2})
+    card = view.cards["d"]
+    assert not card.approval.isHidden() and card.state == "awaiting_approval" and view.status == "awaiting_approval"
+    view.apply({"type": "status", "status": "running", "seq": 3})
+    assert card.approval.isHidden() and card.state == "running"
+    assert "answered elsewhere" in card.timing.text()

@@ -167,6 +167,11 @@ class TurnView(QtWidgets.QFrame):
         if kind == "status" and isinstance(event.get("status"), str):
             if self.status not in FINAL:
                 self._set_status(event["status"])
+            if event["status"] == "running":
+                # Running again: any approval still open here was answered (maybe by another client).
+                for card in self.cards.values():
+                    if card.state == "awaiting_approval":
+                        card.set_state("running")
         elif kind == "text" and isinstance(event.get("text"), str):
             self.texts_seen = True
             self._text_segment().append(event["text"])
