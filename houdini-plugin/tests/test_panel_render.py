@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from panel_support import all_text, app, make_panel, process_events, qwait_for  # noqa: F401  (fixtures)
+from panel_support import all_text, app, make_panel, qwait_for  # noqa: F401  (fixtures)
 from synapse_houdini.panel import format as fmt
 from synapse_houdini.panel.controller import prepare_event
 from synapse_houdini.panel.markdown import to_html

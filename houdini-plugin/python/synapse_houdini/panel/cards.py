@@ -6,7 +6,7 @@ from typing import Any, Callable, Optional
 
 from . import format as fmt
 from .markdown import escape
-from .qt import Qt, QtCore, QtGui, QtWidgets, Signal
+from .qt import Qt, QtGui, QtWidgets, Signal
 
 STATE_STYLE = {
     "running": ("●", "#e0a030", "running"),

@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional
 
 from . import format as fmt
 from .cards import ToolCard
-from .markdown import plain_to_html, to_html
+from .markdown import to_html
 from .qt import Qt, QtGui, QtWidgets
 from .stream import StreamText
 
@@ -283,10 +283,6 @@ class TurnView(QtWidgets.QFrame):
         self.status = status
         self.status_label.setText(STATUS_TEXT.get(status, status) + extra)
         self.status_label.setProperty("final", status in FINAL)
-
-
-def plain(text: str) -> str:
-    return plain_to_html(text)
 
 
 __all__ = ["FINAL", "STATUS_TEXT", "TextSegment", "TurnView"]
