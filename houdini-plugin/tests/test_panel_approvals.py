@@ -99,9 +99,13 @@ def test_an_answer_that_comes_too_late_is_reported_not_pending(fake, make_panel)
     handle = next(h for h, v in panel.views.values() if v is view)
     # Another client answers first (through the plugin API, off the main thread).
     assert handle.approve(card.call_id, "allow").result(10) == {"accepted": True}
-    card.allow_button.click()  # the panel's answer arrives second
+    # The panel's answer arrives second (sent directly: once the daemon's "running"
+    # status is shown, the panel already closed the prompt as answered elsewhere).
+    panel._approve(view, card.call_id, "allow")
     assert qwait_for(lambda: len(daemon.approve_log) == 2, 10)
     assert daemon.approve_log[1][1] is False
+    assert qwait_for(lambda: "no longer waiting" in card.approval_note.text(), 10)
+    assert card.approval.isHidden()
     assert qwait_for(lambda: view.final, 10)
 
 
