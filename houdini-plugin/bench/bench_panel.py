@@ -114,6 +114,9 @@ def bench_streaming(deltas: int, rate: float) -> None:
     panel.transcript._timer.timeout.disconnect()
     panel.transcript._timer.timeout.connect(timed_render)
     panel.controller.attach(handle)
+    attach_deadline = time.monotonic() + 10
+    while not handle.callbacks and time.monotonic() < attach_deadline:
+        QtTest.QTest.qWait(1)  # the replay (nothing to replay here) runs on the panel's worker
 
     probe_late: list[float] = []
     probe = QtCore.QTimer()

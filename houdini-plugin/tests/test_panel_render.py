@@ -281,3 +281,43 @@ def test_an_approval_answered_elsewhere_closes_the_prompt(make_panel):
     view.apply({"type": "status", "status": "running", "seq": 3})
     assert card.approval.isHidden() and card.state == "running"
     assert "answered elsewhere" in card.timing.text()
+
+
+def test_reattaching_mid_stream_keeps_the_events_in_order(make_panel):
+    """A panel attaching to a live turn replays the past while new events keep coming."""
+    import threading
+
+    from synapse_houdini.host import TurnHandle
+
+    class StubHost:
+        class marshal:  # noqa: N801 - the attribute TurnHandle reads
+            @staticmethod
+            def is_main_thread():
+                return False
+
+    handle = TurnHandle(StubHost(), "stream", {})
+    handle._set_accepted("turn_x", "sess_x")
+    total = 3000
+    for seq in range(1000):
+        handle._on_event({"turn_id": "turn_x", "seq": seq, "type": "text", "text": f"<{seq}>"})
+    started = threading.Event()
+
+    def live():
+        started.set()
+        for seq in range(1000, total):
+            handle._on_event({"turn_id": "turn_x", "seq": seq, "type": "text", "text": f"<{seq}>"})
+        handle._on_event({"turn_id": "turn_x", "seq": total, "type": "done", "result": {"status": "complete"}})
+
+    panel = _panel(make_panel)
+    view = panel.transcript.add_turn("stream")
+    panel.views[id(handle)] = (handle, view)
+    producer = threading.Thread(target=live)
+    producer.start()
+    started.wait(5)
+    panel.controller.attach(handle)  # replays 1 000+ past events while the producer adds more
+    assert qwait_for(lambda: view.last_seq == total and not panel.transcript.pending_render(), 20), view.last_seq
+    producer.join(5)
+    text = all_text(view)
+    expected = "".join(f"<{seq}>" for seq in range(total))
+    assert view.last_seq == total and not view.gap, (view.last_seq, view.gap, len(text))
+    assert text.replace("\n", "") == expected

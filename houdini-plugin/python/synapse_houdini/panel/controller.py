@@ -208,20 +208,47 @@ class Controller:
         return handle
 
     def attach(self, handle: Any) -> None:
-        """Deliver *handle*'s events (past ones first) to ``bridge.turn_event``."""
+        """Deliver *handle*'s events, past ones first and in order, to ``on_turn_event``.
+
+        The replay of past events runs on the panel's worker thread (preparing
+        thousands of events must not hold up Houdini's main thread). Live events
+        that arrive on the notification thread during the replay are held back and
+        sent after it, so the panel sees the turn's events in order.
+        """
         key = id(handle)
         if key in self._attached:
             return
         self._attached.add(key)
-        host = self.host()
+        self._requests.put(("", handle, None))
 
-        def on_event(event: dict) -> None:
-            if self._closed.is_set():
-                return
+    def _replay(self, handle: Any) -> None:
+        host = self.host()
+        replay_thread = threading.get_ident()
+        lock = threading.Lock()
+        held: list = []
+        replaying = [True]
+
+        def deliver(event: Any) -> None:
             prepared = prepare_event(host, event) if isinstance(event, dict) else {"type": "?"}
             self.bridge.post(self.token, "event", handle, prepared)
 
+        def on_event(event: Any) -> None:
+            if self._closed.is_set():
+                return
+            if threading.get_ident() == replay_thread and replaying[0]:
+                deliver(event)  # a past event, replayed by on_event() below
+                return
+            with lock:
+                if replaying[0]:
+                    held.append(event)
+                else:
+                    deliver(event)
+
         handle.on_event(on_event)
+        with lock:
+            replaying[0] = False
+            for event in held:
+                deliver(event)
 
     def approve(self, handle: Any, call_id: str, decision: str, reason: Optional[str], answer: Answer) -> None:
         """Send ``turn.approve`` (from a plugin thread); *answer* runs on the main thread."""
@@ -250,6 +277,12 @@ class Controller:
             if item is None or self._closed.is_set():
                 return
             method, params, answer = item
+            if not method:  # attach: replay a handle's events here, off the main thread
+                try:
+                    self._replay(params)
+                except Exception:  # noqa: BLE001
+                    log.exception("synapse panel: following a turn failed")
+                continue
             host = self.host()
             client = host.supervisor.client if host is not None else None
             if client is None or client.closed:

@@ -392,7 +392,9 @@ class SynapsePanel(QtWidgets.QWidget):
         for handle, view in list(self.views.values()):
             if handle.session_id and self.state.session_id is None:
                 self.state.session_id = handle.session_id
-            if handle.done() and not view.final:
+            if handle.done() and not view.final and not _has_done_event(handle):
+                # Finished by the plugin itself (resumed after a restart, failed, stopped):
+                # no done event will come. (One that has a done event shows it when it arrives.)
                 self._finished_without_event(handle, view)
         self._update_buttons()
 
@@ -472,6 +474,11 @@ class SynapsePanel(QtWidgets.QWidget):
         """Stop timers and deliveries; running turns go on (reopening the panel resumes them)."""
         self._timer.stop()
         self.controller.close()
+
+
+def _has_done_event(handle: Any) -> bool:
+    events = getattr(handle, "events", None) or ()
+    return bool(events) and isinstance(events[-1], dict) and events[-1].get("type") == "done"
 
 
 def _day_text(status: dict) -> str:
