@@ -130,7 +130,10 @@ def test_plugin_api_on_approval_replays_and_rejects_bad_decisions(fake):
 def test_undo_this_turn_calls_undo_turn(fake, make_panel, monkeypatch):
     fake([(MAKE_NODE, {"name": "box1"})])
     calls = []
-    monkeypatch.setattr(synapse_houdini, "undo_turn", lambda turn_id: calls.append(turn_id) or {"undone": 1}, raising=False)
+    # The shape of synapse_houdini.undo_turn on main: {turn_id, undone: [labels]}; raises UndoRefused.
+    monkeypatch.setattr(synapse_houdini, "undo_turn",
+                        lambda turn_id: calls.append(turn_id) or {"turn_id": turn_id, "undone": ["Synapse: test_make_node"]},
+                        raising=False)
     panel = make_panel()
     view = _send(panel, "make a box")
     assert qwait_for(lambda: view.final and not view.undo_button.isHidden(), 10)
@@ -138,6 +141,7 @@ def test_undo_this_turn_calls_undo_turn(fake, make_panel, monkeypatch):
     view.undo_button.click()
     assert calls == [view.turn_id]
     assert view.undo_button.text() == "Undone" and not view.undo_button.isEnabled()
+    assert "Synapse: test_make_node" in view.undo_button.toolTip()
 
 
 def test_undo_refusal_is_shown_and_missing_undo_is_said(fake, make_panel, monkeypatch):

@@ -283,7 +283,10 @@ class SynapsePanel(QtWidgets.QWidget):
         if refused:
             view._note(f"Undo refused: {outcome.get('reason') or outcome.get('message') or outcome}", error=True)
             return
+        undone = outcome.get("undone") if isinstance(outcome, dict) else None
         view.undo_button.setText("Undone")
+        if isinstance(undone, list):
+            view.undo_button.setToolTip("Undone: " + ", ".join(str(label) for label in undone))
         view.undo_button.setEnabled(False)
 
     # ------------------------------------------------------------ sessions
