@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time set-up for tests and the demo on a fresh machine:
-#   - a Python venv at .venv with pytest and usd-core (tests only; the
+#   - a Python venv at .venv with pytest, usd-core and types-houdini (tests only; the
 #     Houdini plugin itself needs nothing beyond the standard library);
 #   - a debug build of every binary (synapsed, synapse-scripted-api).
 # Safe to run again: it only installs what is missing.
@@ -11,7 +11,7 @@ cd "$root"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import pytest, pxr, PySide6' 2>/dev/null; then
+if ! .venv/bin/python -c 'import pytest, pxr, anthropic, PySide6, importlib.metadata as m; m.distribution("types-houdini")' 2>/dev/null; then
     .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 # Qt (the panel tests, offscreen) needs a few system libraries; install the missing ones.

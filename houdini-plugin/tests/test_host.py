@@ -10,6 +10,7 @@ import pytest
 
 import hou
 import synapse_houdini
+from synapse_houdini.tools import builtin_tools
 from fake_daemon import FakeDaemon
 from synapse_houdini.tools import ToolDef
 from waiting import TIMESTAMP_RE, wait_until
@@ -63,7 +64,8 @@ def test_start_returns_at_once_and_registers(daemon, scene, main_loop):
     assert params["hip"] == hou.hipFile.path()
     assert params["ui_available"] is True
     assert params["houdini_version"] == "20.5.410"
-    assert [t["name"] for t in params["tools"]] == ["synapse_inspect_stage", "houdini_scene_info"]
+    assert [t["name"] for t in params["tools"]][:2] == ["synapse_inspect_stage", "houdini_scene_info"]
+    assert [t["name"] for t in params["tools"]] == [t.name for t in builtin_tools()]
     st = synapse_houdini.status()
     assert st["state"] == "connected" and st["registered"] and st["host_id"] == daemon.host().host_id
 
@@ -85,7 +87,7 @@ def test_tool_invoke_runs_inspect_stage_on_the_main_thread(host, daemon):
 def test_object_was_deleted_reaches_the_model_as_data(host, daemon, scene):
     first = daemon.invoke("test_touch_node", {"path": "/stage/sphere1"})["result"]
     assert first == {"is_error": False, "content": {"name": "sphere1", "path": "/stage/sphere1"}}
-    scene.nodes["sphere1"].destroy()  # the artist deletes it between calls
+    hou.main.run_sync(scene.nodes["sphere1"].destroy)  # the artist deletes it between calls
     env = daemon.invoke("test_touch_node", {"path": "/stage/sphere1"})["result"]
     assert env["is_error"] is True
     content = env["content"]

@@ -144,10 +144,10 @@ def test_scene_info(scene, main_loop):
                     "houdini_version": "20.5.410"}
 
 
-def test_builtin_specs_are_read_only_and_stable():
+def test_builtin_specs_are_stable_and_the_seed_tools_read_only():
     specs = [t.spec() for t in builtin_tools()]
-    assert [s["name"] for s in specs] == ["synapse_inspect_stage", "houdini_scene_info"]
-    for spec in specs:
+    assert [s["name"] for s in specs][:2] == ["synapse_inspect_stage", "houdini_scene_info"]
+    for spec in specs[:2]:
         assert set(spec) == {"name", "description", "input_schema", "read_only"}
         assert spec["read_only"] is True
     assert json.dumps(specs) == json.dumps([t.spec() for t in builtin_tools()])

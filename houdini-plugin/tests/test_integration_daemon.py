@@ -16,6 +16,7 @@ import pytest
 
 import synapse_houdini
 from synapse_houdini.rpc import RpcClient
+from synapse_houdini.tools import builtin_tools
 from waiting import TIMESTAMP_RE, process_alive, wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,7 +49,7 @@ def test_plugin_spawns_the_daemon_and_registers(real_synapsed, scene, main_loop)
     assert len(hosts) == 1
     entry = hosts[0]
     assert set(entry) >= {"host_id", "name", "houdini_version", "pid", "hip", "ui_available", "tools", "connected_at"}
-    assert entry["name"] == "houdini" and entry["pid"] == os.getpid() and entry["tools"] == 2
+    assert entry["name"] == "houdini" and entry["pid"] == os.getpid() and entry["tools"] == len(builtin_tools())
     assert entry["ui_available"] is True and entry["hip"].endswith(".hip")
     assert TIMESTAMP_RE.match(entry["connected_at"])
     pid = st["daemon_pid"]

@@ -97,19 +97,14 @@ def test_bad_readiness_kills_and_reaps_the_child(env, tmp_path, name, body, matc
     assert wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 5)
 
 
-def test_api_key_prefers_hou_secure(monkeypatch):
+def test_api_key_comes_from_the_environment_only(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "from-env")
-
-    class Secure:
-        @staticmethod
-        def password(name):
-            return "from-secure" if name == "synapse_anthropic" else None
-
-    class FakeHou:
-        secure = Secure()
-
-    assert launcher.get_api_key(FakeHou()) == "from-secure"
-    assert launcher.get_api_key(hou) == "from-env"  # the fake hou has no secure module
+    assert launcher.get_api_key() == "from-env"
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    assert launcher.get_api_key() is None
+    assert not hasattr(hou, "secure")  # Houdini has no such API; the plugin never looks for one
+    source = open(launcher.__file__).read()
+    assert 'getattr(hou, "secure"' not in source and "hou.secure." not in source
 
 
 def test_supervisor_spawns_then_restarts_a_killed_daemon(env, fake_bin, monkeypatch, scene, main_loop):

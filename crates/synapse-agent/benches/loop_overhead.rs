@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use synapse_agent::anthropic::request::body_bytes;
 use synapse_agent::{
     Agent, CancellationToken, Provider, ProviderError, ProviderRequest, ProviderResponse, Settings,
-    StreamSink, ToolCall, ToolHost, ToolOutcome, ToolSpec, TurnEventKind, TurnObserver, TurnSpec,
-    TurnStatus, Usage,
+    StreamSink, ToolCall, ToolHost, ToolOutcome, ToolSpec, TurnError, TurnEventKind, TurnObserver,
+    TurnSpec, TurnStatus, Usage,
 };
 
 struct Canned {
@@ -82,8 +82,11 @@ impl TurnObserver for Keep {
         self.1.fetch_add(1, Ordering::Relaxed);
     }
     fn usage(&self, _u: &Usage) {}
-    fn message(&self, m: Value) -> BoxFuture<'_, ()> {
-        Box::pin(async move { self.0.lock().unwrap().push(m) })
+    fn message(&self, m: Value) -> BoxFuture<'_, Result<(), TurnError>> {
+        Box::pin(async move {
+            self.0.lock().unwrap().push(m);
+            Ok(())
+        })
     }
 }
 

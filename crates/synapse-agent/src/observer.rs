@@ -2,7 +2,7 @@
 
 use futures::future::BoxFuture;
 use serde_json::Value;
-use synapse_protocol::{ToolCallRecord, TurnEventKind, Usage};
+use synapse_protocol::{ToolCallRecord, TurnError, TurnEventKind, Usage};
 
 /// Receives a turn's progress. Implemented by the daemon (events, store).
 pub trait TurnObserver: Send + Sync {
@@ -18,7 +18,12 @@ pub trait TurnObserver: Send + Sync {
     /// persist; the loop awaits it before going on. Called for the user
     /// prompt first, then each assistant message, then each user message of
     /// `tool_result` blocks (synthetic ones included).
-    fn message(&self, message: Value) -> BoxFuture<'_, ()>;
+    ///
+    /// An error (the message could not be made durable: disk full, I/O
+    /// error) ends the turn at once as `api_error` with that error: the loop
+    /// never goes on, or reports success, with a conversation it could not
+    /// keep.
+    fn message(&self, message: Value) -> BoxFuture<'_, Result<(), TurnError>>;
 
     /// One finished tool call, as it will appear in the result's
     /// `tool_calls`: called once per call the host ran (or that was cut off
@@ -37,7 +42,7 @@ pub struct NullObserver;
 impl TurnObserver for NullObserver {
     fn event(&self, _kind: TurnEventKind) {}
     fn usage(&self, _usage: &Usage) {}
-    fn message(&self, _message: Value) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
+    fn message(&self, _message: Value) -> BoxFuture<'_, Result<(), TurnError>> {
+        Box::pin(async { Ok(()) })
     }
 }

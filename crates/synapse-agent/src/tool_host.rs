@@ -61,6 +61,24 @@ pub trait ToolHost: Send + Sync {
 
     /// Run one call.
     fn invoke(&self, call: ToolCall, cancel: CancellationToken) -> BoxFuture<'_, ToolOutcome>;
+
+    /// The result of a call to a tool that was not among the tools sent
+    /// with the request (the model made the name up, or the turn's mode
+    /// withheld it). The host is never asked to run it. The default is an
+    /// `UnknownTool` error naming the tools that were offered; a host that
+    /// withholds tools by mode answers `NotPermitted` for those.
+    fn not_offered(&self, call: &ToolCall, offered: &[String]) -> ToolOutcome {
+        let list = if offered.is_empty() {
+            "no tools were offered in this turn".to_owned()
+        } else {
+            format!("the tools offered are: {}", offered.join(", "))
+        };
+        ToolOutcome::error(&synapse_protocol::ToolErrorEnvelope::synthetic(
+            &call.name,
+            "UnknownTool",
+            format!("there is no tool named {:?}; {list}", call.name),
+        ))
+    }
 }
 
 /// A host without tools: the model gets none, and any call it still makes

@@ -201,7 +201,10 @@ async fn run_loop(
         .iter()
         .filter_map(|t| {
             t.timeout_s
-                .filter(|s| s.is_finite() && *s > 0.0)
+                .filter(|s| {
+                    *s > 0.0
+                        && synapse_protocol::seconds(*s, synapse_protocol::MAX_TIMEOUT_S).is_some()
+                })
                 .map(|s| (t.name.clone(), s))
         })
         .collect();
@@ -224,7 +227,9 @@ async fn run_loop(
         messages: spec.history,
     };
     let user = json!({"role": "user", "content": [{"type": "text", "text": spec.prompt}]});
-    observer.message(user.clone()).await;
+    if let Err(e) = observer.message(user.clone()).await {
+        return (TurnStatus::ApiError, Some(e));
+    }
     req.messages.push(user);
     let set = |f: &dyn Fn(&mut Progress)| {
         if let Ok(mut p) = progress.lock() {
@@ -250,7 +255,9 @@ async fn run_loop(
         set(&|p| p.text = text.clone());
         let uses = tool_uses(&resp.content);
         let assistant = json!({"role": "assistant", "content": resp.content});
-        observer.message(assistant.clone()).await;
+        if let Err(e) = observer.message(assistant.clone()).await {
+            return (TurnStatus::ApiError, Some(e));
+        }
         req.messages.push(assistant);
 
         let stop = resp.stop_reason.as_deref();
@@ -259,8 +266,10 @@ async fn run_loop(
                 if iterations >= max_iterations {
                     (TurnStatus::MaxIterations, "MaxIterations")
                 } else {
+                    let offered: Vec<String> = req.tools.iter().map(|t| t.name.clone()).collect();
                     let round = run_tools(
                         &uses,
+                        &offered,
                         settings.max_tool_result_bytes as usize,
                         &spec.turn_id,
                         &timeouts,
@@ -271,7 +280,9 @@ async fn run_loop(
                     )
                     .await;
                     let msg = json!({"role": "user", "content": round.results});
-                    observer.message(msg.clone()).await;
+                    if let Err(e) = observer.message(msg.clone()).await {
+                        return (TurnStatus::ApiError, Some(e));
+                    }
                     req.messages.push(msg);
                     if round.cancelled {
                         return (TurnStatus::Cancelled, None);
@@ -308,7 +319,9 @@ async fn run_loop(
                 .map(|u| synthetic_result(u, closing, &why))
                 .collect::<Vec<_>>();
             let msg = json!({"role": "user", "content": results});
-            observer.message(msg.clone()).await;
+            if let Err(e) = observer.message(msg.clone()).await {
+                return (TurnStatus::ApiError, Some(e));
+            }
             req.messages.push(msg);
         }
         return (status, None);
@@ -318,6 +331,7 @@ async fn run_loop(
 #[allow(clippy::too_many_arguments)]
 async fn run_tools(
     uses: &[ToolUse],
+    offered: &[String],
     max_result_bytes: usize,
     turn_id: &str,
     timeouts: &HashMap<String, f64>,
@@ -355,9 +369,34 @@ async fn run_tools(
             input: u.input.clone(),
             timeout_s,
         };
+        if !offered.contains(&u.name) {
+            // Never sent to the host: it was not offered with the request.
+            let outcome = host.not_offered(&call, offered);
+            let (is_error, text) = result_text(&outcome, &u.name, max_result_bytes);
+            observer.event(TurnEventKind::ToolResult {
+                call_id: u.id.clone(),
+                is_error,
+                duration_ms: 0,
+            });
+            let record = ToolCallRecord {
+                call_id: u.id.clone(),
+                name: u.name.clone(),
+                input: u.input.clone(),
+                is_error,
+                duration_ms: 0,
+            };
+            observer.tool_call(&record);
+            if let Ok(mut p) = progress.lock() {
+                p.tool_calls.push(record);
+            }
+            results.push(tool_result_block(&u.id, is_error, text));
+            continue;
+        }
         let child = cancel.child_token();
         let started = Instant::now();
-        let limit = Duration::from_secs_f64(timeout_s) + TOOL_GRACE;
+        let limit = synapse_protocol::seconds(timeout_s, synapse_protocol::MAX_TIMEOUT_S)
+            .unwrap_or(Duration::from_secs_f64(DEFAULT_TOOL_TIMEOUT_S))
+            + TOOL_GRACE;
         let invoked = host.invoke(call, child.clone());
         let (outcome, cancelled) = tokio::select! {
             biased;

@@ -831,3 +831,59 @@ async fn oversized_tool_result_becomes_an_error_for_the_model() {
         .expect("msg")
         .contains("more than the 1000 allowed"));
 }
+
+#[tokio::test]
+async fn a_message_that_cannot_be_stored_ends_the_turn_as_a_storage_error() {
+    let api = tool_round_then_text("toolu_s1", "inspect", "never reached");
+    let rec = Recorder::default();
+    // The prompt is stored; the assistant message is not (disk full).
+    *rec.fail_message_at.lock().unwrap() = Some(1);
+    let cancel = CancellationToken::new();
+    let host = Host::echo(&["inspect"], cancel.clone());
+    let r = run(settings(&api), spec("hello"), &host, &rec, cancel).await;
+    assert_eq!(r.status, TurnStatus::ApiError, "{r:?}");
+    assert_eq!(r.error.as_ref().map(|e| e.kind), Some(ErrorKind::Storage));
+    assert!(r.tool_calls.is_empty(), "no tool runs after a lost message");
+    assert_eq!(api.requests().len(), 1, "no request after a lost message");
+}
+
+#[tokio::test]
+async fn a_made_up_tool_name_never_reaches_the_host() {
+    let api = ScriptedApi::start(Script::new(vec![
+        R::message(
+            vec![
+                tool_use("toolu_m1", "houdini_make_magic", json!({"x": 1})),
+                tool_use("toolu_m2", "inspect", json!({})),
+            ],
+            "tool_use",
+            5,
+            5,
+        ),
+        R::text("ok"),
+    ]));
+    let rec = Recorder::default();
+    let cancel = CancellationToken::new();
+    let host = Host::echo(&["inspect"], cancel.clone());
+    let r = run(settings(&api), spec("hello"), &host, &rec, cancel).await;
+    assert_eq!(r.status, TurnStatus::Complete, "{r:?}");
+    let asked: Vec<String> = host
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(asked, vec!["inspect"], "only the offered tool ran");
+    let second = &api.requests()[1].body["messages"];
+    let results = second[2]["content"].as_array().unwrap();
+    assert_eq!(results[0]["tool_use_id"], "toolu_m1");
+    assert_eq!(results[0]["is_error"], true);
+    let env: Value = serde_json::from_str(results[0]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(env["error_type"], "UnknownTool");
+    assert!(
+        env["error_message"].as_str().unwrap().contains("inspect"),
+        "{env}"
+    );
+    assert_eq!(results[1]["tool_use_id"], "toolu_m2");
+    assert!(results[1].get("is_error").is_none());
+}

@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: what the daemon is started with.
 //! - [`state`]: the shared state every method sees (`Arc<State>`).
+//! - [`health`]: whether the store takes writes (`daemon.status.storage`).
 //! - [`hosts`]: registered Houdini hosts and the connection serving each.
 //! - [`activity`]: open connections and live turns, for `--exit-when-idle`.
 //! - [`turns`]: submission, FIFO-per-session scheduling, cancel, shutdown.
@@ -14,6 +15,7 @@
 pub mod activity;
 pub mod config;
 pub mod events;
+pub mod health;
 pub mod hosts;
 pub mod methods;
 pub mod state;
@@ -35,7 +37,7 @@ pub enum StartError {
     #[error(transparent)]
     Endpoint(#[from] synapse_rpc::EndpointError),
     /// The database could not be opened or recovered.
-    #[error("cannot open the database in {dir}: {source}")]
+    #[error("cannot open the database in {dir}")]
     Store {
         /// The data dir.
         dir: std::path::PathBuf,
@@ -43,7 +45,7 @@ pub enum StartError {
         source: synapse_store::StoreError,
     },
     /// The agent settings are invalid.
-    #[error("invalid settings: {0}")]
+    #[error("invalid settings")]
     Settings(#[from] synapse_agent::ConfigError),
     /// The method table is inconsistent (a bug).
     #[error("method registration failed: {0}")]

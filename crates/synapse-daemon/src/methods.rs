@@ -11,13 +11,13 @@ use std::sync::Arc;
 use jsonrpsee_core::server::{Extensions, RpcModule};
 use jsonrpsee_core::RegisterMethodError;
 use jsonrpsee_types::{ErrorObjectOwned, Params};
-use std::time::Duration;
 
 use jsonrpsee_core::server::ResponsePayload;
 use synapse_protocol::{
     code, method, DaemonStatus, Empty, HostRegisterParams, HostRegisterResult, NoParams,
-    SessionRef, SessionSummary, TurnCancelResult, TurnRef, TurnResult, TurnSubmitParams,
-    TurnSubmitResult, TurnSubscribeParams, TurnWaitParams,
+    SessionListParams, SessionRef, SessionSummary, TurnCancelResult, TurnRef, TurnResult,
+    TurnSubmitParams, TurnSubmitResult, TurnSubscribeParams, TurnWaitParams, PAGE_MAX,
+    SESSION_PAGE_DEFAULT,
 };
 use synapse_rpc::dispatch::parse_params;
 use synapse_rpc::Peer;
@@ -117,8 +117,15 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
             let p: TurnWaitParams = parse_params(&params)?;
             let timeout = match p.timeout_s {
                 None => None,
-                Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s.min(1e9))),
-                Some(_) => return Err(invalid_params("timeout_s must be a non-negative number")),
+                Some(s) => match synapse_protocol::seconds(s, synapse_protocol::MAX_TIMEOUT_S) {
+                    Some(d) => Some(d),
+                    None => {
+                        return Err(invalid_params(format!(
+                            "timeout_s must be a number of seconds from 0 to {} (got {s:?})",
+                            synapse_protocol::MAX_TIMEOUT_S
+                        )))
+                    }
+                },
             };
             let caller = peer(&ext)?;
             match st
@@ -165,9 +172,24 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
     m.register_async_method(
         method::SESSION_LIST,
         |params, st: Arc<Arc<State>>, _| async move {
-            parse_params::<NoParams>(&params)?;
+            let p: SessionListParams = parse_params(&params)?;
+            let limit = page_limit(p.limit, "limit")?.unwrap_or(SESSION_PAGE_DEFAULT);
+            let before = match &p.before {
+                None => None,
+                Some(text) => match serde_json::from_value::<synapse_protocol::Timestamp>(
+                    serde_json::Value::String(text.clone()),
+                ) {
+                    Ok(t) => Some(t.unix_ms()),
+                    Err(_) => {
+                        return Err(invalid_params(format!(
+                            "before must be an RFC 3339 timestamp such as the updated_at of a \
+                             listed session (got {text:?})"
+                        )))
+                    }
+                },
+            };
             let store = st.turns.store().clone();
-            let list = tokio::task::spawn_blocking(move || store.list_sessions())
+            let list = tokio::task::spawn_blocking(move || store.list_sessions_page(limit, before))
                 .await
                 .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
                 .map_err(|e| {
@@ -181,14 +203,24 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
         method::SESSION_GET,
         |params, st: Arc<Arc<State>>, _| async move {
             let p: SessionRef = parse_params(&params)?;
+            let limit = page_limit(p.limit, "limit")?;
+            let after = match p.after {
+                None => None,
+                Some(a) => Some(u64::try_from(a).map_err(|_| {
+                    invalid_params(format!(
+                        "after must be a message index, 0 or more (got {a})"
+                    ))
+                })?),
+            };
             let store = st.turns.store().clone();
             let id = p.session_id.clone();
-            let detail = tokio::task::spawn_blocking(move || store.get_session(&id))
-                .await
-                .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
-                .map_err(|e| {
-                    rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}"))
-                })?;
+            let detail =
+                tokio::task::spawn_blocking(move || store.get_session_page(&id, after, limit))
+                    .await
+                    .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
+                    .map_err(|e| {
+                        rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}"))
+                    })?;
             detail.ok_or_else(|| {
                 rpc_error(
                     code::NOT_FOUND,
@@ -201,6 +233,17 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
     Ok(m)
 }
 
+/// A page size from a peer: 1 to [`PAGE_MAX`], else `-32602` saying so.
+fn page_limit(limit: Option<i64>, name: &str) -> Result<Option<u32>, ErrorObjectOwned> {
+    match limit {
+        None => Ok(None),
+        Some(n) if (1..=i64::from(PAGE_MAX)).contains(&n) => Ok(u32::try_from(n).ok()),
+        Some(n) => Err(invalid_params(format!(
+            "{name} must be from 1 to {PAGE_MAX} (got {n})"
+        ))),
+    }
+}
+
 fn turns_error(e: TurnsError) -> ErrorObjectOwned {
     match e {
         TurnsError::NotFound(what) => rpc_error(code::NOT_FOUND, format!("Not found: {what}")),
@@ -209,6 +252,11 @@ fn turns_error(e: TurnsError) -> ErrorObjectOwned {
         TurnsError::Internal(msg) => {
             rpc_error(code::INTERNAL_ERROR, format!("Internal error: {msg}"))
         }
+        TurnsError::Storage(msg) => ErrorObjectOwned::owned(
+            code::INTERNAL_ERROR,
+            "Storage error",
+            Some(serde_json::json!({"kind": "storage", "message": msg})),
+        ),
     }
 }
 
@@ -238,9 +286,11 @@ fn validate_tools(p: &HostRegisterParams) -> Result<(), ErrorObjectOwned> {
             )));
         }
         if let Some(s) = t.timeout_s {
-            if !(s.is_finite() && s > 0.0) {
+            if !(s > 0.0 && synapse_protocol::seconds(s, synapse_protocol::MAX_TIMEOUT_S).is_some())
+            {
                 return Err(invalid_params(format!(
-                    "tools[{i}].timeout_s must be a positive number"
+                    "tools[{i}].timeout_s must be more than 0 and at most {} seconds (got {s:?})",
+                    synapse_protocol::MAX_TIMEOUT_S
                 )));
             }
         }

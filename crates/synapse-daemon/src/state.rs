@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::activity::Activity;
 use crate::config::DaemonConfig;
+use crate::health::StorageHealth;
 use crate::hosts::Hosts;
 use crate::turns::Turns;
 
@@ -32,6 +33,8 @@ pub struct State {
     pub activity: Activity,
     /// Tokens used since start.
     pub usage: Mutex<Usage>,
+    /// Whether the store takes writes.
+    pub storage: StorageHealth,
     /// Fired by `daemon.shutdown`, signals and the idle timer.
     pub shutdown: CancellationToken,
     /// Turns and sessions.
@@ -49,6 +52,7 @@ impl State {
             hosts: Hosts::default(),
             activity: Activity::default(),
             usage: Mutex::new(Usage::default()),
+            storage: StorageHealth::default(),
             shutdown: CancellationToken::new(),
             turns,
         }
@@ -68,6 +72,7 @@ impl State {
             usage: *self.usage.lock().unwrap_or_else(|p| p.into_inner()),
             auth: self.config.auth(),
             model: self.config.settings.model.clone(),
+            storage: self.storage.status(),
         }
     }
 

@@ -14,7 +14,7 @@
 //!   persisted its final status and queued its `done` event.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,9 @@ pub enum TurnsError {
     /// `-32603`.
     #[error("{0}")]
     Internal(String),
+    /// `-32603`: the store cannot take the write (disk full, I/O error).
+    #[error("{0}")]
+    Storage(String),
 }
 
 impl From<synapse_store::StoreError> for TurnsError {
@@ -114,6 +117,8 @@ struct Inner {
     /// Per session: queued turns, and whether a worker is running.
     sessions: HashMap<String, (VecDeque<Arc<LiveTurn>>, bool)>,
     closing: bool,
+    /// Final results the store could not commit (see [`Turns::finish`]).
+    unsaved: HashMap<String, TurnResult>,
 }
 
 /// The turn manager.
@@ -177,6 +182,11 @@ impl Turns {
         params: TurnSubmitParams,
         caller: &Peer,
     ) -> Result<Arc<LiveTurn>, TurnsError> {
+        if params.prompt.trim().is_empty() {
+            return Err(TurnsError::InvalidParams(
+                "prompt must contain some text (the Messages API refuses blank text)".into(),
+            ));
+        }
         if params.max_tokens == Some(0) {
             return Err(TurnsError::InvalidParams(
                 "max_tokens must be at least 1".into(),
@@ -242,10 +252,19 @@ impl Turns {
             };
             match inserted {
                 Err(e) if e.is_not_found() => Err(TurnsError::NotFound(format!("session {sid}"))),
+                Err(e) if e.is_storage_fault() => Err(TurnsError::Storage(e.to_string())),
                 other => Ok(other?),
             }
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            TurnsError::Storage(msg) => {
+                let error = state.storage.failed("the new turn", &msg);
+                TurnsError::Storage(error.message)
+            }
+            other => other,
+        })?;
+        state.storage.succeeded();
         let (result, _) = watch::channel(None);
         let turn = Arc::new(LiveTurn {
             turn_id: turn_id.clone(),
@@ -325,22 +344,12 @@ impl Turns {
                 .await;
             return;
         }
-        let store = self.store.clone();
-        let tid = turn.turn_id.clone();
-        if let Err(e) = blocking(move || Ok(store.set_turn_running(&tid, started_at)?)).await {
-            tracing::error!(turn_id = %turn.turn_id, error = %e, "cannot mark turn running");
-        }
-        turn.hub.emit(
-            TurnEventKind::Status {
-                status: TurnStatus::Running,
-            },
-            &self.global,
-        );
-        tracing::info!(turn_id = %turn.turn_id, session_id = %turn.session_id, "turn running");
-
+        // The turn becomes `running` in the store together with its prompt
+        // (one commit, when the agent hands the prompt to the observer), and
+        // the `running` event follows that commit.
         let store = self.store.clone();
         let sid = turn.session_id.clone();
-        let history = blocking(move || Ok(store.session_messages(&sid)?)).await;
+        let history = blocking(move || Ok(store.session_history(&sid)?)).await;
         let history = match history {
             Ok(h) => h,
             Err(e) => {
@@ -381,16 +390,18 @@ impl Turns {
             turns: self,
             state,
             turn: &turn,
-            writes: SideWriter::start(self.store.clone(), turn.turn_id.clone()),
+            started_at,
+            started: AtomicBool::new(false),
+            pending: Mutex::new((Usage::default(), Vec::new())),
         };
         let mut result = self
             .agent
             .run_turn(spec, &host, &observer, turn.cancel.clone())
             .await;
-        // Usage and tool-call records land before the final status.
-        observer.writes.finish().await;
-        // One `started_at` everywhere: the one stored by `set_turn_running`
-        // (which `finish_turn` keeps), not the agent's slightly later clock.
+        // Usage and tool calls not yet committed with a message are part of
+        // the result, which `finish_turn` commits whole.
+        // One `started_at` everywhere: the one stored with the prompt (which
+        // `finish_turn` keeps), not the agent's slightly later clock.
         result.started_at = started_at;
         self.finish(state, &turn, result).await;
     }
@@ -442,28 +453,32 @@ impl Turns {
     }
 
     /// Persist the final status, emit `done`, release waiters.
+    ///
+    /// The final status reaches clients only once it is committed. When it
+    /// cannot be (disk full, I/O error), the turn is reported as what it is,
+    /// a failure to save (`api_error`, kind `storage`), and that result is
+    /// kept in memory for `turn.get`/`turn.wait` (the store still says
+    /// `running`, which the next start turns into `interrupted`).
     async fn finish(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, result: TurnResult) {
-        let store = self.store.clone();
-        let r = result.clone();
-        let repair = result.status != TurnStatus::Complete;
-        let finished = blocking(move || {
-            store.finish_turn(&r)?;
-            // A turn that stopped early may leave the history ending in a
-            // user message or an open tool_use: close it so the session can
-            // be continued (no other turn of the session runs meanwhile).
-            if repair {
-                store.repair_session(
-                    &r.session_id,
-                    &synapse_store::Repair::ended(r.status),
-                    Timestamp::now(),
-                )?;
+        let result = match self.persist_final(&result).await {
+            Ok(()) => {
+                state.storage.succeeded();
+                result
             }
-            Ok(())
-        })
-        .await;
-        if let Err(e) = finished {
-            tracing::error!(turn_id = %turn.turn_id, error = %e, "cannot persist the final status");
-        }
+            Err(e) => {
+                let error = state.storage.failed("the turn's final status", &e);
+                let mut failed = result;
+                failed.status = TurnStatus::ApiError;
+                failed.error = Some(error);
+                // A smaller write may still fit; if not, memory keeps it.
+                if self.persist_final(&failed).await.is_err() {
+                    self.lock()
+                        .unsaved
+                        .insert(turn.turn_id.clone(), failed.clone());
+                }
+                failed
+            }
+        };
         turn.phase.store(FINAL, Ordering::Release);
         tracing::info!(turn_id = %turn.turn_id, status = %result.status, iterations = result.iterations,
             input_tokens = result.usage.input_tokens, output_tokens = result.usage.output_tokens, "turn finished");
@@ -475,10 +490,37 @@ impl Turns {
         self.all_final.notify_waiters();
     }
 
+    /// Commit a final result and, for a turn that stopped early, close its
+    /// history so the session can be continued (no other turn of the
+    /// session runs meanwhile).
+    async fn persist_final(&self, result: &TurnResult) -> Result<(), TurnsError> {
+        let store = self.store.clone();
+        let r = result.clone();
+        blocking(move || {
+            match store.finish_turn(&r) {
+                // Already final in the store (a retry after a partial failure).
+                Err(synapse_store::StoreError::InvalidTransition { .. }) => {}
+                other => other?,
+            }
+            if r.status != TurnStatus::Complete {
+                store.repair_session(
+                    &r.session_id,
+                    &synapse_store::Repair::ended(r.status),
+                    Timestamp::now(),
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// `turn.get`.
     pub async fn get(&self, turn_id: &str) -> Result<TurnInfo, TurnsError> {
         if let Some(t) = self.live(turn_id) {
             return Ok(t.info());
+        }
+        if let Some(r) = self.lock().unsaved.get(turn_id).cloned() {
+            return Ok(unsaved_info(r));
         }
         let store = self.store.clone();
         let id = turn_id.to_owned();
@@ -598,6 +640,21 @@ impl Turns {
     }
 }
 
+/// `turn.get` of a turn whose final result lives only in memory.
+fn unsaved_info(r: TurnResult) -> TurnInfo {
+    TurnInfo {
+        turn_id: r.turn_id.clone(),
+        session_id: r.session_id.clone(),
+        status: r.status,
+        prompt: String::new(),
+        host_id: None,
+        created_at: r.started_at,
+        started_at: Some(r.started_at),
+        finished_at: Some(r.finished_at),
+        result: Some(r),
+    }
+}
+
 fn failed_result(
     turn: &LiveTurn,
     started_at: Timestamp,
@@ -668,8 +725,11 @@ impl ToolHost for DaemonToolHost {
             };
             // The agent loop gives up at the same moment (and drops this
             // future); one grace constant for both.
-            let wait =
-                Duration::from_secs_f64(call.timeout_s.max(0.0)) + synapse_agent::turn::TOOL_GRACE;
+            let wait = synapse_protocol::seconds(call.timeout_s, synapse_protocol::MAX_TIMEOUT_S)
+                .unwrap_or(Duration::from_secs_f64(
+                    synapse_agent::config::DEFAULT_TOOL_TIMEOUT_S,
+                ))
+                + synapse_agent::turn::TOOL_GRACE;
             // The agent loop drops this future as soon as the turn is
             // cancelled (or its own tool timeout passes), so `tool.cancel`
             // goes from a drop guard: sent unless the host answered.
@@ -735,58 +795,28 @@ impl Drop for SendToolCancel<'_> {
     }
 }
 
-/// Events to subscribers, usage to the counters and the store, messages and
-/// tool calls to the store.
+/// Events to subscribers; messages to the store, each in one commit with the
+/// usage and tool-call records gathered since the previous one.
+///
+/// The first message (the prompt) starts the turn: `queued` → `running` and
+/// the prompt in one commit, then the `running` event. So the path from the
+/// worker taking a turn to its first request byte makes one fsync, and each
+/// tool round two (the assistant message with its usage, the tool results
+/// with their call records). Usage of an attempt that produced no message (a
+/// retried or failed one) rides with the next commit or the final status.
 struct Observer<'a> {
     turns: &'a Turns,
     state: &'a Arc<State>,
     turn: &'a LiveTurn,
-    writes: SideWriter,
+    started_at: Timestamp,
+    started: AtomicBool,
+    /// Usage and tool calls not yet committed.
+    pending: Mutex<(Usage, Vec<ToolCallRecord>)>,
 }
 
-/// A store write that the loop does not wait for.
-enum SideWrite {
-    Usage(Usage),
-    ToolCall(ToolCallRecord),
-}
-
-/// Applies a turn's usage records and tool-call records in order on one
-/// blocking task, without making the (synchronous) observer callbacks wait.
-/// [`SideWriter::finish`] waits for the last write, so everything lands
-/// before the turn's final status is committed.
-struct SideWriter {
-    tx: Option<std::sync::mpsc::Sender<SideWrite>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl SideWriter {
-    fn start(store: Store, turn_id: String) -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<SideWrite>();
-        let task = tokio::task::spawn_blocking(move || {
-            for w in rx {
-                let r = match &w {
-                    SideWrite::Usage(u) => store.add_turn_usage(&turn_id, u),
-                    SideWrite::ToolCall(c) => store.record_tool_call(&turn_id, c),
-                };
-                if let Err(e) = r {
-                    tracing::warn!(turn_id = %turn_id, error = %e, "cannot record turn usage or a tool call");
-                }
-            }
-        });
-        Self { tx: Some(tx), task }
-    }
-
-    fn send(&self, w: SideWrite) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(w);
-        }
-    }
-
-    async fn finish(mut self) {
-        self.tx = None;
-        if let Err(e) = (&mut self.task).await {
-            tracing::error!(error = %e, "turn side-writer failed");
-        }
+impl Observer<'_> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, (Usage, Vec<ToolCallRecord>)> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -801,21 +831,50 @@ impl TurnObserver for Observer<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .add(usage);
-        self.writes.send(SideWrite::Usage(*usage));
+        self.pending().0.add(usage);
     }
 
     fn tool_call(&self, record: &ToolCallRecord) {
-        self.writes.send(SideWrite::ToolCall(record.clone()));
+        self.pending().1.push(record.clone());
     }
 
-    fn message(&self, message: Value) -> BoxFuture<'_, ()> {
+    fn message(&self, message: Value) -> BoxFuture<'_, Result<(), TurnError>> {
         Box::pin(async move {
             let store = self.turns.store.clone();
             let sid = self.turn.session_id.clone();
             let tid = self.turn.turn_id.clone();
-            if let Err(e) = blocking(move || Ok(store.append_message(&sid, &tid, &message)?)).await
-            {
-                tracing::error!(turn_id = %self.turn.turn_id, error = %e, "cannot persist a message");
+            let first = !self.started.swap(true, Ordering::AcqRel);
+            let saved = if first {
+                let at = self.started_at;
+                blocking(move || Ok(store.start_turn(&sid, &tid, at, &message)?)).await
+            } else {
+                let (usage, calls) = std::mem::take(&mut *self.pending());
+                blocking(move || {
+                    Ok(store.append_message_with(&sid, &tid, &message, &usage, &calls)?)
+                })
+                .await
+            };
+            match saved {
+                Ok(()) => {
+                    self.state.storage.succeeded();
+                    if first {
+                        self.turn.hub.emit(
+                            TurnEventKind::Status {
+                                status: TurnStatus::Running,
+                            },
+                            &self.turns.global,
+                        );
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    let what = if first {
+                        "the turn's prompt"
+                    } else {
+                        "the conversation"
+                    };
+                    Err(self.state.storage.failed(what, &e))
+                }
             }
         })
     }

@@ -10,16 +10,110 @@ use serde_json::Value;
 
 use crate::code;
 
-/// A request id: a number, a string, or `null` (only in error responses to unparseable input).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
+/// A request id: a number, a string, or `null` (only in error responses to
+/// unparseable input).
+///
+/// JSON-RPC allows any JSON number as an id. Integers that fit an `i64` are
+/// [`Id::Num`]; any other number (`1.5`, `1e3`, `18446744073709551617`) is
+/// kept as the exact text the peer sent ([`Id::RawNumber`]) and written back
+/// byte for byte, so every client can match its answers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Id {
-    /// A numeric id (integers only).
+    /// An integer id that fits an `i64`.
     Num(i64),
+    /// Any other JSON number, as the exact text the peer sent.
+    RawNumber(String),
     /// A string id.
     Str(String),
     /// `null`: the id of an error response whose request could not be read.
     Null,
+}
+
+impl Id {
+    /// The id a peer sent, from the JSON text of its `id` member (exact for
+    /// every number). `None` when the text is not a number, a string or `null`.
+    pub fn from_json_text(text: &str) -> Option<Id> {
+        let text = text.trim();
+        match text.as_bytes().first()? {
+            b'"' => serde_json::from_str::<String>(text).ok().map(Id::Str),
+            b'n' if text == "null" => Some(Id::Null),
+            b'-' | b'0'..=b'9' => {
+                // Validate it is one JSON number, then keep its text.
+                serde_json::from_str::<serde_json::Number>(text).ok()?;
+                Some(match text.parse::<i64>() {
+                    Ok(n) if n.to_string() == text => Id::Num(n),
+                    _ => Id::RawNumber(text.to_owned()),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Id::Num(n) => s.serialize_i64(*n),
+            Id::RawNumber(text) => match serde_json::value::RawValue::from_string(text.clone()) {
+                Ok(raw) => raw.serialize(s),
+                Err(_) => s.serialize_unit(),
+            },
+            Id::Str(text) => s.serialize_str(text),
+            Id::Null => s.serialize_unit(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl serde::de::Visitor<'_> for IdVisitor {
+            type Value = Id;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number, a string or null")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Id, E> {
+                Ok(Id::Num(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Id, E> {
+                Ok(i64::try_from(v).map_or_else(|_| Id::RawNumber(v.to_string()), Id::Num))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Id, E> {
+                // Exact text is recovered by `Id::from_json_text` where it
+                // matters (the daemon's dispatcher); this is the best a
+                // parsed value allows.
+                Ok(Id::RawNumber(
+                    serde_json::Number::from_f64(v)
+                        .map_or_else(|| "null".into(), |n| n.to_string()),
+                ))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Id, E> {
+                Ok(Id::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Id, E> {
+                Ok(Id::Str(v))
+            }
+            fn visit_unit<E>(self) -> Result<Id, E> {
+                Ok(Id::Null)
+            }
+            fn visit_none<E>(self) -> Result<Id, E> {
+                Ok(Id::Null)
+            }
+        }
+        d.deserialize_any(IdVisitor)
+    }
+}
+
+impl JsonSchema for Id {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Id".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A request id: any JSON number (echoed exactly as sent), a string, or null.",
+            "type": ["number", "string", "null"]
+        })
+    }
 }
 
 impl From<i64> for Id {
@@ -38,6 +132,7 @@ impl std::fmt::Display for Id {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Id::Num(n) => write!(f, "{n}"),
+            Id::RawNumber(n) => f.write_str(n),
             Id::Str(s) => write!(f, "{s:?}"),
             Id::Null => f.write_str("null"),
         }
@@ -263,6 +358,17 @@ impl Message {
     /// Errors are the `-32600` object to answer with, plus the id when one
     /// could be read (so the peer can match the error to its call).
     pub fn classify(value: Value) -> Result<Message, (Id, ErrorObject)> {
+        Self::classify_with_id(value, None)
+    }
+
+    /// [`Message::classify`], with the exact JSON text of the message's `id`
+    /// member when the caller has it (see [`Id::from_json_text`]); it is used
+    /// for ids that are numbers but not `i64`s, which a parsed [`Value`]
+    /// cannot hold exactly.
+    pub fn classify_with_id(
+        value: Value,
+        raw_id: Option<&str>,
+    ) -> Result<Message, (Id, ErrorObject)> {
         let Value::Object(map) = &value else {
             return Err((
                 Id::Null,
@@ -271,16 +377,28 @@ impl Message {
         };
         let id = match map.get("id") {
             None => None,
-            Some(v) => match serde_json::from_value::<Id>(v.clone()) {
-                Ok(id) => Some(id),
-                Err(_) => {
-                    return Err((
-                        Id::Null,
-                        ErrorObject::invalid_request("\"id\" must be an integer, a string or null"),
-                    ))
+            Some(v) => {
+                let exact = match v {
+                    Value::Number(_) => raw_id.and_then(Id::from_json_text),
+                    _ => None,
+                };
+                match exact
+                    .map(Ok)
+                    .unwrap_or_else(|| serde_json::from_value::<Id>(v.clone()))
+                {
+                    Ok(id) => Some(id),
+                    Err(_) => {
+                        return Err((
+                            Id::Null,
+                            ErrorObject::invalid_request(
+                                "\"id\" must be a number, a string or null",
+                            ),
+                        ))
+                    }
                 }
-            },
+            }
         };
+
         let err_id = id.clone().unwrap_or(Id::Null);
         if map.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return Err((
@@ -303,9 +421,17 @@ impl Message {
                     ));
                 }
             }
-            return if id.is_some() {
-                serde_json::from_value(value)
-                    .map(Message::Request)
+            return if let Some(id) = id {
+                // The id is already exact; typed parsing must not redo it.
+                let mut value = value;
+                if let Some(slot) = value.get_mut("id") {
+                    *slot = Value::Null;
+                }
+                serde_json::from_value::<Request>(value)
+                    .map(|mut r| {
+                        r.id = id;
+                        Message::Request(r)
+                    })
                     .map_err(|e| (err_id, ErrorObject::invalid_request(e)))
             } else {
                 serde_json::from_value(value)
@@ -320,8 +446,15 @@ impl Message {
                     ErrorObject::invalid_request("a response needs an \"id\""),
                 ));
             }
-            return serde_json::from_value(value)
-                .map(Message::Response)
+            let mut value = value;
+            if let Some(slot) = value.get_mut("id") {
+                *slot = Value::Null;
+            }
+            return serde_json::from_value::<Response>(value)
+                .map(|mut r| {
+                    r.id = err_id.clone();
+                    Message::Response(r)
+                })
                 .map_err(|e| (err_id, ErrorObject::invalid_request(e)));
         }
         Err((
@@ -393,14 +526,35 @@ mod tests {
         let (id, e) =
             classify(json!({"jsonrpc":"1.0","id":8,"method":"x"})).expect_err("bad version");
         assert_eq!((id, e.code), (Id::Num(8), code::INVALID_REQUEST));
-        let (id, _) =
-            classify(json!({"jsonrpc":"2.0","id":1.5,"method":"x"})).expect_err("float id");
-        assert_eq!(id, Id::Null);
+        let (_, e) =
+            classify(json!({"jsonrpc":"2.0","id":[1],"method":"x"})).expect_err("array id");
+        assert_eq!(e.code, code::INVALID_REQUEST);
         let (_, e) = classify(json!({"jsonrpc":"2.0","id":1,"method":"x","params":3}))
             .expect_err("scalar params");
         assert_eq!(e.code, code::INVALID_REQUEST);
         let (_, e) = classify(json!(42)).expect_err("not an object");
         assert_eq!(e.code, code::INVALID_REQUEST);
+    }
+
+    #[test]
+    fn any_number_is_an_id_echoed_exactly() {
+        for text in ["1.5", "1e3", "18446744073709551617", "-0", "2.50"] {
+            let line = format!(r#"{{"jsonrpc":"2.0","id":{text},"method":"x"}}"#);
+            let v: Value = serde_json::from_str(&line).expect("json");
+            let msg = Message::classify_with_id(v, Some(text)).expect("valid");
+            let Message::Request(r) = msg else {
+                panic!("not a request")
+            };
+            let back = serde_json::to_string(&Response::ok(r.id, json!(1))).expect("ser");
+            assert_eq!(
+                back,
+                format!(r#"{{"jsonrpc":"2.0","id":{text},"result":1}}"#)
+            );
+        }
+        assert_eq!(Id::from_json_text("7"), Some(Id::Num(7)));
+        assert_eq!(Id::from_json_text("\"a\""), Some(Id::Str("a".into())));
+        assert_eq!(Id::from_json_text("[1]"), None);
+        assert_eq!(Id::from_json_text("1x"), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod time;
 pub mod types;
 
 pub use jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response};
-pub use time::Timestamp;
+pub use time::{seconds, Timestamp, MAX_TIMEOUT_S};
 pub use types::*;
 
 /// Protocol revision spoken by this build (`daemon.status.protocol`, readiness line).

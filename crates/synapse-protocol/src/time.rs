@@ -86,8 +86,33 @@ impl JsonSchema for Timestamp {
     }
 }
 
+/// Longest timeout a peer may ask for, in seconds: one hour (`tool.invoke`
+/// and `tool.call` `timeout_s`, `turn.wait` `timeout_s`).
+pub const MAX_TIMEOUT_S: f64 = 3600.0;
+
+/// A duration from a number of seconds that a peer, a header or a config
+/// gave: `None` unless it is finite and within `[0, max_s]`. Never panics,
+/// whatever the number (`from_secs_f64` does on overflow and NaN).
+pub fn seconds(secs: f64, max_s: f64) -> Option<std::time::Duration> {
+    if !(secs.is_finite() && secs >= 0.0 && secs <= max_s) {
+        return None;
+    }
+    std::time::Duration::try_from_secs_f64(secs).ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn seconds_never_panics_and_bounds() {
+        use std::time::Duration;
+        assert_eq!(super::seconds(1.5, 10.0), Some(Duration::from_millis(1500)));
+        assert_eq!(super::seconds(0.0, 10.0), Some(Duration::ZERO));
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 1e300, 10.000001, -0.0001] {
+            assert_eq!(super::seconds(bad, 10.0), None, "{bad}");
+        }
+        assert!(super::seconds(1e300, f64::MAX).is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -151,6 +151,9 @@ pub enum ErrorKind {
     Stream,
     /// A daemon bug.
     Internal,
+    /// The daemon could not save the turn (disk full, I/O error): the turn
+    /// stopped rather than report something it could not keep.
+    Storage,
 }
 
 impl ErrorKind {
@@ -169,6 +172,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Stream => "stream",
             ErrorKind::Internal => "internal",
+            ErrorKind::Storage => "storage",
         }
     }
 }
@@ -395,6 +399,34 @@ pub struct DaemonStatus {
     pub auth: AuthState,
     /// Default model.
     pub model: String,
+    /// Whether the database is taking writes (a full disk shows here).
+    #[serde(default)]
+    pub storage: StorageStatus,
+}
+
+/// The state of the daemon's storage in `daemon.status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StorageStatus {
+    /// False while the last write failed (disk full, I/O error); turns then
+    /// end `api_error` with `error.kind: "storage"`. True again after the
+    /// next write that succeeds.
+    pub ok: bool,
+    /// What the last failed write said, while `ok` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When writes started failing, while `ok` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+}
+
+impl Default for StorageStatus {
+    fn default() -> Self {
+        Self {
+            ok: true,
+            error: None,
+            since: None,
+        }
+    }
 }
 
 /// Turn counters in `daemon.status`.
@@ -627,11 +659,35 @@ pub struct SessionSummary {
     pub title: Option<String>,
 }
 
-/// `session.get` params.
+/// Default number of sessions in one `session.list` page.
+pub const SESSION_PAGE_DEFAULT: u32 = 100;
+/// Most sessions or messages in one page (`session.list`, `session.get`).
+pub const PAGE_MAX: u32 = 1000;
+
+/// `session.list` params (all optional: absent is the first page of 100).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionListParams {
+    /// Page size, 1 to 1000 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// Cursor: only sessions updated strictly before this timestamp (the
+    /// `updated_at` of the last session of the previous page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+/// `session.get` params (v1: `session_id` only).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionRef {
     /// The session.
     pub session_id: String,
+    /// Only messages after this 0-based index (the first returned is
+    /// `after + 1`); absent: from the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<i64>,
+    /// At most this many messages, 1 to 1000; absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
 }
 
 /// `session.get` result.
@@ -639,10 +695,14 @@ pub struct SessionRef {
 pub struct SessionDetail {
     /// The session.
     pub session_id: String,
-    /// The conversation as Anthropic Messages API `messages`.
+    /// The conversation as Anthropic Messages API `messages` (the page
+    /// asked for: from index `after + 1`, at most `limit`).
     pub messages: Vec<Value>,
     /// Its turns, oldest first.
     pub turns: Vec<TurnInfo>,
+    /// How many messages the whole session has.
+    #[serde(default)]
+    pub message_count: u64,
 }
 
 // ---------------------------------------------------------------- tool.* (daemon → host)

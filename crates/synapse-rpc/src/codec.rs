@@ -5,9 +5,21 @@
 //! A line longer than the limit is not buffered: the codec yields
 //! [`Frame::TooLong`] as soon as the limit is passed, then discards bytes up to
 //! and including the next `\n`, and carries on with the line after it.
+//!
+//! After a large line (or an oversize one) the read buffer is given back:
+//! once it has grown past [`SHRINK_ABOVE`] and holds little, it is replaced
+//! by a fresh one of [`READ_BUFFER`] bytes, so an idle connection never
+//! keeps megabytes it needed once.
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
+
+/// The read buffer a connection starts with.
+pub const READ_BUFFER: usize = 64 * 1024;
+
+/// A read buffer whose capacity grew past this is shrunk back to
+/// [`READ_BUFFER`] as soon as it holds no more than that.
+pub const SHRINK_ABOVE: usize = 1 << 20;
 
 /// One unit read from the socket.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,6 +59,37 @@ impl Decoder for LineCodec {
     type Error = CodecError;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        let frame = self.decode_inner(buf);
+        shrink(buf);
+        frame
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        if let Some(frame) = self.decode(buf)? {
+            return Ok(Some(frame));
+        }
+        // A final line without `\n` is still a message.
+        if self.discarding || buf.is_empty() {
+            buf.clear();
+            return Ok(None);
+        }
+        self.scanned = 0;
+        let line = buf.split().freeze();
+        Ok(Some(Frame::Line(line)))
+    }
+}
+
+/// Give back a grown buffer that now holds little (see [`SHRINK_ABOVE`]).
+fn shrink(buf: &mut BytesMut) {
+    if buf.capacity() > SHRINK_ABOVE && buf.len() <= READ_BUFFER {
+        let mut fresh = BytesMut::with_capacity(READ_BUFFER);
+        fresh.extend_from_slice(buf);
+        *buf = fresh;
+    }
+}
+
+impl LineCodec {
+    fn decode_inner(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
         loop {
             if self.discarding {
                 match memchr(&buf[..]) {
@@ -91,20 +134,6 @@ impl Decoder for LineCodec {
                 }
             }
         }
-    }
-
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
-        if let Some(frame) = self.decode(buf)? {
-            return Ok(Some(frame));
-        }
-        // A final line without `\n` is still a message.
-        if self.discarding || buf.is_empty() {
-            buf.clear();
-            return Ok(None);
-        }
-        self.scanned = 0;
-        let line = buf.split().freeze();
-        Ok(Some(Frame::Line(line)))
     }
 }
 
@@ -177,6 +206,32 @@ mod tests {
         let mut c = LineCodec::new(4);
         let frames = decode_all(&mut c, &[b"1234\n"]);
         assert_eq!(frames, vec![Frame::Line(Bytes::from_static(b"1234"))]);
+    }
+
+    #[test]
+    fn the_buffer_shrinks_back_after_an_oversize_line() {
+        let mut c = LineCodec::new(4 << 20);
+        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        buf.extend_from_slice(&vec![b'x'; 5 << 20]);
+        assert_eq!(c.decode(&mut buf).ok().flatten(), Some(Frame::TooLong));
+        assert!(buf.capacity() <= READ_BUFFER, "{}", buf.capacity());
+        buf.extend_from_slice(b"rest\nok\n");
+        assert_eq!(
+            c.decode(&mut buf).ok().flatten(),
+            Some(Frame::Line(Bytes::from_static(b"ok")))
+        );
+    }
+
+    #[test]
+    fn the_buffer_shrinks_back_after_a_large_line() {
+        let mut c = LineCodec::new(16 << 20);
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&vec![b'y'; 3 << 20]);
+        buf.extend_from_slice(b"\nnext");
+        let line = c.decode(&mut buf).ok().flatten();
+        assert!(matches!(line, Some(Frame::Line(l)) if l.len() == 3 << 20));
+        assert!(buf.capacity() <= READ_BUFFER, "{}", buf.capacity());
+        assert_eq!(&buf[..], b"next");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub async fn serve(
                     writer_peer.close();
                     return;
                 }
+                outbox.written(line.len());
             }
         }
         let _ = write.shutdown().await;
@@ -58,7 +59,7 @@ pub async fn serve(
     let mut frames = FramedRead::with_capacity(
         read,
         LineCodec::new(synapse_protocol::MAX_LINE_BYTES),
-        64 * 1024,
+        crate::codec::READ_BUFFER,
     );
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut eof = false;

@@ -110,10 +110,28 @@ impl Dispatcher {
             }
         };
         match value {
-            Value::Array(items) => self.handle_batch(items, peer).await,
+            Value::Array(items) => {
+                let raw_ids = if items.iter().any(needs_raw_id) {
+                    serde_json::from_slice::<Vec<IdPeek<'_>>>(&line)
+                        .map(|peeks| peeks.into_iter().map(|p| p.text()).collect())
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                self.handle_batch(items, raw_ids, peer).await
+            }
             single => {
+                let raw_id = if needs_raw_id(&single) {
+                    serde_json::from_slice::<IdPeek<'_>>(&line)
+                        .ok()
+                        .and_then(|p| p.text())
+                } else {
+                    None
+                };
                 let mut on_sent = Vec::new();
-                let out = self.handle_one(single, peer, &mut on_sent).await;
+                let out = self
+                    .handle_one(single, raw_id.as_deref(), peer, &mut on_sent)
+                    .await;
                 Reply {
                     line: out.map(|r| encode(&r)),
                     on_sent,
@@ -122,7 +140,12 @@ impl Dispatcher {
         }
     }
 
-    async fn handle_batch(&self, items: Vec<Value>, peer: &Peer) -> Reply {
+    async fn handle_batch(
+        &self,
+        items: Vec<Value>,
+        raw_ids: Vec<Option<String>>,
+        peer: &Peer,
+    ) -> Reply {
         if items.is_empty() {
             return Reply::line(encode(&Response::err(
                 Id::Null,
@@ -130,10 +153,15 @@ impl Dispatcher {
             )));
         }
         let mut on_sent = Vec::new();
-        let outs = join_all(items.into_iter().map(|item| async {
-            let mut hooks = Vec::new();
-            let r = self.handle_one(item, peer, &mut hooks).await;
-            (r, hooks)
+        let outs = join_all(items.into_iter().enumerate().map(|(i, item)| {
+            let raw_id = raw_ids.get(i).cloned().flatten();
+            async move {
+                let mut hooks = Vec::new();
+                let r = self
+                    .handle_one(item, raw_id.as_deref(), peer, &mut hooks)
+                    .await;
+                (r, hooks)
+            }
         }))
         .await;
         let mut responses = Vec::new();
@@ -157,10 +185,11 @@ impl Dispatcher {
     async fn handle_one(
         &self,
         value: Value,
+        raw_id: Option<&str>,
         peer: &Peer,
         on_sent: &mut Vec<MethodResponseNotifyTx>,
     ) -> Option<Response> {
-        match Message::classify(value) {
+        match Message::classify_with_id(value, raw_id) {
             Err((id, err)) => Some(Response::err(id, err)),
             Ok(Message::Response(resp)) => {
                 peer.complete(resp);
@@ -223,6 +252,29 @@ impl Dispatcher {
         };
         let (json, hook, _) = response.into_parts();
         (splice_id(json.get(), req.id), hook)
+    }
+}
+
+/// The `id` member of a message, as the exact JSON text the peer sent.
+#[derive(serde::Deserialize)]
+struct IdPeek<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a serde_json::value::RawValue>,
+}
+
+impl IdPeek<'_> {
+    fn text(&self) -> Option<String> {
+        self.id.map(|r| r.get().to_owned())
+    }
+}
+
+/// True when a message's id is a number a parsed [`Value`] may not hold
+/// exactly (not an integer, too large for `i64`, or a zero that may be `-0`):
+/// only then is the line read a second time for the id's exact text.
+fn needs_raw_id(message: &Value) -> bool {
+    match message.get("id") {
+        Some(Value::Number(n)) => !n.is_i64() || n.as_i64() == Some(0),
+        _ => false,
     }
 }
 

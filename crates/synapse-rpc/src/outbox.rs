@@ -13,6 +13,12 @@
 //! - **progress** lines (`turn.event` other than `done`) are dropped when
 //!   queueing them would take the queue past [`Limits::progress`] bytes (an
 //!   empty queue takes any line). The peer sees the gap in `seq`.
+//!
+//! Lines taken by the writer still count until the writer reports them
+//! written ([`Outbox::written`]), so a writer blocked on a peer that does not
+//! read holds no memory outside the limits: a connection holds at most
+//! [`Limits::hard`] bytes of output (plus the one line that crosses it)
+//! before it is dropped.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +43,7 @@ impl Default for Limits {
         Self {
             progress: 1 << 20,
             high_water: 4 << 20,
-            hard: 64 << 20,
+            hard: 16 << 20,
         }
     }
 }
@@ -95,9 +101,12 @@ impl Outbox {
         if st.closed {
             return Err(PushError::Closed);
         }
+        // An empty outbox takes any line (one response may be as large as a
+        // line may be); past that, the hard limit holds.
+        let was_empty = st.bytes == 0;
         st.bytes += line.len();
         st.queue.push_back(line);
-        if st.bytes > self.limits.hard {
+        if !was_empty && st.bytes > self.limits.hard {
             st.closed = true;
             st.queue.clear();
             st.bytes = 0;
@@ -136,6 +145,8 @@ impl Outbox {
     }
 
     /// Take every queued line, waiting until there is one. `None` once closed.
+    /// The lines keep counting against the limits until the writer reports
+    /// them with [`Outbox::written`].
     pub async fn pop_all(&self) -> Option<Vec<Bytes>> {
         loop {
             let notified = self.readable.notified();
@@ -145,14 +156,21 @@ impl Outbox {
                     return None;
                 }
                 if !st.queue.is_empty() {
-                    let lines: Vec<Bytes> = st.queue.drain(..).collect();
-                    st.bytes = 0;
-                    drop(st);
-                    self.drained.notify_waiters();
-                    return Some(lines);
+                    return Some(st.queue.drain(..).collect());
                 }
             }
             notified.await;
+        }
+    }
+
+    /// The writer has written `bytes` of the lines it took.
+    pub fn written(&self, bytes: usize) {
+        let mut st = self.lock();
+        st.bytes = st.bytes.saturating_sub(bytes);
+        let empty = st.bytes == 0;
+        drop(st);
+        if empty || bytes > 0 {
+            self.drained.notify_waiters();
         }
     }
 
@@ -176,7 +194,7 @@ impl Outbox {
             let notified = self.drained.notified();
             {
                 let st = self.lock();
-                if st.closed || st.queue.is_empty() {
+                if st.closed || st.bytes == 0 {
                     return;
                 }
             }
@@ -240,6 +258,34 @@ mod tests {
                 Bytes::from_static(b"12345678\n"),
                 Bytes::from_static(b"resp\n")
             ]
+        );
+        // Taken but not yet written: still counted.
+        assert_eq!(ob.queued_bytes(), 14);
+        ob.written(14);
+        assert_eq!(ob.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn lines_held_by_a_blocked_writer_count_against_the_hard_limit() {
+        let ob = small();
+        assert!(ob.push_required(Bytes::from(vec![b'x'; 20])).is_ok());
+        // The writer takes them and blocks on a peer that does not read.
+        let taken = ob.pop_all().await.expect("open");
+        assert_eq!(taken.len(), 1);
+        assert!(ob.push_required(Bytes::from(vec![b'x'; 5])).is_ok());
+        assert_eq!(
+            ob.push_required(Bytes::from(vec![b'x'; 10])),
+            Err(PushError::Closed)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_outbox_takes_one_line_over_the_hard_limit() {
+        let ob = small();
+        assert!(ob.push_required(Bytes::from(vec![b'x'; 40])).is_ok());
+        assert_eq!(
+            ob.push_required(Bytes::from(vec![b'x'; 1])),
+            Err(PushError::Closed)
         );
     }
 

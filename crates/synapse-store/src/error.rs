@@ -80,6 +80,26 @@ pub enum StoreError {
     /// A message that is not `{"role": "user"|"assistant", "content": string|[blocks]}`.
     #[error("invalid message: {0}")]
     InvalidMessage(&'static str),
+    /// Another process (a second daemon) holds the data directory's lock.
+    #[error(
+        "another synapsed{} is using the data directory {dir}; stop it first, or give this one another --data-dir",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The holder's pid, when the lock file names it.
+        pid: Option<u32>,
+    },
+    /// The database or its directory cannot be written (read-only file or
+    /// file system).
+    #[error("the database at {path} cannot be written ({detail}); synapsed needs a writable data directory")]
+    ReadOnly {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        detail: String,
+    },
     /// A stored row holds a value this build cannot interpret.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {
@@ -94,6 +114,25 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
+    /// True when the failure is the storage itself (disk full, I/O error,
+    /// read-only file): the data is fine, the disk is not.
+    pub fn is_storage_fault(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::PermissionDenied
+            ),
+            StoreError::Io { .. } | StoreError::ReadOnly { .. } => true,
+            _ => false,
+        }
+    }
+
     /// True for [`StoreError::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })

@@ -21,6 +21,7 @@
 //! [`message`], [`recovery`], [`error`].
 
 pub mod error;
+pub mod lock;
 pub mod message;
 pub mod recovery;
 pub mod schema;
@@ -33,6 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use error::{Result, StoreError};
+pub use lock::DataDirLock;
 pub use message::history_problem;
 pub use recovery::{RecoveryReport, Repair, RepairReport};
 pub use schema::SCHEMA_VERSION;
@@ -52,6 +54,8 @@ pub struct Store {
 struct Inner {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// Held for the store's life (file databases only).
+    _lock: Option<DataDirLock>,
 }
 
 /// Connection settings as SQLite reports them (see [`Store::settings`]).
@@ -79,6 +83,12 @@ impl Store {
     /// directories keep their permissions. Migrations run to
     /// [`SCHEMA_VERSION`]; a newer file is refused with
     /// [`StoreError::NewerSchema`].
+    ///
+    /// The data directory is locked first ([`DataDirLock`]): a second open of
+    /// the same database while this store lives fails with
+    /// [`StoreError::Locked`]. A database that cannot be written (read-only
+    /// file or file system) fails with [`StoreError::ReadOnly`] here, not at
+    /// the first write.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref();
         let file = if is_db_file(path) {
@@ -89,23 +99,48 @@ impl Store {
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir)?;
         }
+        let lock = DataDirLock::acquire(&file)?;
         restrict_file(&file)?;
         let conn = Connection::open(&file)?;
-        Self::from_connection(conn, Some(file))
+        if conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StoreError::ReadOnly {
+                path: file,
+                detail: "SQLite opened it read-only".into(),
+            });
+        }
+        let store =
+            Self::from_connection(conn, Some(file.clone()), Some(lock)).map_err(|e| match e {
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, msg))
+                    if f.code == rusqlite::ErrorCode::ReadOnly =>
+                {
+                    StoreError::ReadOnly {
+                        path: file.clone(),
+                        detail: msg
+                            .unwrap_or_else(|| "attempt to write a readonly database".into()),
+                    }
+                }
+                other => other,
+            })?;
+        Ok(store)
     }
 
     /// A private in-memory store (tests, tools). WAL does not apply.
     pub fn open_in_memory() -> Result<Store> {
-        Self::from_connection(Connection::open_in_memory()?, None)
+        Self::from_connection(Connection::open_in_memory()?, None, None)
     }
 
-    fn from_connection(mut conn: Connection, path: Option<PathBuf>) -> Result<Store> {
+    fn from_connection(
+        mut conn: Connection,
+        path: Option<PathBuf>,
+        lock: Option<DataDirLock>,
+    ) -> Result<Store> {
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 path,
+                _lock: lock,
             }),
         })
     }
@@ -179,7 +214,19 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(io_err(dir))
+    builder.create(dir).map_err(|source| {
+        if lock::is_read_only(&source) {
+            StoreError::ReadOnly {
+                path: dir.to_path_buf(),
+                detail: source.to_string(),
+            }
+        } else {
+            StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            }
+        }
+    })
 }
 
 /// Create the database file 0600 before SQLite sees it (SQLite gives the

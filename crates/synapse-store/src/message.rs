@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{json, Value};
-use synapse_protocol::Timestamp;
+use synapse_protocol::{Timestamp, ToolCallRecord, Usage};
 
 use crate::{Result, Store, StoreError};
 
@@ -189,11 +189,22 @@ pub fn history_problem(messages: &[Value]) -> Option<String> {
 
 /// Every message of a session, in order.
 pub(crate) fn load(conn: &Connection, session_id: &str) -> Result<Vec<StoredMessage>> {
+    load_range(conn, session_id, 0, None)
+}
+
+/// The session's messages from index `first` on, at most `limit`, in order.
+pub(crate) fn load_range(
+    conn: &Connection,
+    session_id: &str,
+    first: i64,
+    limit: Option<u32>,
+) -> Result<Vec<StoredMessage>> {
     let mut stmt = conn.prepare_cached(
         "SELECT turn_id, role, content, synthetic, created_at
-         FROM messages WHERE session_id = ?1 ORDER BY idx",
+         FROM messages WHERE session_id = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
     )?;
-    let mut rows = stmt.query([session_id])?;
+    let limit = limit.map_or(-1, i64::from);
+    let mut rows = stmt.query(params![session_id, first, limit])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let role: String = row.get(1)?;
@@ -240,6 +251,47 @@ pub(crate) fn insert(
     Ok(())
 }
 
+fn stored_message(turn_id: &str, message: &Value) -> Result<StoredMessage> {
+    let (role, content) = split(message)?;
+    Ok(StoredMessage {
+        turn_id: Some(turn_id.to_owned()),
+        role,
+        content: content.clone(),
+        synthetic: false,
+        created_at: Timestamp::now().unix_ms(),
+    })
+}
+
+/// Append `stored` as the session's next message inside `tx`: the turn must
+/// exist and belong to the session.
+fn append_tx(
+    tx: &rusqlite::Transaction<'_>,
+    session_id: &str,
+    turn_id: &str,
+    stored: &StoredMessage,
+) -> Result<()> {
+    let owner: Option<String> = tx
+        .prepare_cached("SELECT session_id FROM turns WHERE id = ?1")?
+        .query_row([turn_id], |r| r.get(0))
+        .optional()?;
+    match owner {
+        None => return Err(StoreError::not_found("turn", turn_id)),
+        Some(s) if s != session_id => {
+            return Err(StoreError::WrongSession {
+                turn_id: turn_id.to_owned(),
+                session_id: session_id.to_owned(),
+            })
+        }
+        Some(_) => {}
+    }
+    let idx: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM messages WHERE session_id = ?1")?
+        .query_row([session_id], |r| r.get(0))?;
+    insert(tx, session_id, idx, stored)?;
+    touch_session(tx, session_id, stored.created_at)?;
+    Ok(())
+}
+
 /// Bump a session's `updated_at` (never backwards).
 pub(crate) fn touch_session(conn: &Connection, session_id: &str, now: i64) -> Result<()> {
     conn.prepare_cached("UPDATE sessions SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
@@ -256,35 +308,51 @@ impl Store {
     /// session. Role alternation is not enforced here (see
     /// [`history_problem`] and [`Store::repair_session`]).
     pub fn append_message(&self, session_id: &str, turn_id: &str, message: &Value) -> Result<()> {
-        let (role, content) = split(message)?;
-        let stored = StoredMessage {
-            turn_id: Some(turn_id.to_owned()),
-            role,
-            content: content.clone(),
-            synthetic: false,
-            created_at: Timestamp::now().unix_ms(),
-        };
+        self.append_message_with(session_id, turn_id, message, &Usage::default(), &[])
+    }
+
+    /// [`Store::append_message`], and in the same transaction (one commit):
+    /// add `usage` to the turn's running totals and record `calls`
+    /// (see [`Store::add_turn_usage`], [`Store::record_tool_call`]). The
+    /// daemon commits an assistant message with the usage that paid for it,
+    /// and a message of tool results with the records of those calls.
+    pub fn append_message_with(
+        &self,
+        session_id: &str,
+        turn_id: &str,
+        message: &Value,
+        usage: &Usage,
+        calls: &[ToolCallRecord],
+    ) -> Result<()> {
+        let stored = stored_message(turn_id, message)?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let owner: Option<String> = tx
-            .prepare_cached("SELECT session_id FROM turns WHERE id = ?1")?
-            .query_row([turn_id], |r| r.get(0))
-            .optional()?;
-        match owner {
-            None => return Err(StoreError::not_found("turn", turn_id)),
-            Some(s) if s != session_id => {
-                return Err(StoreError::WrongSession {
-                    turn_id: turn_id.to_owned(),
-                    session_id: session_id.to_owned(),
-                })
-            }
-            Some(_) => {}
+        append_tx(&tx, session_id, turn_id, &stored)?;
+        if !usage.is_zero() {
+            crate::turn::add_usage_tx(&tx, turn_id, usage)?;
         }
-        let idx: i64 = tx
-            .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM messages WHERE session_id = ?1")?
-            .query_row([session_id], |r| r.get(0))?;
-        insert(&tx, session_id, idx, &stored)?;
-        touch_session(&tx, session_id, stored.created_at)?;
+        for call in calls {
+            crate::turn::upsert_tool_call(&tx, turn_id, call)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Start a turn with one commit: `queued` → `running` with `started_at`,
+    /// and its first message (the prompt) appended. This is the only write
+    /// between a worker taking a turn and its first Messages API request.
+    pub fn start_turn(
+        &self,
+        session_id: &str,
+        turn_id: &str,
+        started_at: Timestamp,
+        prompt: &Value,
+    ) -> Result<()> {
+        let stored = stored_message(turn_id, prompt)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        crate::turn::set_running_tx(&tx, turn_id, started_at)?;
+        append_tx(&tx, session_id, turn_id, &stored)?;
         tx.commit()?;
         Ok(())
     }
@@ -297,6 +365,34 @@ impl Store {
             .iter()
             .map(StoredMessage::to_value)
             .collect())
+    }
+
+    /// What to send when continuing the session: its history, oldest first,
+    /// without the turns that ended `refusal` (prompt and reply: the API
+    /// would refuse again, or reject the refusal's empty text), so the
+    /// session can go on. Those turns stay stored and visible in
+    /// [`Store::get_session`].
+    pub fn session_history(&self, session_id: &str) -> Result<Vec<Value>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.role, m.content FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
+             WHERE m.session_id = ?1 AND (t.status IS NULL OR t.status != 'refusal')
+             ORDER BY m.idx",
+        )?;
+        let mut rows = stmt.query([session_id])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let role: String = row.get(0)?;
+            let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt {
+                table: "messages",
+                detail: format!("unknown role in session {session_id}"),
+            })?;
+            let content: String = row.get(1)?;
+            let content: Value =
+                serde_json::from_str(&content).map_err(StoreError::json("messages.content"))?;
+            out.push(json!({ "role": role.as_str(), "content": content }));
+        }
+        Ok(out)
     }
 
     /// True when any stored message of the session holds a `tool_use` or

@@ -53,14 +53,26 @@ impl Store {
     /// Every session with its turn count, most recently updated first
     /// (ties: newest created first, then id).
     pub fn list_sessions(&self) -> Result<Vec<SessionSummary>> {
+        self.list_sessions_page(u32::MAX, None)
+    }
+
+    /// One page of [`Store::list_sessions`]: at most `limit` sessions
+    /// updated strictly before `before` (unix ms), newest first.
+    pub fn list_sessions_page(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<SessionSummary>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT s.id, s.created_at, s.updated_at, s.title,
                     (SELECT COUNT(*) FROM turns t WHERE t.session_id = s.id)
              FROM sessions s
-             ORDER BY s.updated_at DESC, s.created_at DESC, s.id",
+             WHERE s.updated_at < ?1
+             ORDER BY s.updated_at DESC, s.created_at DESC, s.id
+             LIMIT ?2",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), i64::from(limit)], |r| {
             Ok(SessionSummary {
                 session_id: r.get(0)?,
                 created_at: Timestamp::from_unix_ms(r.get(1)?),
@@ -75,6 +87,18 @@ impl Store {
     /// The session's messages in order and its turns oldest first (each
     /// with `result` once final). `None` for an unknown session.
     pub fn get_session(&self, session_id: &str) -> Result<Option<SessionDetail>> {
+        self.get_session_page(session_id, None, None)
+    }
+
+    /// [`Store::get_session`] with only the messages after index `after`
+    /// (0-based), at most `limit` of them; `message_count` is the whole
+    /// session's.
+    pub fn get_session_page(
+        &self,
+        session_id: &str,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Option<SessionDetail>> {
         let conn = self.conn();
         let exists: bool = conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
@@ -82,15 +106,20 @@ impl Store {
         if !exists {
             return Ok(None);
         }
-        let messages = message::load(&conn, session_id)?
+        let first = after.map_or(0, |a| crate::to_i64(a).saturating_add(1));
+        let messages = message::load_range(&conn, session_id, first, limit)?
             .iter()
             .map(message::StoredMessage::to_value)
             .collect();
+        let message_count: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM messages WHERE session_id = ?1")?
+            .query_row([session_id], |r| r.get(0))?;
         let turns = turn::load_session_turns(&conn, session_id)?;
         Ok(Some(SessionDetail {
             session_id: session_id.to_owned(),
             messages,
             turns,
+            message_count: crate::to_u64(message_count),
         }))
     }
 

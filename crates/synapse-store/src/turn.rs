@@ -254,11 +254,7 @@ impl Store {
     pub fn set_turn_running(&self, turn_id: &str, started_at: Timestamp) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        require_status(&tx, turn_id, TurnStatus::Running, &[TurnStatus::Queued])?;
-        tx.execute(
-            "UPDATE turns SET status = 'running', started_at = ?2 WHERE id = ?1",
-            params![turn_id, started_at.unix_ms()],
-        )?;
+        set_running_tx(&tx, turn_id, started_at)?;
         tx.commit()?;
         Ok(())
     }
@@ -270,25 +266,7 @@ impl Store {
     /// API calls, not attempts ([`Store::recover`] derives them from the
     /// stored assistant messages).
     pub fn add_turn_usage(&self, turn_id: &str, usage: &Usage) -> Result<()> {
-        let conn = self.conn();
-        let n = conn
-            .prepare_cached(
-                "UPDATE turns SET input_tokens = input_tokens + ?2, output_tokens = output_tokens + ?3,
-                     cache_read_input_tokens = cache_read_input_tokens + ?4,
-                     cache_creation_input_tokens = cache_creation_input_tokens + ?5
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                turn_id,
-                to_i64(usage.input_tokens),
-                to_i64(usage.output_tokens),
-                to_i64(usage.cache_read_input_tokens),
-                to_i64(usage.cache_creation_input_tokens)
-            ])?;
-        if n == 0 {
-            return Err(StoreError::not_found("turn", turn_id));
-        }
-        Ok(())
+        add_usage_tx(&self.conn(), turn_id, usage)
     }
 
     /// Record (or update, keyed by `call_id`) one tool call of the turn.
@@ -390,6 +368,42 @@ impl Store {
         s.map(|s| serde_json::from_str(&s).map_err(StoreError::json("turns.params")))
             .transpose()
     }
+}
+
+/// `queued` → `running` inside `tx` (see [`Store::set_turn_running`]).
+pub(crate) fn set_running_tx(
+    conn: &Connection,
+    turn_id: &str,
+    started_at: Timestamp,
+) -> Result<()> {
+    require_status(conn, turn_id, TurnStatus::Running, &[TurnStatus::Queued])?;
+    conn.execute(
+        "UPDATE turns SET status = 'running', started_at = ?2 WHERE id = ?1",
+        params![turn_id, started_at.unix_ms()],
+    )?;
+    Ok(())
+}
+
+/// Add `usage` to the turn's running totals (see [`Store::add_turn_usage`]).
+pub(crate) fn add_usage_tx(conn: &Connection, turn_id: &str, usage: &Usage) -> Result<()> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE turns SET input_tokens = input_tokens + ?2, output_tokens = output_tokens + ?3,
+                 cache_read_input_tokens = cache_read_input_tokens + ?4,
+                 cache_creation_input_tokens = cache_creation_input_tokens + ?5
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            turn_id,
+            to_i64(usage.input_tokens),
+            to_i64(usage.output_tokens),
+            to_i64(usage.cache_read_input_tokens),
+            to_i64(usage.cache_creation_input_tokens)
+        ])?;
+    if n == 0 {
+        return Err(StoreError::not_found("turn", turn_id));
+    }
+    Ok(())
 }
 
 /// Insert a queued turn inside `tx` (see [`Store::insert_turn`]).

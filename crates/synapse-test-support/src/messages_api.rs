@@ -30,6 +30,11 @@
 //!   content block (extension: optional `content`, default one text block;
 //!   the cut happens halfway through the deltas of its LAST block).
 //!
+//! - `{"raw_sse":"event: message_start\ndata: {...}\n\n...","chunk_bytes":7}`:
+//!   200 and these exact bytes, cut into chunks of `chunk_bytes` (default
+//!   7: splits lines, JSON and UTF-8 characters at awkward places); for
+//!   replaying real recorded streams byte for byte.
+//!
 //! Every R may carry `"delay_ms"` (wait before answering). Faults that
 //! send `message_start` report `usage` (optional, default
 //! `{"input_tokens":25,"output_tokens":1}`).
@@ -89,8 +94,23 @@ pub type ScriptUsage = synapse_protocol::Usage;
 pub enum ScriptResponse {
     /// A fault.
     Fault(Fault),
+    /// Exact SSE bytes.
+    Raw(RawStream),
     /// A streamed message.
     Message(ScriptMessage),
+}
+
+/// A response streamed as exact SSE bytes (a recorded stream).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RawStream {
+    /// The whole event stream, sent byte for byte.
+    pub raw_sse: String,
+    /// Chunk size in bytes (default 7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_bytes: Option<usize>,
+    /// Wait before answering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
 }
 
 impl ScriptResponse {
@@ -162,6 +182,7 @@ impl ScriptResponse {
     fn delay(&self) -> Option<u64> {
         match self {
             Self::Fault(f) => f.delay_ms,
+            Self::Raw(r) => r.delay_ms,
             Self::Message(m) => m.delay_ms,
         }
     }
@@ -504,6 +525,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         .unwrap_or("claude-sonnet-4-5")
         .to_owned();
     match resp {
+        ScriptResponse::Raw(r) => {
+            let size = r.chunk_bytes.unwrap_or(7).max(1);
+            let chunks = r
+                .raw_sse
+                .as_bytes()
+                .chunks(size)
+                .map(<[u8]>::to_vec)
+                .collect();
+            stream(shared, chunks, End::Finish)
+        }
         ScriptResponse::Message(m) => {
             let last = last_tool_result(&body);
             let content: Vec<Value> = m.content.iter().map(|b| substitute(b, &last)).collect();
@@ -583,12 +614,16 @@ enum End {
     Cut,
 }
 
-fn stream(shared: Arc<Shared>, events: Vec<String>, end: End) -> Response<Body> {
+fn stream(
+    shared: Arc<Shared>,
+    events: Vec<impl Into<Vec<u8>> + Send + 'static>,
+    end: End,
+) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Chunk>(64);
     tokio::spawn(async move {
         for ev in events {
             // Split every event over two chunks, as TCP may.
-            let bytes = ev.into_bytes();
+            let bytes: Vec<u8> = ev.into();
             let mid = bytes.len() / 2;
             for part in [&bytes[..mid], &bytes[mid..]] {
                 if tx

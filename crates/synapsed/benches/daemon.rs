@@ -6,11 +6,9 @@
 //! client and from the Python plugin client; throughput with 8 clients;
 //! `turn.submit` → first byte of the LLM request; RSS after 1,000 scripted turns.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -19,6 +17,7 @@ use synapse_protocol::{
 };
 use synapse_rpc::Client;
 use synapse_test_support::daemon::{repo_root, test_python, DaemonProcess, Options};
+use synapse_test_support::first_byte;
 use synapse_test_support::messages_api::{Script, ScriptedApi};
 use synapse_test_support::stats::p50_p99_max;
 
@@ -176,87 +175,8 @@ c.close()
     summary("daemon.status round-trip, Python client", "us", v);
 }
 
-/// A one-shot HTTP server that timestamps the first byte of each request and
-/// answers with a minimal end_turn SSE stream.
-fn first_byte_server() -> (String, mpsc::Receiver<Instant>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 65536];
-                loop {
-                    let mut got = 0usize;
-                    let mut first = None;
-                    // Read one request (headers + content-length body).
-                    loop {
-                        let n = match s.read(&mut buf[got..]) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        };
-                        if first.is_none() {
-                            first = Some(Instant::now());
-                        }
-                        got += n;
-                        let text = String::from_utf8_lossy(&buf[..got]);
-                        if let Some(h) = text.find("\r\n\r\n") {
-                            let len = text[..h]
-                                .lines()
-                                .find_map(|l| {
-                                    l.to_ascii_lowercase()
-                                        .strip_prefix("content-length:")
-                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                                })
-                                .unwrap_or(0);
-                            if got >= h + 4 + len {
-                                break;
-                            }
-                        }
-                        if got == buf.len() {
-                            buf.resize(buf.len() * 2, 0);
-                        }
-                    }
-                    if let Some(t) = first {
-                        let _ = tx.send(t);
-                    }
-                    let events = [
-                        json!({"type":"message_start","message":{"id":"msg_b","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}}),
-                        json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
-                        json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ok"}}),
-                        json!({"type":"content_block_stop","index":0}),
-                        json!({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":1}}),
-                        json!({"type":"message_stop"}),
-                    ];
-                    let mut body = String::new();
-                    for e in events {
-                        body.push_str(&format!(
-                            "event: {}\ndata: {}\n\n",
-                            e["type"].as_str().unwrap_or(""),
-                            e
-                        ));
-                    }
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n",
-                        body.len()
-                    );
-                    if s.write_all(head.as_bytes())
-                        .and_then(|_| s.write_all(body.as_bytes()))
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, rx)
-}
-
 fn submit_to_first_byte() {
-    let (url, arrivals) = first_byte_server();
+    let (url, arrivals) = first_byte::start(first_byte::Answer::EndTurn);
     let d = DaemonProcess::spawn_with(
         &bin(),
         Options {

@@ -38,8 +38,8 @@ pub enum Command {
     Ask(AskArgs),
     /// Cancel a queued or running turn.
     Cancel(CancelArgs),
-    /// List stored sessions.
-    Sessions(JsonFlag),
+    /// List stored sessions, newest first (a page at a time).
+    Sessions(SessionsArgs),
     /// Print a session's conversation.
     Show(ShowArgs),
 }
@@ -79,9 +79,29 @@ pub struct JsonFlag {
 }
 
 #[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// Sessions per page (1 to 1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1000))]
+    pub limit: i64,
+    /// Only sessions updated before this timestamp (the `updated_at` of the
+    /// last one listed: the next page).
+    #[arg(long, value_name = "UPDATED_AT")]
+    pub before: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The session id.
     pub session: String,
+    /// Only messages after this index (0-based).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub after: Option<i64>,
+    /// At most this many messages (1 to 1000).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=1000))]
+    pub limit: Option<i64>,
     /// Print the `session.get` result as JSON.
     #[arg(long)]
     pub json: bool,

@@ -141,12 +141,30 @@ pub async fn cancel(global: &Global, args: crate::cli::CancelArgs) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn sessions(global: &Global, args: crate::cli::JsonFlag) -> anyhow::Result<ExitCode> {
+pub async fn sessions(global: &Global, args: crate::cli::SessionsArgs) -> anyhow::Result<ExitCode> {
     let client = match connect(global).await {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let list: Vec<synapse_protocol::SessionSummary> = client.call(method::SESSION_LIST, ()).await?;
+    let params = synapse_protocol::SessionListParams {
+        limit: Some(args.limit),
+        before: args.before.clone(),
+    };
+    let list: Vec<synapse_protocol::SessionSummary> =
+        match client.call(method::SESSION_LIST, params).await {
+            Ok(l) => l,
+            Err(ClientError::Rpc(e)) if e.code == synapse_protocol::code::INVALID_PARAMS => {
+                eprintln!(
+                    "synapsed: {}",
+                    e.data
+                        .as_ref()
+                        .and_then(|d| d.as_str())
+                        .unwrap_or(&e.message)
+                );
+                return Ok(ExitCode::from(2));
+            }
+            Err(e) => return Err(e.into()),
+        };
     if args.json {
         println!("{}", serde_json::to_string(&list)?);
         return Ok(ExitCode::SUCCESS);
@@ -154,6 +172,8 @@ pub async fn sessions(global: &Global, args: crate::cli::JsonFlag) -> anyhow::Re
     if list.is_empty() {
         println!("no sessions");
     }
+    let full = list.len() as i64 == args.limit;
+    let last = list.last().map(|s| s.updated_at);
     for s in list {
         println!(
             "{}  {}  {:>3} turn{}  {}",
@@ -163,6 +183,9 @@ pub async fn sessions(global: &Global, args: crate::cli::JsonFlag) -> anyhow::Re
             if s.turns == 1 { " " } else { "s" },
             s.title.unwrap_or_default()
         );
+    }
+    if let (true, Some(last)) = (full, last) {
+        println!("(more: synapsed sessions --before {last})");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -177,6 +200,8 @@ pub async fn show(global: &Global, args: crate::cli::ShowArgs) -> anyhow::Result
             method::SESSION_GET,
             synapse_protocol::SessionRef {
                 session_id: args.session.clone(),
+                after: args.after,
+                limit: args.limit,
             },
         )
         .await
@@ -193,6 +218,23 @@ pub async fn show(global: &Global, args: crate::cli::ShowArgs) -> anyhow::Result
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", render_conversation(&detail));
+    let shown = detail.messages.len() as u64;
+    if shown < detail.message_count {
+        let first = args.after.map_or(0, |a| a + 1);
+        let last = first + shown as i64 - 1;
+        if shown == 0 {
+            println!(
+                "(no messages after {}; the session has {})",
+                first - 1,
+                detail.message_count
+            );
+        } else {
+            println!(
+                "(messages {first}–{last} of {}; next: synapsed show {} --after {last})",
+                detail.message_count, detail.session_id
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,7 @@
 //! Crash loop: `kill -9` the daemon at random moments during turns with tool
 //! calls, restart it on the same data dir, and check that nothing is left
-//! unfinished and every stored history can be sent again.
+//! unfinished, every answer a client was told is `complete` is still stored
+//! (status and text), and every stored history can be sent again.
 
 mod common;
 
@@ -33,13 +34,14 @@ fn delayed(mut r: ScriptResponse, ms: u64) -> ScriptResponse {
     match &mut r {
         ScriptResponse::Message(m) => m.delay_ms = Some(ms),
         ScriptResponse::Fault(f) => f.delay_ms = Some(ms),
+        ScriptResponse::Raw(r) => r.delay_ms = Some(ms),
     }
     r
 }
 
 /// Every invariant that must hold after a restart. Returns the stored
-/// status of every turn.
-async fn verify(c: &Conn, round: usize) -> HashMap<String, String> {
+/// status and text of every turn.
+async fn verify(c: &Conn, round: usize) -> HashMap<String, (String, String)> {
     let st = c.call("daemon.status", json!({})).await;
     assert_eq!(st["turns"]["running"], 0, "round {round}: {st}");
     assert_eq!(st["turns"]["queued"], 0, "round {round}: {st}");
@@ -67,7 +69,10 @@ async fn verify(c: &Conn, round: usize) -> HashMap<String, String> {
             );
             statuses.insert(
                 t["turn_id"].as_str().expect("id").to_owned(),
-                status.to_owned(),
+                (
+                    status.to_owned(),
+                    t["result"]["text"].as_str().unwrap_or_default().to_owned(),
+                ),
             );
         }
         check_history(sid, detail["messages"].as_array().expect("messages"));
@@ -90,8 +95,8 @@ async fn kill_nine_loop_leaves_consistent_sessions() {
     let data = tmp.path().join("data");
 
     let mut sessions: Vec<String> = Vec::new();
-    // turn_id -> status seen in its `done` event
-    let mut done_seen: HashMap<String, String> = HashMap::new();
+    // turn_id -> (status, text) seen in its `done` event
+    let mut done_seen: HashMap<String, (String, String)> = HashMap::new();
     let mut submitted: Vec<String> = Vec::new();
     let mut interrupted_total = 0usize;
 
@@ -100,14 +105,20 @@ async fn kill_nine_loop_leaves_consistent_sessions() {
         let mut c = Conn::open(&socket).await;
         let stored = verify(&c, round).await;
         for t in &submitted {
-            let s = stored
+            let (s, text) = stored
                 .get(t)
                 .unwrap_or_else(|| panic!("round {round}: turn {t} vanished"));
             match done_seen.get(t) {
-                Some(seen) => assert_eq!(
-                    s, seen,
-                    "round {round}: {t} was reported {seen}, stored {s}"
-                ),
+                Some((seen, seen_text)) => {
+                    assert_eq!(
+                        s, seen,
+                        "round {round}: {t} was reported {seen}, stored {s}"
+                    );
+                    assert_eq!(
+                        text, seen_text,
+                        "round {round}: the answer reported for {t} was lost"
+                    );
+                }
                 // Killed mid-turn: `interrupted`, unless it was persisted
                 // final just before its `done` reached us.
                 None => assert!(
@@ -116,7 +127,7 @@ async fn kill_nine_loop_leaves_consistent_sessions() {
                 ),
             }
         }
-        interrupted_total = stored.values().filter(|s| *s == "interrupted").count();
+        interrupted_total = stored.values().filter(|s| s.0 == "interrupted").count();
 
         let _host = TestHost::register(&socket, Mode::Delayed(rng.below(40))).await;
         // Plenty of script: a tool round and an answer per turn.
@@ -162,7 +173,11 @@ async fn kill_nine_loop_leaves_consistent_sessions() {
                     let p = n.params.expect("params");
                     if p["type"] == "done" {
                         let status = p["result"]["status"].as_str().expect("status").to_owned();
-                        done_seen.insert(p["turn_id"].as_str().expect("id").to_owned(), status);
+                        let text = p["result"]["text"].as_str().unwrap_or_default().to_owned();
+                        done_seen.insert(
+                            p["turn_id"].as_str().expect("id").to_owned(),
+                            (status, text),
+                        );
                     }
                 }
                 Ok(Some(_)) => {}
@@ -180,15 +195,18 @@ async fn kill_nine_loop_leaves_consistent_sessions() {
     let mut c = Conn::open(&socket).await;
     let stored = verify(&c, ROUNDS).await;
     for t in &submitted {
-        assert!(stored.contains_key(t), "turn {t} vanished");
+        let kept = stored.get(t).unwrap_or_else(|| panic!("turn {t} vanished"));
+        if let Some(seen) = done_seen.get(t) {
+            assert_eq!(kept, seen, "what {t}'s `done` said is what is stored");
+        }
     }
     interrupted_total =
-        interrupted_total.max(stored.values().filter(|s| *s == "interrupted").count());
+        interrupted_total.max(stored.values().filter(|s| s.0 == "interrupted").count());
     eprintln!(
         "crash loop: {} turns, {} interrupted, {} completed, {:?}",
         stored.len(),
         interrupted_total,
-        stored.values().filter(|s| *s == "complete").count(),
+        stored.values().filter(|s| s.0 == "complete").count(),
         started.elapsed()
     );
     assert!(

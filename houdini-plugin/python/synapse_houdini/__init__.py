@@ -8,6 +8,7 @@ Public API (design §9 "Plugin")::
     handle.on_event(print)                   # turn.event notifications
     handle.done(); handle.result(timeout=0)  # poll from the UI thread
     synapse_houdini.status(); synapse_houdini.stop()
+    synapse_houdini.undo_turn(handle.turn_id)  # undo what the turn's tools changed
 
 The boot gate (lesson 1) refuses to start where ``hou.isUIAvailable()`` is False or
 missing (hython, render-farm workers) and inside PDG/TOPs work items, unless
@@ -25,7 +26,8 @@ from typing import Any, Optional
 from .errors import BootRefused, ToolError, TurnCancelled, TurnNotComplete
 from .host import Host, TurnHandle
 from .rpc import ConnectionClosed, RpcError
-from .tools import ToolDef
+from .tools import ToolDef, ToolResult
+from .undo import UndoRefused
 
 __version__ = "0.1.0"
 
@@ -148,6 +150,20 @@ def ask(prompt: str, **turn_options: Any) -> TurnHandle:
     return host.ask(prompt, **turn_options)
 
 
+def undo_turn(turn_id: str) -> dict[str, Any]:
+    """Undo all the undo groups (``Synapse: TOOL``) the tool calls of a turn made.
+
+    Only when they are the newest entries of Houdini's undo stack (no later change
+    by the artist or by another turn); else raises :class:`UndoRefused` saying why.
+    Returns ``{turn_id, undone: [labels]}``. Safe on Houdini's main thread (no I/O).
+    """
+    with _lock:
+        host = _host
+    if host is None:
+        raise UndoRefused("Synapse is not started: no turn's changes are known")
+    return host.undo_turn(turn_id)
+
+
 __all__ = [
     "BootRefused",
     "ConnectionClosed",
@@ -157,10 +173,13 @@ __all__ = [
     "ToolError",
     "TurnCancelled",
     "TurnHandle",
+    "ToolResult",
     "TurnNotComplete",
+    "UndoRefused",
     "ask",
     "current_host",
     "start",
     "status",
     "stop",
+    "undo_turn",
 ]

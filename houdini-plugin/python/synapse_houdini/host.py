@@ -5,7 +5,8 @@ One :class:`Host` owns one connection to ``synapsed`` (kept alive by the
 ``host.register`` with Houdini's pid, hip path and the ToolSpecs, then:
 
 * ``tool.invoke {call_id, turn_id, name, input, timeout_s}`` is answered on an
-  RPC worker thread with ``{is_error, content}``. The body runs on Houdini's main
+  RPC worker thread with ``{is_error, content}`` (plus ``images`` when the body
+  returned a :class:`~synapse_houdini.tools.ToolResult` with images). The body runs on Houdini's main
   thread through :class:`~synapse_houdini.marshal.Marshal`, inside
   ``hou.undos.group("Synapse: <tool>")`` when the tool is not read-only. Failures
   become the agent_tool_error envelope. Each ``call_id`` runs at most once: a
@@ -31,7 +32,9 @@ from ._hou import import_hou
 from .errors import ToolError, TurnCancelled, TurnNotComplete, tool_error_envelope
 from .launcher import DEFAULT_IDLE_EXIT_S, Supervisor, get_api_key
 from .rpc import ConnectionClosed, RpcClient, RpcError
-from .tools import ToolDef, builtin_tools
+from . import context as _context
+from .tools import ToolDef, ToolResult, builtin_tools
+from .undo import UndoJournal
 
 log = logging.getLogger("synapse_houdini.host")
 
@@ -297,6 +300,8 @@ class Host:
         self._bg = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synapse-submit")
         self._stopped = False
         self._invocations = 0
+        #: Undo groups per turn, for undo_turn (design §13).
+        self.undo_journal = UndoJournal()
         self.supervisor = Supervisor(
             self._make_client,
             self._on_connected,
@@ -304,7 +309,7 @@ class Host:
             synapsed_bin=synapsed_bin,
             idle_exit_s=idle_exit_s,
             env=env,
-            api_key_provider=lambda: get_api_key(import_hou()),
+            api_key_provider=get_api_key,
             on_gave_up=self._on_gave_up,
         )
 
@@ -508,7 +513,8 @@ class Host:
         if tool_input is None:
             tool_input = {}
         timeout_s = params.get("timeout_s") or tool.timeout_s or DEFAULT_TOOL_TIMEOUT_S
-        job = _marshal.Job(lambda: self._run_body(tool, tool_input), label=name)
+        turn_id = params.get("turn_id") if isinstance(params.get("turn_id"), str) else None
+        job = _marshal.Job(lambda: self._run_body(tool, tool_input, call_id, turn_id, float(timeout_s)), label=name)
         with self._lock:
             record.job = job
             cancelled_early = call_id in self._early_cancels
@@ -516,28 +522,55 @@ class Host:
             job.cancel()
         try:
             value = self.marshal.run_job(job, float(timeout_s))
+            images = None
+            if isinstance(value, ToolResult):
+                value, images = value.content, list(value.images)
             # Encoded once: unknown types become strings; ASCII-escaped, so len() is bytes.
             text = json.dumps(value, default=str, separators=(",", ":"))
         except BaseException as exc:  # noqa: BLE001 - fail-visible: data for the model
             return {"is_error": True, "content": tool_error_envelope(name, exc)}
-        if len(text) > MAX_RESULT_BYTES:
+        image_bytes = sum(len(str(i.get("data", ""))) for i in images or () if isinstance(i, dict))
+        if len(text) + image_bytes > MAX_RESULT_BYTES:
             too_large = ToolError(
-                f"the tool returned {len(text)} bytes of JSON, more than the {MAX_RESULT_BYTES} a reply may carry; "
+                f"the tool returned {len(text) + image_bytes} bytes of JSON, more than the {MAX_RESULT_BYTES} a reply may carry; "
                 "call it again on a narrower target", "ToolResultTooLarge")
             return {"is_error": True, "content": tool_error_envelope(name, too_large)}
-        return {"is_error": False, "content": json.loads(text)}
+        reply = {"is_error": False, "content": json.loads(text)}
+        if images:
+            reply["images"] = images
+        return reply
 
-    @staticmethod
-    def _run_body(tool: ToolDef, tool_input: dict) -> Any:
-        """The body as run on the main thread: undo group around mutating tools."""
-        if tool.read_only:
-            return tool.fn(tool_input)
-        hou = import_hou()
-        undos = getattr(hou, "undos", None) if hou is not None else None
-        if undos is None:
-            return tool.fn(tool_input)
-        with undos.group(f"Synapse: {tool.name}"):
-            return tool.fn(tool_input)
+    def _run_body(self, tool: ToolDef, tool_input: dict, call_id: Optional[str] = None,
+                  turn_id: Optional[str] = None, timeout_s: float = DEFAULT_TOOL_TIMEOUT_S) -> Any:
+        """The body as run on the main thread: undo group around mutating tools, recorded per turn."""
+        with _context.running(tool.name, call_id, turn_id, timeout_s):
+            if tool.read_only:
+                return tool.fn(tool_input)
+            hou = import_hou()
+            undos = getattr(hou, "undos", None) if hou is not None else None
+            if undos is None:
+                return tool.fn(tool_input)
+            label = f"Synapse: {tool.name}"
+            before = self.undo_journal.labels(hou) if turn_id is not None else None
+            try:
+                with undos.group(label):
+                    return tool.fn(tool_input)
+            finally:
+                self.undo_journal.after_group(hou, turn_id, tool.name, label, before)
+
+    def undo_turn(self, turn_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Undo every undo group the turn's tool calls made, if they are the newest undo entries.
+
+        Returns ``{turn_id, undone: [labels]}``; raises :class:`~synapse_houdini.undo.UndoRefused`
+        with the reason otherwise. Runs inline on Houdini's main thread (no I/O), else is
+        marshalled there (waiting at most *timeout* seconds).
+        """
+        def run() -> dict[str, Any]:
+            return self.undo_journal.undo_turn(import_hou(), turn_id)
+
+        if self.marshal.is_main_thread():
+            return run()
+        return self.marshal.run_job(_marshal.Job(run, label="undo_turn"), timeout)
 
     # ------------------------------------------------------------ turns
 

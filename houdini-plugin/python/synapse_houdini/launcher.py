@@ -26,7 +26,6 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from ._hou import import_hou
 from .rpc import RpcClient, default_socket_path
 
 log = logging.getLogger("synapse_houdini.launcher")
@@ -39,7 +38,6 @@ GIVE_UP_WINDOW_S = 180.0
 #: A connection that lived this long resets the backoff to its start.
 HEALTHY_AFTER_S = 30.0
 DEFAULT_IDLE_EXIT_S = 300
-API_KEY_SECURE_NAME = "synapse_anthropic"
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -76,26 +74,12 @@ def log_dir() -> str:
     return path
 
 
-def get_api_key(hou: Any = None) -> Optional[str]:
-    """The Anthropic key: ``hou.secure`` (key ``synapse_anthropic``) if that API exists, else env.
+def get_api_key() -> Optional[str]:
+    """The Anthropic key for a daemon this plugin starts: ``ANTHROPIC_API_KEY`` from the environment.
 
-    The exact accessor of ``hou.secure`` is looked up defensively (it is not
-    verified here against a real Houdini); any failure falls back to
-    ``ANTHROPIC_API_KEY``. The key is never logged.
+    Houdini has no secret store API (there is no ``hou.secure``), so the key
+    reaches the daemon only through its environment. Never logged.
     """
-    if hou is None:
-        hou = import_hou()
-    secure = getattr(hou, "secure", None) if hou is not None else None
-    if secure is not None:
-        for accessor in ("password", "get", "getPassword", "value"):
-            fn = getattr(secure, accessor, None)
-            if callable(fn):
-                try:
-                    value = fn(API_KEY_SECURE_NAME)
-                except Exception:  # noqa: BLE001 - missing entry, locked keychain...
-                    continue
-                if value:
-                    return str(value)
     return os.environ.get("ANTHROPIC_API_KEY") or None
 
 

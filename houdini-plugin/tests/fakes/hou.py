@@ -1,10 +1,17 @@
 """A fake ``hou`` module for tests, the demo and the benchmark (NOT shipped).
 
 Its "main thread" is a real thread pumping a deferred queue, like Houdini's UI
-event loop: ``hdefereval.executeDeferred`` enqueues, :data:`main` runs. Node
-objects are a small simulated LOP network (see ``fake_scene``) whose
-``lastModifiedPrims()`` come from real USD stages (``usd-core``) when ``pxr`` is
-importable.
+event loop: ``hdefereval.executeDeferred`` enqueues, :data:`main` runs. The scene
+is a small simulated node graph (``hou_nodes``: OBJ/SOP/LOP networks, node types,
+parms, flags, an undo stack), SOP geometry with real attribute values
+(``hou_geometry``) and ``hou.ui`` with a Scene Viewer whose flipbook writes a real
+PNG (``hou_ui``). LOP nodes' ``stage()``/``lastModifiedPrims()`` come from real USD
+stages (``usd-core``) when ``pxr`` is importable (see ``fake_scene``).
+
+Every public name here (module level and class methods) exists in the real
+module with a compatible signature: ``test_api_fidelity`` checks it against the
+public ``types-houdini`` stubs. The only exceptions are the test controls listed
+in :data:`TEST_CONTROLS` (the fake main loop, ``reset``...).
 
 With :data:`strict` True (the default) every node method asserts it runs on the
 fake main thread, the way HOM work is meant to be marshalled there.
@@ -29,6 +36,14 @@ class ObjectWasDeleted(Error):
 
 class OperationFailed(Error):
     """A hou operation failed."""
+
+
+class InvalidInput(Error):
+    """A hou call got an invalid argument (e.g. a bad node name)."""
+
+
+class InvalidSize(Error):
+    """A sequence of the wrong length was given (e.g. to ``ParmTuple.set``)."""
 
 
 class NotOnMainThread(AssertionError):
@@ -171,219 +186,244 @@ def applicationVersionString() -> str:
     return "20.5.410"
 
 
-def applicationVersion() -> tuple[int, int, int]:
+def applicationVersion(include_patch: bool = False) -> tuple[int, int, int]:
     return (20, 5, 410)
 
 
-class _HipFile:
+
+#: Public names of this fake that the real module does not have: test controls only.
+TEST_CONTROLS = frozenset({"MainLoop", "NotOnMainThread", "TEST_CONTROLS", "main", "reset", "set_ui_available", "strict"})
+
+
+class EnumValue:
+    """``hou.EnumValue``: compared by identity, ``name()`` is its name."""
+
+    def __init__(self, enum: str, name: str) -> None:
+        self._enum = enum
+        self._name = name
+
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"hou.{self._enum}.{self._name}"
+
+
+def _enum(cls_name: str, *names: str) -> type:
+    return type(cls_name, (), {n: EnumValue(cls_name, n) for n in names})
+
+
+attribData = _enum("attribData", "Dict", "Float", "Int", "String")
+attribType = _enum("attribType", "Global", "Point", "Prim", "Vertex")
+paneTabType = _enum("paneTabType", "NetworkEditor", "Parm", "SceneViewer", "PythonShell", "Textport")
+parmTemplateType = _enum("parmTemplateType", "Float", "Folder", "Int", "Menu", "String", "Toggle")
+parmNamingScheme = _enum("parmNamingScheme", "Base1", "BeginEnd", "MaxMin", "MinMax", "RGBA", "StartEnd", "UVW",
+                         "XYWH", "XYZW")
+exprLanguage = _enum("exprLanguage", "Hscript", "Python")
+
+
+# ------------------------------------------------------------------ undo
+
+
+class _UndoEntry:
+    __slots__ = ("label", "undo_fns")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.undo_fns: list[Callable[[], None]] = []
+
+
+class undos:
+    """``hou.undos``: one entry per change, or one per ``group()`` that changed something.
+
+    Mutating fake calls record how to reverse themselves with :func:`_record_undo`.
+    An empty group leaves no entry (like Houdini). ``groups``/``threads`` record
+    every ``group()`` call for tests.
+    """
+
+    _test_records = ("groups", "threads")
+    groups: list = []
+    threads: list = []
+    _stack: list = []  # oldest first
+    _redo: list = []
+    _open: list = []  # open groups (nested groups merge into the outermost)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def group(label: str, editor: Any = None) -> Iterator[None]:
+        _assert_main()
+        undos.groups.append(label)
+        undos.threads.append(threading.get_ident())
+        undos._open.append(_UndoEntry(label))
+        try:
+            yield
+        finally:
+            entry = undos._open.pop()
+            if undos._open:
+                undos._open[-1].undo_fns.extend(entry.undo_fns)
+            elif entry.undo_fns:
+                undos._stack.append(entry)
+                undos._redo.clear()
+
+    @staticmethod
+    def undoLabels() -> tuple[str, ...]:
+        _assert_main()
+        return tuple(e.label for e in reversed(undos._stack))
+
+    @staticmethod
+    def redoLabels() -> tuple[str, ...]:
+        _assert_main()
+        return tuple(e.label for e in reversed(undos._redo))
+
+    @staticmethod
+    def performUndo() -> bool:
+        _assert_main()
+        if not undos._stack:
+            return False
+        entry = undos._stack.pop()
+        global _undoing
+        _undoing = True
+        try:
+            for fn in reversed(entry.undo_fns):
+                fn()
+        finally:
+            _undoing = False
+        undos._redo.append(entry)
+        return True
+
+    @staticmethod
+    def areEnabled() -> bool:
+        return True
+
+    @staticmethod
+    def clear() -> None:
+        undos._stack.clear()
+        undos._redo.clear()
+
+
+_undoing = False
+
+
+def _record_undo(label: str, undo_fn: Callable[[], None]) -> None:
+    """Called by fake mutations: how to reverse the change just made."""
+    if _undoing:
+        return
+    if undos._open:
+        undos._open[-1].undo_fns.append(undo_fn)
+    else:
+        entry = _UndoEntry(label)
+        entry.undo_fns.append(undo_fn)
+        undos._stack.append(entry)
+        undos._redo.clear()
+
+
+# ------------------------------------------------------------------ app state
+
+
+class hipFile:
+    """``hou.hipFile``: the scene file (``save`` writes a small real file)."""
+
     _path = "/tmp/fake_project/scene_v001.hip"
+    _dirty = True
 
-    def path(self) -> str:
-        return self._path
+    @staticmethod
+    def path() -> str:
+        return hipFile._path
+
+    @staticmethod
+    def basename() -> str:
+        return hipFile._path.rsplit("/", 1)[-1]
+
+    @staticmethod
+    def hasUnsavedChanges() -> bool:
+        return hipFile._dirty
+
+    @staticmethod
+    def save(file_name: Optional[str] = None, save_to_recent_files: bool = True) -> None:
+        _assert_main()
+        target = file_name or hipFile._path
+        try:
+            with open(target, "w") as fh:
+                fh.write("fake hip file\n")
+        except OSError as exc:
+            raise OperationFailed(f"Unable to save {target}: {exc.strerror}") from exc
+        hipFile._path = target
+        hipFile._dirty = False
 
 
-hipFile = _HipFile()
 _frame = 1001.0
 
 
-def frame() -> float:
+def frame(full_precision: bool = False) -> float:
     _assert_main()
     return _frame
+
+
+def setFrame(frame: float) -> None:
+    _assert_main()
+    global _frame
+    _frame = float(frame)
 
 
 def fps() -> float:
     return 24.0
 
 
-class _Playbar:
-    def frameRange(self) -> tuple[float, float]:
-        return (1001.0, 1100.0)
+class playbar:
+    @staticmethod
+    def frameRange() -> "Vector2":
+        return Vector2((1001.0, 1100.0))
 
 
-playbar = _Playbar()
+class _Vector:
+    _n = 0
+
+    def __init__(self, values: Any = None) -> None:
+        vals = tuple(float(v) for v in (values or (0.0,) * self._n))
+        assert len(vals) == self._n
+        self._v = vals
+
+    def __getitem__(self, index: int) -> float:
+        return self._v[index]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == tuple(other)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<hou.{type(self).__name__} {list(self._v)}>"
 
 
-class _UI:
-    """``hou.ui`` with the modal methods (they record calls and return defaults)."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def displayMessage(self, text: str, *args: Any, **kwargs: Any) -> int:
-        self.calls.append("displayMessage")
-        return 0
-
-    def displayConfirmation(self, text: str, *args: Any, **kwargs: Any) -> bool:
-        self.calls.append("displayConfirmation")
-        return True
-
-    def displayFileDependencyDialog(self, *args: Any, **kwargs: Any) -> tuple:
-        self.calls.append("displayFileDependencyDialog")
-        return (True, ())
-
-    def selectFromList(self, choices: Any, *args: Any, **kwargs: Any) -> tuple:
-        self.calls.append("selectFromList")
-        return ()
-
-    def selectFromTree(self, choices: Any, *args: Any, **kwargs: Any) -> tuple:
-        self.calls.append("selectFromTree")
-        return ()
-
-    def selectFile(self, *args: Any, **kwargs: Any) -> str:
-        self.calls.append("selectFile")
-        return ""
-
-    def selectNode(self, *args: Any, **kwargs: Any) -> Optional[str]:
-        self.calls.append("selectNode")
-        return None
-
-    def readInput(self, message: str, *args: Any, **kwargs: Any) -> tuple:
-        self.calls.append("readInput")
-        return (0, "")
-
-    def readMultiInput(self, message: str, input_labels: Any, *args: Any, **kwargs: Any) -> tuple:
-        self.calls.append("readMultiInput")
-        return (0, ())
+class Vector2(_Vector):
+    _n = 2
 
 
-ui = _UI()
+class Vector3(_Vector):
+    _n = 3
 
 
-class _Undos:
-    def __init__(self) -> None:
-        self.groups: list[str] = []
-        self.threads: list[int] = []
-
-    @contextlib.contextmanager
-    def group(self, label: str) -> Iterator[None]:
-        self.groups.append(label)
-        self.threads.append(threading.get_ident())
-        yield
-
-
-undos = _Undos()
-
-
-# ------------------------------------------------------------------ nodes
-
-_nodes: dict[str, "Node"] = {}
-
-
-class NodeType:
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def name(self) -> str:
-        return self._name
-
-
-class Node:
-    """A fake ``hou.Node`` (LOP flavour)."""
-
-    def __init__(self, name: str, type_name: str, parent: Optional["Node"] = None) -> None:
-        self._name = name
-        self._type = NodeType(type_name)
-        self._parent = parent
-        self._children: list[Node] = []
-        self._inputs: list[Optional[Node]] = []
-        self._outputs: list[Node] = []
-        self._display = False
-        self._bypass = False
-        self._errors: list[str] = []
-        self._warnings: list[str] = []
-        self._prims: list[Any] = []
-        self._deleted = False
-        self._fail_on: Optional[str] = None  # method name that raises RuntimeError
-        self._path = "/" + name if parent is None or parent._path == "/" else f"{parent._path}/{name}"
-        if parent is None and name == "":
-            self._path = "/"
-        if parent is not None:
-            parent._children.append(self)
-        _nodes[self._path] = self
-
-    # -- checks
-    def _check(self, method: str = "") -> None:
-        _assert_main()
-        if self._deleted:
-            raise ObjectWasDeleted("Attempt to access an object that no longer exists in Houdini.")
-        if self._fail_on is not None and method == self._fail_on:
-            raise RuntimeError(f"simulated failure in {method}() of {self._path}")
-
-    # -- hou.Node API subset
-    def path(self) -> str:
-        self._check("path")
-        return self._path
-
-    def name(self) -> str:
-        self._check("name")
-        return self._name
-
-    def type(self) -> NodeType:
-        self._check("type")
-        return self._type
-
-    def children(self) -> tuple["Node", ...]:
-        self._check("children")
-        return tuple(c for c in self._children if not c._deleted)
-
-    def inputs(self) -> tuple[Optional["Node"], ...]:
-        self._check("inputs")
-        return tuple(None if (n is not None and n._deleted) else n for n in self._inputs)
-
-    def outputs(self) -> tuple["Node", ...]:
-        self._check("outputs")
-        return tuple(o for o in self._outputs if not o._deleted)
-
-    def isDisplayFlagSet(self) -> bool:
-        self._check("isDisplayFlagSet")
-        return self._display
-
-    def isBypassed(self) -> bool:
-        self._check("isBypassed")
-        return self._bypass
-
-    def errors(self) -> tuple[str, ...]:
-        self._check("errors")
-        return tuple(self._errors)
-
-    def warnings(self) -> tuple[str, ...]:
-        self._check("warnings")
-        return tuple(self._warnings)
-
-    def lastModifiedPrims(self) -> tuple[Any, ...]:
-        self._check("lastModifiedPrims")
-        return tuple(self._prims)
-
-    def setInput(self, index: int, node: Optional["Node"]) -> None:
-        while len(self._inputs) <= index:
-            self._inputs.append(None)
-        self._inputs[index] = node
-        if node is not None:
-            node._outputs.append(self)
-
-    def setDisplayFlag(self, on: bool) -> None:
-        self._display = on
-
-    def bypass(self, on: bool) -> None:
-        self._bypass = on
-
-    def destroy(self) -> None:
-        for child in list(self._children):
-            child.destroy()
-        self._deleted = True
-        _nodes.pop(self._path, None)
-
-
-def node(path: str) -> Optional[Node]:
-    _assert_main()
-    found = _nodes.get(path)
-    return None if found is None or found._deleted else found
+# The node graph, geometry and UI parts (they import this module's core above).
+from hou_geometry import Attrib, BoundingBox, Geometry, Point, Prim  # noqa: E402,F401
+from hou_nodes import LopNode, Node, ObjNode, OpNode, SopNode, _nodes, _selected, node, selectedNodes  # noqa: E402,F401
+from hou_parms import Parm, ParmTuple  # noqa: E402,F401
+from hou_types import NodeType, NodeTypeCategory, ParmTemplate, ParmTemplateGroup, nodeType, nodeTypeCategories  # noqa: E402,F401
+from hou_ui import FlipbookSettings, PaneTab, SceneViewer, ui  # noqa: E402,F401
 
 
 def reset() -> None:
     """Forget every node and recorded call (between tests)."""
+    global _frame
     _nodes.clear()
+    _selected.clear()
     ui.calls.clear()
+    ui._reset()
     undos.groups.clear()
     undos.threads.clear()
+    undos._stack.clear()
+    undos._redo.clear()
+    undos._open.clear()
+    hipFile._path = "/tmp/fake_project/scene_v001.hip"
+    _frame = 1001.0
     set_ui_available(True)

@@ -1,34 +1,57 @@
-//! Assembles a streamed Messages API response into one assistant message.
+//! Assembles a streamed Messages API response into one assistant message,
+//! losslessly, the way the official SDKs merge a stream.
 //!
-//! Content blocks are kept per `index`: `text` (deltas forwarded to the
-//! sink as they arrive), `tool_use` (`input_json_delta` fragments joined and
-//! parsed at the end), `thinking` (with its `signature_delta`) and any other
-//! block verbatim. `message_start` gives the first usage; `message_delta`
-//! carries CUMULATIVE usage, so each field it has replaces the one held.
+//! Each content block is kept as the JSON object `content_block_start` gave,
+//! with every field it has (`caller`, `citations`, a block type this build
+//! does not know...), and each delta is merged into it:
+//!
+//! - `text_delta` appends to `text` (and is forwarded to the sink);
+//! - `citations_delta` appends its `citation` to `citations`;
+//! - `input_json_delta` fragments are joined, for any block that streams
+//!   them (`tool_use`, `server_tool_use`, `mcp_tool_use`, or one not known
+//!   yet), and parsed into `input` when the message ends;
+//! - `thinking_delta` appends to `thinking`; `signature_delta` sets
+//!   `signature` (byte-exact, as sent);
+//! - unknown delta types and unknown events are ignored without touching
+//!   the block; `ping` is skipped.
+//!
+//! `message_start` gives the first usage; `message_delta` carries CUMULATIVE
+//! usage, so each field it has replaces the one held.
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use synapse_protocol::Usage;
 
 use super::sse::SseEvent;
 use crate::provider::{ProviderResponse, StreamSink};
 
-/// One block being assembled.
+/// One block being assembled: what the API sent, plus the input JSON that
+/// streamed for it.
 #[derive(Debug)]
-enum Block {
-    Text(String),
-    ToolUse {
-        id: String,
-        name: String,
-        initial: Value,
-        json: String,
-    },
-    Thinking {
-        thinking: String,
-        signature: String,
-    },
-    Other(Value),
+struct Block {
+    fields: Map<String, Value>,
+    input_json: String,
+}
+
+impl Block {
+    fn kind(&self) -> &str {
+        self.fields
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// Append `piece` to the string field `key` (created when missing).
+    fn append(&mut self, key: &str, piece: &str) {
+        match self.fields.get_mut(key) {
+            Some(Value::String(s)) => s.push_str(piece),
+            _ => {
+                self.fields
+                    .insert(key.to_owned(), Value::String(piece.to_owned()));
+            }
+        }
+    }
 }
 
 /// What the stream said after an event.
@@ -97,59 +120,65 @@ impl MessageAssembler {
             }
             "content_block_start" => {
                 let index = index_of(&data)?;
-                let block = data.get("content_block").cloned().unwrap_or(Value::Null);
-                let b = match block.get("type").and_then(Value::as_str) {
-                    Some("text") => {
-                        let text = str_field(&block, "text");
-                        if !text.is_empty() {
-                            self.forwarded = true;
-                            sink.text(&text);
-                        }
-                        Block::Text(text)
-                    }
-                    Some("tool_use") => Block::ToolUse {
-                        id: str_field(&block, "id"),
-                        name: str_field(&block, "name"),
-                        initial: block.get("input").cloned().unwrap_or_else(|| json!({})),
-                        json: String::new(),
-                    },
-                    Some("thinking") => Block::Thinking {
-                        thinking: str_field(&block, "thinking"),
-                        signature: str_field(&block, "signature"),
-                    },
-                    _ => Block::Other(block),
+                let Some(Value::Object(fields)) = data.get("content_block").cloned() else {
+                    return Err(StreamFault(format!(
+                        "content_block_start {index} without a content_block object"
+                    )));
                 };
-                self.blocks.insert(index, b);
+                let block = Block {
+                    fields,
+                    input_json: String::new(),
+                };
+                if block.kind() == "text" {
+                    let text = block
+                        .fields
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    if !text.is_empty() {
+                        self.forwarded = true;
+                        sink.text(text);
+                    }
+                }
+                self.blocks.insert(index, block);
             }
             "content_block_delta" => {
                 let index = index_of(&data)?;
+                let Some(block) = self.blocks.get_mut(&index) else {
+                    return Err(StreamFault(format!("delta for unknown block {index}")));
+                };
                 let delta = data.get("delta").unwrap_or(&Value::Null);
                 let piece = |k: &str| delta.get(k).and_then(Value::as_str).unwrap_or("");
-                match (
-                    delta.get("type").and_then(Value::as_str),
-                    self.blocks.get_mut(&index),
-                ) {
-                    (Some("text_delta"), Some(Block::Text(text))) => {
+                match delta.get("type").and_then(Value::as_str).unwrap_or("") {
+                    "text_delta" => {
                         let t = piece("text");
                         if !t.is_empty() {
-                            text.push_str(t);
-                            self.forwarded = true;
-                            sink.text(t);
+                            block.append("text", t);
+                            if block.kind() == "text" {
+                                self.forwarded = true;
+                                sink.text(t);
+                            }
                         }
                     }
-                    (Some("input_json_delta"), Some(Block::ToolUse { json, .. })) => {
-                        json.push_str(piece("partial_json"));
+                    "citations_delta" => {
+                        let citation = delta.get("citation").cloned().unwrap_or(Value::Null);
+                        match block.fields.get_mut("citations") {
+                            Some(Value::Array(list)) => list.push(citation),
+                            _ => {
+                                block
+                                    .fields
+                                    .insert("citations".into(), Value::Array(vec![citation]));
+                            }
+                        }
                     }
-                    (Some("thinking_delta"), Some(Block::Thinking { thinking, .. })) => {
-                        thinking.push_str(piece("thinking"));
+                    "input_json_delta" => block.input_json.push_str(piece("partial_json")),
+                    "thinking_delta" => block.append("thinking", piece("thinking")),
+                    "signature_delta" => {
+                        block
+                            .fields
+                            .insert("signature".into(), Value::String(piece("signature").into()));
                     }
-                    (Some("signature_delta"), Some(Block::Thinking { signature, .. })) => {
-                        signature.push_str(piece("signature"));
-                    }
-                    (_, None) => {
-                        return Err(StreamFault(format!("delta for unknown block {index}")));
-                    }
-                    _ => {}
+                    other => tracing::debug!(delta = other, "ignoring unknown delta type"),
                 }
             }
             "content_block_stop" => {}
@@ -174,43 +203,30 @@ impl MessageAssembler {
         Ok(Step::Continue)
     }
 
-    /// The finished message. A `tool_use` input that is not valid JSON is an
-    /// error, except when the response was cut by `max_tokens` (then `{}`).
+    /// The finished message: every block as sent, deltas merged. Streamed
+    /// input JSON that does not parse is an error, except when the response
+    /// was cut by `max_tokens` (the block then keeps the input it started
+    /// with, `{}` for tools).
     pub fn finish(self) -> Result<ProviderResponse, StreamFault> {
         let truncated = self.stop_reason.as_deref() == Some("max_tokens");
         let mut content = Vec::with_capacity(self.blocks.len());
-        for (_, b) in self.blocks {
-            content.push(match b {
-                Block::Text(text) => json!({"type": "text", "text": text}),
-                Block::ToolUse {
-                    id,
-                    name,
-                    initial,
-                    json,
-                } => {
-                    let input = if json.trim().is_empty() {
-                        initial
-                    } else {
-                        match serde_json::from_str::<Value>(&json) {
-                            Ok(v) => v,
-                            Err(_) if truncated => Value::Object(Map::new()),
-                            Err(e) => {
-                                return Err(StreamFault(format!(
-                                    "tool_use {id} input is not valid JSON: {e}"
-                                )))
-                            }
-                        }
-                    };
-                    json!({"type": "tool_use", "id": id, "name": name, "input": input})
+        for (_, mut b) in self.blocks {
+            if !b.input_json.trim().is_empty() {
+                match serde_json::from_str::<Value>(&b.input_json) {
+                    Ok(v) => {
+                        b.fields.insert("input".into(), v);
+                    }
+                    Err(_) if truncated => {}
+                    Err(e) => {
+                        let id = b.fields.get("id").and_then(Value::as_str).unwrap_or("?");
+                        return Err(StreamFault(format!(
+                            "{} {id} input is not valid JSON: {e}",
+                            b.kind()
+                        )));
+                    }
                 }
-                Block::Thinking {
-                    thinking,
-                    signature,
-                } => {
-                    json!({"type": "thinking", "thinking": thinking, "signature": signature})
-                }
-                Block::Other(v) => v,
-            });
+            }
+            content.push(Value::Object(b.fields));
         }
         Ok(ProviderResponse {
             content,
@@ -251,6 +267,7 @@ pub fn merge_usage(usage: &mut Usage, v: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::sync::Mutex;
 
     #[derive(Default)]
@@ -360,5 +377,68 @@ mod tests {
         }
         let r = b.finish().expect("truncated tool input tolerated");
         assert_eq!(r.content[0]["input"], json!({}));
+    }
+
+    #[test]
+    fn every_block_and_field_survives_and_deltas_merge() {
+        let sink = Sink::default();
+        let mut a = MessageAssembler::new();
+        let sig = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+/ \u{1f600}==";
+        let events = [
+            json!({"type":"message_start","message":{"id":"msg_1","content":[],"usage":{"input_tokens":3}}}),
+            json!({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}),
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me "}}),
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"think."}}),
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":sig}}),
+            json!({"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"}}),
+            json!({"type":"content_block_start","index":2,"content_block":{"type":"server_tool_use","id":"srvtoolu_01","name":"web_search","input":{}}}),
+            json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"query\": \"houdini "}}),
+            json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"vellum\"}"}}),
+            json!({"type":"content_block_start","index":3,"content_block":{"type":"web_search_tool_result","tool_use_id":"srvtoolu_01","content":[{"type":"web_search_result","title":"Vellum","url":"https://example.com/v","encrypted_content":"EqgfCioIARgB","page_age":null}]}}),
+            json!({"type":"content_block_start","index":4,"content_block":{"type":"text","text":"","citations":null}}),
+            json!({"type":"content_block_delta","index":4,"delta":{"type":"text_delta","text":"Vellum is "}}),
+            json!({"type":"content_block_delta","index":4,"delta":{"type":"citations_delta","citation":{"type":"web_search_result_location","url":"https://example.com/v","title":"Vellum","encrypted_index":"Eo8BCioIAhgB","cited_text":"Vellum solves cloth"}}}),
+            json!({"type":"content_block_delta","index":4,"delta":{"type":"text_delta","text":"a solver."}}),
+            json!({"type":"content_block_delta","index":4,"delta":{"type":"future_delta","x":1}}),
+            json!({"type":"content_block_start","index":5,"content_block":{"type":"tool_use","id":"toolu_01","name":"houdini_list_nodes","input":{},"caller":{"type":"direct"}}}),
+            json!({"type":"content_block_delta","index":5,"delta":{"type":"input_json_delta","partial_json":""}}),
+            json!({"type":"content_block_delta","index":5,"delta":{"type":"input_json_delta","partial_json":"{\"root\":\"/obj\"}"}}),
+            json!({"type":"content_block_start","index":6,"content_block":{"type":"future_block","payload":{"k":[1,2]},"input":{}}}),
+            json!({"type":"content_block_delta","index":6,"delta":{"type":"input_json_delta","partial_json":"{\"z\":true}"}}),
+            json!({"type":"future_event","anything":1}),
+            json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":40}}),
+        ];
+        for e in &events {
+            assert_eq!(
+                a.on_event(&ev(e.clone()), &sink).expect("event"),
+                Step::Continue,
+                "{e}"
+            );
+        }
+        let r = a.finish().expect("finish");
+        assert_eq!(
+            r.content,
+            vec![
+                json!({"type":"thinking","thinking":"Let me think.","signature":sig}),
+                json!({"type":"redacted_thinking","data":"EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"}),
+                json!({"type":"server_tool_use","id":"srvtoolu_01","name":"web_search","input":{"query":"houdini vellum"}}),
+                json!({"type":"web_search_tool_result","tool_use_id":"srvtoolu_01","content":[{"type":"web_search_result","title":"Vellum","url":"https://example.com/v","encrypted_content":"EqgfCioIARgB","page_age":null}]}),
+                json!({"type":"text","text":"Vellum is a solver.","citations":[{"type":"web_search_result_location","url":"https://example.com/v","title":"Vellum","encrypted_index":"Eo8BCioIAhgB","cited_text":"Vellum solves cloth"}]}),
+                json!({"type":"tool_use","id":"toolu_01","name":"houdini_list_nodes","input":{"root":"/obj"},"caller":{"type":"direct"}}),
+                json!({"type":"future_block","payload":{"k":[1,2]},"input":{"z":true}}),
+            ]
+        );
+        assert_eq!(
+            sink.0.lock().map(|s| s.clone()).unwrap_or_default(),
+            "Vellum is a solver."
+        );
+    }
+
+    #[test]
+    fn a_block_start_without_an_object_is_a_fault() {
+        let sink = Sink::default();
+        let mut a = MessageAssembler::new();
+        let e = json!({"type":"content_block_start","index":0,"content_block":"text"});
+        assert!(a.on_event(&ev(e), &sink).is_err());
     }
 }

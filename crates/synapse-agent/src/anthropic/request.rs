@@ -6,6 +6,11 @@
 //! tool input schemas are written with object keys sorted. The same inputs
 //! therefore always give the same bytes, across iterations and turns, and
 //! everything before `"messages"` is identical for a session.
+//!
+//! Messages go out as stored, except what the API rejects: text blocks that
+//! are empty or only whitespace are left out (a refusal can end with one),
+//! and a message left with no block at all carries `"(no content)"`. The
+//! stored history itself is never changed.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -47,7 +52,52 @@ struct Body<'a> {
     system: Option<[SystemBlock<'a>; 1]>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Tool<'a>>,
-    messages: &'a [Value],
+    messages: Sendable<'a>,
+}
+
+/// The messages as sent: blank text blocks left out (see the module docs).
+struct Sendable<'a>(&'a [Value]);
+
+impl Serialize for Sendable<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for m in self.0 {
+            match sendable(m) {
+                Some(clean) => seq.serialize_element(&clean)?,
+                None => seq.serialize_element(m)?,
+            }
+        }
+        seq.end()
+    }
+}
+
+fn is_blank_text(block: &Value) -> bool {
+    block.get("type").and_then(Value::as_str) == Some("text")
+        && block
+            .get("text")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.trim().is_empty())
+}
+
+/// `message` without its blank text blocks; `None` when it has none (sent
+/// as is, without a copy).
+fn sendable(message: &Value) -> Option<Value> {
+    let blocks = message.get("content")?.as_array()?;
+    if !blocks.iter().any(is_blank_text) {
+        return None;
+    }
+    let mut kept: Vec<Value> = blocks
+        .iter()
+        .filter(|b| !is_blank_text(b))
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        kept.push(serde_json::json!({"type": "text", "text": "(no content)"}));
+    }
+    let mut clean = message.clone();
+    clean["content"] = Value::Array(kept);
+    Some(clean)
 }
 
 /// Serialize the streaming request body.
@@ -76,7 +126,7 @@ pub fn body_bytes(req: &ProviderRequest) -> Result<Vec<u8>, serde_json::Error> {
             }]
         }),
         tools,
-        messages: &req.messages,
+        messages: Sendable(&req.messages),
     };
     serde_json::to_vec(&body)
 }
@@ -120,6 +170,34 @@ mod tests {
         let text = String::from_utf8(bytes).expect("utf8");
         assert!(text.starts_with("{\"model\":\"m\",\"max_tokens\":10,\"stream\":true,\"system\":"));
         assert!(text.contains("\"properties\":{\"a\":{},\"z\":{}}"));
+    }
+
+    #[test]
+    fn blank_text_blocks_are_never_sent() {
+        let req = ProviderRequest {
+            model: "m".into(),
+            max_tokens: 1,
+            system: None,
+            tools: vec![],
+            messages: vec![
+                json!({"role":"user","content":[{"type":"text","text":"hi"}]}),
+                json!({"role":"assistant","content":[{"type":"text","text":" \n"}]}),
+                json!({"role":"user","content":[{"type":"text","text":"go on"}]}),
+                json!({"role":"assistant","content":[{"type":"text","text":""},{"type":"tool_use","id":"t","name":"x","input":{}}]}),
+            ],
+        };
+        let v: Value = serde_json::from_slice(&body_bytes(&req).expect("body")).expect("json");
+        assert_eq!(v["messages"][0], req.messages[0]);
+        assert_eq!(
+            v["messages"][1]["content"],
+            json!([{"type":"text","text":"(no content)"}])
+        );
+        assert_eq!(
+            v["messages"][3]["content"],
+            json!([{"type":"tool_use","id":"t","name":"x","input":{}}])
+        );
+        // The request's own copy is untouched.
+        assert_eq!(req.messages[1]["content"][0]["text"], " \n");
     }
 
     #[test]

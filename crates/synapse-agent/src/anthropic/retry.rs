@@ -44,17 +44,14 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             .map(str::trim)
     };
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            let d = Duration::from_secs_f64(ms / 1000.0);
-            if d <= MAX_RETRY_AFTER {
-                return Some(d);
-            }
+        if let Some(d) = synapse_protocol::seconds(ms / 1000.0, MAX_RETRY_AFTER.as_secs_f64()) {
+            return Some(d);
         }
     }
     let value = get("retry-after")?;
     let d = match value.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
-        Ok(_) => return None,
+        // Out of range (huge, negative, NaN): ignored, like any wait over 60 s.
+        Ok(secs) => return synapse_protocol::seconds(secs, MAX_RETRY_AFTER.as_secs_f64()),
         Err(_) => {
             let at = httpdate::parse_http_date(value).ok()?;
             at.duration_since(now).unwrap_or(Duration::ZERO)
@@ -69,7 +66,7 @@ pub fn backoff(retries_done: u32, random: f64) -> Duration {
     let base = INITIAL_BACKOFF.as_secs_f64() * 2f64.powi(retries_done.min(16) as i32);
     let capped = base.min(MAX_BACKOFF.as_secs_f64());
     let jitter = 1.0 - 0.25 * random.clamp(0.0, 1.0);
-    Duration::from_secs_f64(capped * jitter)
+    synapse_protocol::seconds(capped * jitter, MAX_BACKOFF.as_secs_f64()).unwrap_or(MAX_BACKOFF)
 }
 
 /// The wait before retry number `retries_done`: the server's suggestion
@@ -173,6 +170,23 @@ mod tests {
         let far = httpdate::fmt_http_date(now + Duration::from_secs(3600));
         assert_eq!(retry_after(&headers(&[("retry-after", &far)]), now), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_ignored_without_panicking() {
+        let now = SystemTime::now();
+        for v in ["1e300", "-1", "NaN", "inf", "1.8e308"] {
+            assert_eq!(
+                retry_after(&headers(&[("retry-after-ms", v)]), now),
+                None,
+                "{v}"
+            );
+            assert_eq!(
+                retry_after(&headers(&[("retry-after", v)]), now),
+                None,
+                "{v}"
+            );
+        }
     }
 
     #[test]

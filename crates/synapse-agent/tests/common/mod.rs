@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use synapse_agent::{
-    CancellationToken, Secret, Settings, ToolCall, ToolCallRecord, ToolHost, ToolOutcome, ToolSpec,
-    TurnEventKind, TurnObserver, TurnSpec, Usage,
+    CancellationToken, ErrorKind, Secret, Settings, ToolCall, ToolCallRecord, ToolHost,
+    ToolOutcome, ToolSpec, TurnError, TurnEventKind, TurnObserver, TurnSpec, Usage,
 };
 use synapse_test_support::messages_api::ScriptedApi;
 
@@ -42,6 +42,8 @@ pub struct Recorder {
     pub usages: Mutex<Vec<Usage>>,
     pub messages: Mutex<Vec<Value>>,
     pub tool_calls: Mutex<Vec<ToolCallRecord>>,
+    /// Once this many messages are stored, `message` fails like a full disk.
+    pub fail_message_at: Mutex<Option<usize>>,
 }
 
 impl Recorder {
@@ -88,9 +90,22 @@ impl TurnObserver for Recorder {
     fn usage(&self, usage: &Usage) {
         self.usages.lock().unwrap().push(*usage);
     }
-    fn message(&self, message: Value) -> BoxFuture<'_, ()> {
+    fn message(&self, message: Value) -> BoxFuture<'_, Result<(), TurnError>> {
         Box::pin(async move {
-            self.messages.lock().unwrap().push(message);
+            let mut messages = self.messages.lock().unwrap();
+            if self
+                .fail_message_at
+                .lock()
+                .unwrap()
+                .is_some_and(|n| messages.len() >= n)
+            {
+                return Err(TurnError {
+                    kind: ErrorKind::Storage,
+                    message: "disk full (test)".into(),
+                });
+            }
+            messages.push(message);
+            Ok(())
         })
     }
     fn tool_call(&self, record: &ToolCallRecord) {

@@ -1,7 +1,7 @@
 """``synapse_inspect_stage``: a structured snapshot of a LOP network (contract).
 
 Input: ``{"target_path": "/stage"}`` (default ``/stage``). The path must match
-``^/[a-zA-Z0-9_][a-zA-Z0-9_/]*$`` else ``InvalidTargetPathError``; a path with no
+``/[a-zA-Z0-9_][a-zA-Z0-9_/]*`` as a whole (a trailing newline does not match) else ``InvalidTargetPathError``; a path with no
 node is ``StageNotFoundError``.
 
 Output: ``{"schema_version": "1.0.0", "target_path", "nodes": [...]}`` with the
@@ -18,11 +18,13 @@ import re
 from typing import Any, Optional
 
 from ..errors import ToolError
+from .common import SceneUnavailable
+from .schema import InvalidInput
 from . import ToolDef
 
 SCHEMA_VERSION = "1.0.0"
 DEFAULT_TARGET = "/stage"
-TARGET_PATH_RE = re.compile(r"^/[a-zA-Z0-9_][a-zA-Z0-9_/]*$")
+TARGET_PATH_RE = re.compile(r"/[a-zA-Z0-9_][a-zA-Z0-9_/]*")  # used with fullmatch: no trailing newline
 MAX_ERROR_MESSAGE_CHARS = 500
 
 #: The keys of every node entry, exactly (contract).
@@ -117,7 +119,7 @@ def describe_node(node: Any) -> dict[str, Any]:
         "error_state": state,
         "error_message": message,
         "inputs": _connections(node.inputs()),
-        "outputs": _connections(node.outputs()),
+        "outputs": sorted({other.path() for other in (node.outputs() or ())}),
         "children": [],
         "key_parms": {},
         "provenance": None,
@@ -136,12 +138,19 @@ def inspect_stage(tool_input: Optional[dict]) -> dict[str, Any]:
     import hou  # type: ignore[import-not-found]
 
     tool_input = tool_input or {}
+    if not isinstance(tool_input, dict):
+        raise InvalidInput(f"input: expected object, got {type(tool_input).__name__}")
+    extra = sorted(str(k) for k in tool_input if k != "target_path")
+    if extra:
+        raise InvalidInput(f"input.{extra[0]}: unknown field (allowed: target_path)")
     target_path = tool_input.get("target_path", DEFAULT_TARGET)
-    if not isinstance(target_path, str) or not TARGET_PATH_RE.match(target_path):
+    if not isinstance(target_path, str) or TARGET_PATH_RE.fullmatch(target_path) is None:
         raise InvalidTargetPathError(
             f"target_path {target_path!r} is not a node path like '/stage' "
             "(it must match ^/[a-zA-Z0-9_][a-zA-Z0-9_/]*$)."
         )
+    if hou.node("/obj") is None:  # a deferred call arriving while the scene is torn down or loaded
+        raise SceneUnavailable("Houdini's scene is not available right now (being loaded or closed); try again")
     target = hou.node(target_path)
     if target is None:
         raise StageNotFoundError(f"No node exists at {target_path!r}. Check the path (LOP networks usually live under /stage).")

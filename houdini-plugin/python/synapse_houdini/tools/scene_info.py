@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ToolDef
+from .common import make_tool
 
 
 def scene_info(_input: dict) -> dict[str, Any]:
@@ -21,13 +21,11 @@ def scene_info(_input: dict) -> dict[str, Any]:
     }
 
 
-TOOL = ToolDef(
-    name="houdini_scene_info",
-    description=(
-        "Summary of the open Houdini scene: the .hip file path, the current frame, "
-        "frames per second, the playbar frame range and the Houdini version."
-    ),
-    input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+TOOL = make_tool(
+    "houdini_scene_info",
+    "Summary of the open Houdini scene: the .hip file path, the current frame, "
+    "frames per second, the playbar frame range and the Houdini version. "
+    "Start here, then houdini_list_nodes to see the networks.",
+    scene_info,
     read_only=True,
-    fn=scene_info,
 )
