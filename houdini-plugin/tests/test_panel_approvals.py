@@ -170,3 +170,27 @@ def test_read_only_turns_offer_no_undo(fake, make_panel):
     assert qwait_for(lambda: view.final, 10)
     assert view.undo_button.isHidden()
     assert os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+
+
+def test_undo_this_turn_reverts_the_turn_with_the_real_undo_turn(tmp_path, scene, main_loop, make_panel):
+    """The catalogue's houdini_create_node through the host, then the panel's Undo:
+    synapse_houdini.undo_turn (the plugin's, not a stand-in) removes the node."""
+    import fake_scene
+    import hou
+
+    fake_scene.add_sop_network(scene)
+    daemon = FakeDaemon(str(tmp_path / "rt" / "synapsed.sock"),
+                        plan=[("houdini_create_node", {"parent": "/obj/geo1", "type": "box", "name": "panel_box"})]).start()
+    try:
+        host = synapse_houdini.start(socket_path=daemon.path, is_main_thread=main_loop.is_main_thread)
+        assert host.wait_registered(10)
+        panel = make_panel()
+        view = _send(panel, "add a box")
+        assert qwait_for(lambda: view.final and not view.undo_button.isHidden(), 10), view.status
+        assert hou.main.run_sync(lambda: hou.node("/obj/geo1/panel_box")) is not None
+        view.undo_button.click()
+        assert view.undo_button.text() == "Undone", [s.text() for s in view.segments if hasattr(s, "text")]
+        assert "Synapse: houdini_create_node" in view.undo_button.toolTip()
+        assert hou.main.run_sync(lambda: hou.node("/obj/geo1/panel_box")) is None
+    finally:
+        daemon.stop()

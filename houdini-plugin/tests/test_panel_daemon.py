@@ -131,7 +131,8 @@ def test_stop_says_cancelled_at_once_and_the_daemon_ends_the_turn(stack, make_pa
     assert not panel.stop_button.isEnabled()
     handle = _handle(panel, view)
     assert qwait_for(lambda: view.result is not None, 20)
-    assert view.result["status"] == "cancelled" and handle.done()
+    # The handle is final just after its callbacks ran (the panel may show done first).
+    assert view.result["status"] == "cancelled" and qwait_for(handle.done, 5)
     assert view.status_label.text() == "cancelled"
     # The session goes on.
     second = _send(panel, "again")
@@ -199,7 +200,7 @@ def test_a_panel_closed_mid_turn_leaves_it_running_and_reopening_resumes(stack, 
     text = all_text(again)
     assert text.count("Part one.") == 1 and 0 <= text.find("Part one.") < text.find("Part two.")
     assert again.status == "complete" and again.cards["toolu_r1"].state == "ok"
-    assert handle.result(timeout=0)["status"] == "complete"
+    assert qwait_for(handle.done, 5) and handle.result(timeout=0)["status"] == "complete"
 
 
 def test_the_daemon_killed_mid_turn_shows_restarting_then_recovers(tmp_path, binaries, main_loop, make_panel, monkeypatch):

@@ -50,3 +50,21 @@ def test_its_script_builds_the_panel_and_shuts_it_down(tmp_path, main_loop, app)
         widget.deleteLater()
     finally:
         daemon.stop()
+
+
+def test_the_panel_never_touches_hou():
+    """The panel is UI only: scene access goes through tools on the main thread. (The hou
+    API fidelity scan skips the panel's Qt calls on the strength of this.)"""
+    import ast
+
+    panel_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python", "synapse_houdini", "panel")
+    for name in sorted(os.listdir(panel_dir)):
+        if not name.endswith(".py"):
+            continue
+        tree = ast.parse(open(os.path.join(panel_dir, name), encoding="utf-8").read())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+                assert not any(n == "hou" or n.startswith("hou.") or n == "_hou" for n in names), (name, names)
+            if isinstance(node, ast.Name):
+                assert node.id != "hou", (name, node.lineno)
