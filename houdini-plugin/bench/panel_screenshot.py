@@ -5,7 +5,8 @@ Everything on the picture is real except Houdini: the real ``synapsed`` and the
 scripted Messages API (``target/debug/``), the plugin host over the fake ``hou``
 and its simulated /stage, and PySide6 with ``QT_QPA_PLATFORM=offscreen``. A first
 turn completes (Markdown answer); the second is caught mid-turn: text streamed,
-one tool call ok, one failed, the model's next request stalled. With
+one tool call ok, one failed, a viewport capture (its image on the card), the
+model's next request stalled. With
 ``--approval`` it renders ``docs/images/panel-approval.png`` instead, against the
 Python fake daemon (the real daemon's approvals land in another branch).
 
@@ -57,7 +58,8 @@ def shoot_real(out: str) -> None:
         _msg([{"type": "text", "text": FIRST}]),
         _msg([{"type": "text", "text": SECOND_TEXT},
               {"type": "tool_use", "id": "toolu_a", "name": "synapse_inspect_stage", "input": {"target_path": "/stage"}},
-              {"type": "tool_use", "id": "toolu_b", "name": "synapse_touch_pinned_node", "input": {"path": "/stage/light_rig"}}],
+              {"type": "tool_use", "id": "toolu_b", "name": "synapse_touch_pinned_node", "input": {"path": "/stage/light_rig"}},
+              {"type": "tool_use", "id": "toolu_c", "name": "houdini_capture_viewport", "input": {"width": 320, "height": 180}}],
              "tool_use"),
         {"fault": "stall_after_message_start"},
     ]}
@@ -74,7 +76,7 @@ def shoot_real(out: str) -> None:
         from synapse_houdini.panel.view import SynapsePanel
 
         panel = SynapsePanel()
-        panel.resize(560, 620)
+        panel.resize(560, 860)
         panel.show()
         wait(lambda: panel.state_history[-1] == "connected" and panel.daemon)
         panel.prompt.setPlainText("What is on /stage?")
@@ -84,7 +86,7 @@ def shoot_real(out: str) -> None:
         panel.prompt.setPlainText("Fix the broken material assignment")
         panel.send()
         second = panel.transcript.turns[-1]
-        wait(lambda: len(second.cards) == 2 and all(c.state in ("ok", "error") for c in second.cards.values()))
+        wait(lambda: len(second.cards) == 3 and all(c.state in ("ok", "error") for c in second.cards.values()))
         wait(lambda: second.status == "running")
         panel.prompt.setPlainText("and keep the light rig as it is")
         QtTest.QTest.qWait(200)  # let the render timer and layout settle for the picture
