@@ -321,3 +321,33 @@ def test_reattaching_mid_stream_keeps_the_events_in_order(make_panel):
     expected = "".join(f"<{seq}>" for seq in range(total))
     assert view.last_seq == total and not view.gap, (view.last_seq, view.gap, len(text))
     assert text.replace("\n", "") == expected
+
+
+def test_reopening_the_session_of_a_live_turn_shows_it_again(make_panel):
+    from synapse_houdini.host import TurnHandle
+    from synapse_houdini.panel.state import STATE
+
+    class StubHost:
+        class marshal:  # noqa: N801
+            @staticmethod
+            def is_main_thread():
+                return False
+
+    handle = TurnHandle(StubHost(), "still running", {})
+    handle._set_accepted("turn_live", "sess_live")
+    STATE.remember(handle)
+    for seq, text in enumerate(["Hello ", "there. "]):
+        handle._on_event({"turn_id": "turn_live", "seq": seq, "type": "text", "text": text})
+    panel = _panel(make_panel)
+    panel.controller.load_history = lambda session_id, answer: answer({"session_id": session_id, "messages": [], "turns": []}, None)
+    panel.open_session("sess_live")
+    first = panel.transcript.turns[-1]
+    assert qwait_for(lambda: first.last_seq == 1, 5)
+    panel.open_session("sess_live")  # again: a fresh view, the events replayed into it
+    second = panel.transcript.turns[-1]
+    assert second is not first and len(panel.transcript.turns) == 1
+    assert qwait_for(lambda: second.last_seq == 1, 5)
+    handle._on_event({"turn_id": "turn_live", "seq": 2, "type": "text", "text": "More."})
+    handle._on_event({"turn_id": "turn_live", "seq": 3, "type": "done", "result": {"status": "complete"}})
+    assert qwait_for(lambda: second.final and not panel.transcript.pending_render(), 5)
+    assert all_text(second) == "Hello there. More."

@@ -158,7 +158,8 @@ class Controller:
         self._requests: "queue.Queue[Optional[tuple[str, Any, Answer]]]" = queue.Queue()
         self._pending: dict[int, tuple[float, Answer, str]] = {}
         self._ids = itertools.count(1)
-        self._attached: set[int] = set()
+        #: id(handle) -> how many times it was attached (only the newest callback delivers).
+        self._attached: dict[int, int] = {}
         self.thread = threading.Thread(target=self._request_loop, name="synapse-panel-rpc", daemon=True)
         self.thread.start()
 
@@ -215,14 +216,17 @@ class Controller:
         that arrive on the notification thread during the replay are held back and
         sent after it, so the panel sees the turn's events in order.
         """
+        # Attaching again (the panel re-showed the turn) replays everything again; the
+        # earlier callback goes quiet (TurnHandle has no way to remove a callback).
         key = id(handle)
-        if key in self._attached:
-            return
-        self._attached.add(key)
-        self._requests.put(("", handle, None))
+        epoch = self._attached[key] = self._attached.get(key, 0) + 1
+        self._requests.put(("", (handle, epoch), None))
 
-    def _replay(self, handle: Any) -> None:
+    def _replay(self, handle: Any, epoch: int) -> None:
         host = self.host()
+        key = id(handle)
+        if self._attached.get(key) != epoch:
+            return  # attached again meanwhile: that newer replay shows it
         replay_thread = threading.get_ident()
         lock = threading.Lock()
         held: list = []
@@ -233,7 +237,7 @@ class Controller:
             self.bridge.post(self.token, "event", handle, prepared)
 
         def on_event(event: Any) -> None:
-            if self._closed.is_set():
+            if self._closed.is_set() or self._attached.get(key) != epoch:
                 return
             if threading.get_ident() == replay_thread and replaying[0]:
                 deliver(event)  # a past event, replayed by on_event() below
@@ -279,7 +283,7 @@ class Controller:
             method, params, answer = item
             if not method:  # attach: replay a handle's events here, off the main thread
                 try:
-                    self._replay(params)
+                    self._replay(*params)
                 except Exception:  # noqa: BLE001
                     log.exception("synapse panel: following a turn failed")
                 continue
