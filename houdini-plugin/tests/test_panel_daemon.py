@@ -230,20 +230,8 @@ def test_the_daemon_killed_mid_turn_shows_restarting_then_recovers(tmp_path, bin
         assert second.status == "complete" and "back again" in all_text(second)
     finally:
         synapse_houdini.stop()
-        pid = synapse_houdini.status().get("daemon_pid")
+        _shutdown(str(tmp_path / "rt" / "synapsed.sock"))
         api.stop()
-        client = None
-        try:
-            from synapse_houdini.rpc import RpcClient
-
-            client = RpcClient.connect(str(tmp_path / "rt" / "synapsed.sock"))
-            client.call("daemon.shutdown", timeout=5)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
-        finally:
-            if client is not None:
-                client.close()
-        del pid
 
 
 def test_a_daemon_that_cannot_start_is_shown_with_a_retry(tmp_path, binaries, main_loop, make_panel, monkeypatch):
@@ -268,11 +256,31 @@ def test_a_daemon_that_cannot_start_is_shown_with_a_retry(tmp_path, binaries, ma
     # Sessions cannot load either, and say why instead of hanging.
     panel.sessions_button.click()
     assert qwait_for(lambda: "Could not load sessions" in panel.sessions.note.text(), 5)
-    # The binary appears: Retry connects.
+    # The binary appears: Retry connects (to a daemon it starts).
     monkeypatch.setenv("SYNAPSED_BIN", binaries[0])
     panel.retry_button.click()
-    assert qwait_for(lambda: panel.state_history[-1] == "connected", 20), panel.state_history
-    assert panel.retry_button.isHidden()
+    try:
+        assert qwait_for(lambda: panel.state_history[-1] == "connected", 20), panel.state_history
+        assert panel.retry_button.isHidden()
+    finally:
+        synapse_houdini.stop()
+        _shutdown(os.environ["SYNAPSE_SOCKET"])
+
+
+def _shutdown(socket_path):
+    """Stop a daemon the plugin started (it would otherwise wait out --exit-when-idle)."""
+    from synapse_houdini.rpc import RpcClient
+
+    try:
+        client = RpcClient.connect(socket_path)
+    except OSError:
+        return
+    try:
+        client.call("daemon.shutdown", timeout=5)
+    except Exception:  # noqa: BLE001 - already going
+        pass
+    finally:
+        client.close()
 
 
 def test_first_run_without_a_key_shows_the_setup_view(tmp_path, binaries, main_loop, make_panel, monkeypatch):
