@@ -35,7 +35,7 @@ cargo_rc=${PIPESTATUS[0]}
 echo "== pytest"
 export SYNAPSED_BIN="$root/target/debug/synapsed"
 export SYNAPSE_SCRIPTED_API_BIN="$root/target/debug/synapse-scripted-api"
-export QT_QPA_PLATFORM=offscreen
+export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"  # the panel tests need no display
 .venv/bin/python -m pytest -q houdini-plugin/tests tests 2>&1 | tee "$logs/pytest.txt"
 pytest_rc=${PIPESTATUS[0]}
 

@@ -141,7 +141,8 @@ def current_host() -> Optional[Host]:
 
 def ask(prompt: str, **turn_options: Any) -> TurnHandle:
     """Submit a turn (``session_id``, ``system``, ``model``, ``max_tokens``,
-    ``max_iterations``...) and return its :class:`TurnHandle` at once."""
+    ``max_iterations``, ``mode`` = ``"ask"``/``"read_only"``/``"auto"``...) and return
+    its :class:`TurnHandle` at once. Options are sent as ``turn.submit`` params."""
     with _lock:
         host = _host
     if host is None:

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Optional
 
 from . import marshal as _marshal
@@ -42,6 +42,8 @@ FINAL_STATUSES = frozenset(
     {"complete", "cancelled", "api_error", "max_iterations", "max_tokens", "refusal", "interrupted", "unknown_stop_reason"}
 )
 DEFAULT_TOOL_TIMEOUT_S = 30.0
+#: ``turn.approve`` decisions (design §11).
+APPROVAL_DECISIONS = frozenset({"allow", "deny", "allow_session"})
 #: Completed call replies remembered for duplicate ``tool.invoke`` of the same call_id.
 REMEMBERED_CALLS = 512
 
@@ -154,6 +156,42 @@ class TurnHandle:
         """The events received so far (a copy)."""
         with self._lock:
             return list(self._events)
+
+    def on_approval(self, callback: Callable[[dict], None]) -> None:
+        """Call ``callback(event)`` for every ``approval_request`` event of this turn, past ones first.
+
+        The event is ``{turn_id, seq, type: "approval_request", call_id, name, input,
+        destructive}`` (design §11). Past requests are replayed on the calling thread,
+        later ones arrive on the RPC notification thread (as for :meth:`on_event`).
+        Answer with :meth:`approve`.
+        """
+
+        def only_approvals(event: dict) -> None:
+            if event.get("type") == "approval_request":
+                callback(event)
+
+        self.on_event(only_approvals)
+
+    def approve(self, call_id: str, decision: str, reason: Optional[str] = None) -> "Future[dict]":
+        """Answer an approval request with ``turn.approve``; never waits (safe on Houdini's main thread).
+
+        *decision* is ``"allow"``, ``"deny"`` or ``"allow_session"``; *reason* (for a
+        deny) reaches the model. The request is sent from a background thread; the
+        returned future resolves to the daemon's answer ``{accepted: bool}``
+        (``accepted`` is False when nothing was pending for that call) or fails with
+        the ``RpcError``/``ConnectionClosed`` that prevented it. Raises ``ValueError``
+        at once for an unknown decision or an empty call id.
+        """
+        if decision not in APPROVAL_DECISIONS:
+            raise ValueError(f"decision must be one of {sorted(APPROVAL_DECISIONS)}, not {decision!r}")
+        if not isinstance(call_id, str) or not call_id:
+            raise ValueError("approve() needs the call_id of the approval_request")
+        future: "Future[dict]" = Future()
+        params: dict[str, Any] = {"call_id": call_id, "decision": decision}
+        if reason is not None:
+            params["reason"] = str(reason)
+        self._host._schedule_approve(self, params, future)
+        return future
 
     # ------------------------------------------------------------ internal
 
@@ -640,3 +678,39 @@ class Host:
             client.call_async("turn.cancel", {"turn_id": handle.turn_id}, answered)
         except ConnectionClosed:
             pass  # resent by _resume_turn after reconnecting
+
+    def _schedule_approve(self, handle: TurnHandle, params: dict[str, Any], future: "Future[dict]") -> None:
+        """Send ``turn.approve`` from the background thread (the caller may be Houdini's main thread)."""
+        try:
+            self._bg.submit(self._send_approve, handle, params, future)
+        except RuntimeError:
+            future.set_exception(ConnectionClosed("this Synapse host was stopped", unsent=True))
+
+    def _send_approve(self, handle: TurnHandle, params: dict[str, Any], future: "Future[dict]") -> None:
+        if handle.turn_id is None:
+            future.set_exception(RuntimeError("the turn was not accepted by synapsed (yet); nothing to approve"))
+            return
+        with self._lock:
+            client = self._client
+        if client is None or client.closed:
+            future.set_exception(ConnectionClosed("not connected to synapsed", unsent=True))
+            return
+
+        def answered(result: Any, error: Optional[BaseException]) -> None:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result if isinstance(result, dict) else {"accepted": bool(result)})
+
+        try:
+            client.call_async("turn.approve", {"turn_id": handle.turn_id, **params}, answered)
+        except ConnectionClosed as exc:
+            future.set_exception(exc)
+
+    def call_reply(self, call_id: str) -> Optional[dict]:
+        """The ``{is_error, content, images?}`` this host answered for *call_id*, if it still
+        remembers it (the last :data:`REMEMBERED_CALLS` calls), else None. For display
+        (the panel's tool cards); never waits."""
+        with self._lock:
+            record = self._calls.get(call_id)
+        return record.reply if record is not None else None

@@ -132,9 +132,15 @@ class Conn:
 class FakeDaemon:
     """The daemon side. ``plan`` is the list of ``(tool_name, input)`` each turn calls."""
 
-    def __init__(self, path: str, plan: Optional[list[tuple[str, dict]]] = None, exit_when_idle: Optional[float] = None) -> None:
+    def __init__(self, path: str, plan: Optional[list[tuple[str, dict]]] = None, exit_when_idle: Optional[float] = None,
+                 approvals: Optional[set[str]] = None, approval_timeout_s: float = 30.0) -> None:
         self.path = path
         self.plan = plan or []
+        #: Tool names whose calls wait for ``turn.approve`` (design §11), as in mode ``ask``.
+        self.approvals = set(approvals or ())
+        self.approval_timeout_s = approval_timeout_s
+        #: Every ``turn.approve`` received: ``(params, accepted)``.
+        self.approve_log: list[tuple[dict, bool]] = []
         self.exit_when_idle = exit_when_idle
         self.conns: list[Conn] = []
         self.requests: list[tuple[str, Any]] = []
@@ -260,7 +266,46 @@ class FakeDaemon:
         turn["cancel"].set()
         return {"cancelled": True}
 
+    def rpc_turn_approve(self, conn: Conn, params: dict) -> dict:
+        turn = self.turns[params["turn_id"]]
+        pending = turn.get("approval")
+        accepted = (pending is not None and pending["call_id"] == params.get("call_id")
+                    and params.get("decision") in ("allow", "deny", "allow_session") and not pending["event"].is_set())
+        if accepted:
+            pending["decision"] = params["decision"]
+            pending["reason"] = params.get("reason")
+            pending["event"].set()
+        self.approve_log.append((dict(params), accepted))
+        return {"accepted": accepted}
+
     # ------------------------------------------------------------ turns
+
+    def _await_approval(self, turn: dict, call_id: str, name: str, tool_input: Any) -> Optional[dict]:
+        """Emit ``approval_request`` and wait; None when allowed, else the error content."""
+        if name in turn.setdefault("allowed_for_session", set()):
+            return None
+        pending = {"call_id": call_id, "event": threading.Event(), "decision": None, "reason": None}
+        turn["approval"] = pending
+        turn["status"] = "awaiting_approval"
+        self._emit(turn, "approval_request", call_id=call_id, name=name, input=tool_input, destructive=True)
+        self._emit(turn, "status", status="awaiting_approval")
+        deadline = time.monotonic() + self.approval_timeout_s
+        while not pending["event"].wait(0.02):
+            if turn["cancel"].is_set() or time.monotonic() > deadline:
+                break
+        turn["approval"] = None
+        turn["status"] = "running"
+        self._emit(turn, "status", status="running")
+        decision = pending["decision"]
+        if decision == "allow_session":
+            turn["allowed_for_session"].add(name)
+        if decision in ("allow", "allow_session"):
+            return None
+        if decision == "deny":
+            return {"agent_tool_error": True, "tool_name": name, "error_type": "DeniedByUser",
+                    "error_message": pending["reason"] or "the artist denied this call"}
+        return {"agent_tool_error": True, "tool_name": name, "error_type": "ApprovalTimeout",
+                "error_message": "no answer"}
 
     def _emit(self, turn: dict, kind: str, **fields: Any) -> None:
         event = {"turn_id": turn["turn_id"], "seq": next(turn["seq"]), "type": kind, **fields}
@@ -282,11 +327,18 @@ class FakeDaemon:
             call_id = f"toolu_{index:02d}_{uuid.uuid4().hex[:6]}"
             self._emit(turn, "tool_call", call_id=call_id, name=name, input=tool_input)
             t0 = time.monotonic()
-            try:
-                reply = self.invoke(name, tool_input, call_id=call_id, turn_id=turn["turn_id"])
-                result = reply.get("result") or {"is_error": True, "content": reply.get("error")}
-            except (TimeoutError, StopIteration) as exc:
-                result = {"is_error": True, "content": {"error_type": "HostUnavailable", "error_message": str(exc)}}
+            denied = self._await_approval(turn, call_id, name, tool_input) if name in self.approvals else None
+            if turn["cancel"].is_set():
+                status = "cancelled"
+                break
+            if denied is not None:
+                result = {"is_error": True, "content": denied}
+            else:
+                try:
+                    reply = self.invoke(name, tool_input, call_id=call_id, turn_id=turn["turn_id"])
+                    result = reply.get("result") or {"is_error": True, "content": reply.get("error")}
+                except (TimeoutError, StopIteration) as exc:
+                    result = {"is_error": True, "content": {"error_type": "HostUnavailable", "error_message": str(exc)}}
             ms = int((time.monotonic() - t0) * 1000)
             calls.append({"call_id": call_id, "name": name, "input": tool_input, "is_error": result["is_error"], "duration_ms": ms})
             self._emit(turn, "tool_result", call_id=call_id, is_error=result["is_error"], duration_ms=ms)

@@ -1,0 +1,288 @@
+"""One turn in the transcript: the prompt, streamed text, tool cards, and a footer
+(status, tokens and cost, Undo). Fed with prepared ``turn.event`` dicts."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from . import format as fmt
+from .cards import ToolCard
+from .markdown import to_html
+from .qt import Qt, QtGui, QtWidgets
+from .stream import StreamText
+
+FINAL = frozenset({"complete", "cancelled", "api_error", "max_iterations", "max_tokens", "refusal", "interrupted",
+                   "unknown_stop_reason", "budget_exceeded", "failed"})
+STATUS_TEXT = {
+    "submitting": "sending…", "queued": "queued", "running": "working…", "awaiting_approval": "waiting for your approval",
+    "complete": "done", "cancelled": "cancelled", "api_error": "failed", "max_iterations": "stopped: too many steps",
+    "max_tokens": "stopped: answer too long", "refusal": "the model declined", "interrupted": "interrupted (synapsed restarted)",
+    "unknown_stop_reason": "stopped (unknown reason)", "budget_exceeded": "stopped: budget reached", "failed": "failed",
+}
+
+
+def _label(parent: Any, name: str = "", rich: bool = True) -> Any:
+    label = QtWidgets.QLabel(parent)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.RichText if rich else Qt.PlainText)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    label.setOpenExternalLinks(False)
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+class TextSegment(QtWidgets.QTextBrowser):
+    """Streamed assistant text in ONE incrementally laid-out document.
+
+    Frozen chunks are appended once at the end of the document; only the open tail
+    is removed and re-inserted on each render, so Qt re-lays out just those blocks.
+    The widget has a fixed height (the document's), so the transcript's layout never
+    asks it (or anything above it) to re-measure all the text: a render costs the
+    size of the tail, not of the transcript.
+    """
+
+    def __init__(self, parent: Any, on_dirty: Callable[["TextSegment"], None]) -> None:
+        super().__init__(parent)
+        self.setObjectName("assistantText")
+        self.setReadOnly(True)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
+        self.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
+        self.document().setDocumentMargin(2)
+        self.stream = StreamText()
+        self._tail_start = 0
+        self._on_dirty = on_dirty
+        self._dirty = False
+        self.chunks = 0
+        self.setFixedHeight(4)
+
+    def append(self, delta: str) -> None:
+        self.stream.append(delta)
+        if not self._dirty:
+            self._dirty = True
+            self._on_dirty(self)
+
+    def render(self) -> None:
+        """Freeze what can be frozen, re-render the tail (called by the coalescing timer)."""
+        self._dirty = False
+        cursor = QtGui.QTextCursor(self.document())
+        cursor.setPosition(self._tail_start)
+        cursor.movePosition(QtGui.QTextCursor.End, QtGui.QTextCursor.KeepAnchor)
+        cursor.removeSelectedText()
+        for chunk in self.stream.take_chunks():
+            self._insert(cursor, to_html(chunk))
+            self.chunks += 1
+        self._tail_start = cursor.position()
+        tail = self.stream.tail()
+        if tail.strip():
+            self._insert(cursor, to_html(tail))
+        self._fit()
+
+    def _insert(self, cursor: Any, html: str) -> None:
+        if cursor.position() > 0:
+            cursor.insertBlock(QtGui.QTextBlockFormat(), QtGui.QTextCharFormat())
+        cursor.insertHtml(html)
+
+    def _fit(self) -> None:
+        doc = self.document()
+        width = self.viewport().width()
+        if width > 0 and doc.textWidth() != width:
+            doc.setTextWidth(width)
+        height = int(doc.size().height()) + 2
+        if height != self.height():
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._fit()
+
+    def wheelEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        event.ignore()  # no scrolling of its own: the transcript scrolls
+
+    def plain_text(self) -> str:
+        return self.document().toPlainText()
+
+
+class TurnView(QtWidgets.QFrame):
+    """A turn: prompt bubble, segments in event order, footer."""
+
+    def __init__(self, prompt: str, parent: Any, on_dirty: Callable[[TextSegment], None],
+                 on_approve: Optional[Callable[["TurnView", str, str], None]] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("turn")
+        self.turn_id: Optional[str] = None
+        self.status = "submitting"
+        self.result: Optional[dict] = None
+        self.cards: dict[str, ToolCard] = {}
+        self.segments: list[Any] = []
+        self.last_seq = -1
+        self.gap = False
+        self.local_cancel = False
+        self.texts_seen = False
+        self._on_dirty = on_dirty
+        self._on_approve = on_approve
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 6, 0, 6)
+        layout.setSpacing(4)
+        self.prompt_label = _label(self, "prompt", rich=False)
+        self.prompt_label.setText(prompt)
+        layout.addWidget(self.prompt_label)
+        self.body = QtWidgets.QVBoxLayout()
+        self.body.setSpacing(4)
+        layout.addLayout(self.body)
+        footer = QtWidgets.QHBoxLayout()
+        self.status_label = QtWidgets.QLabel(self)
+        self.status_label.setObjectName("turnStatus")
+        self.usage_label = QtWidgets.QLabel(self)
+        self.usage_label.setObjectName("muted")
+        self.undo_button = QtWidgets.QPushButton("Undo this turn", self)
+        self.undo_button.setObjectName("undoButton")
+        self.undo_button.hide()
+        footer.addWidget(self.status_label)
+        footer.addStretch(1)
+        footer.addWidget(self.usage_label)
+        footer.addWidget(self.undo_button)
+        layout.addLayout(footer)
+        self._set_status("submitting")
+
+    # ------------------------------------------------------------ events
+
+    def apply(self, event: dict) -> None:
+        """Apply one prepared ``turn.event`` (malformed fields are ignored, never raised)."""
+        seq = event.get("seq")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            if seq <= self.last_seq:
+                return  # a replay of what is already shown
+            if seq > self.last_seq + 1 and self.last_seq >= -1 and seq != 0:
+                self.gap = True
+            self.last_seq = seq
+        if self.turn_id is None and isinstance(event.get("turn_id"), str):
+            self.turn_id = event["turn_id"]
+        kind = event.get("type")
+        if kind == "status" and isinstance(event.get("status"), str):
+            if self.status not in FINAL:
+                self._set_status(event["status"])
+            if event["status"] == "running":
+                # Running again: any approval still open here was answered (maybe by another client).
+                for card in self.cards.values():
+                    if card.state == "awaiting_approval":
+                        card.set_state("running")
+        elif kind == "text" and isinstance(event.get("text"), str):
+            self.texts_seen = True
+            self._text_segment().append(event["text"])
+        elif kind in ("tool_call", "approval_request"):
+            call_id = str(event.get("call_id") or "")
+            card = self._card(call_id, str(event.get("name") or "?"))
+            if "_summary" in event:
+                card.set_input(event["_summary"], event.get("_input_text", ""))
+            if kind == "approval_request":
+                card.ask_approval(bool(event.get("destructive")), lambda d, c=call_id: self._approve(c, d))
+        elif kind == "tool_result":
+            card = self.cards.get(str(event.get("call_id")))
+            if card is not None:
+                card.set_state("error" if event.get("is_error") else "ok", event.get("duration_ms"), event.get("_error"))
+                if event.get("_result_text"):
+                    card.set_result(event["_result_text"])
+                for image in event.get("_images") or ():
+                    card.add_image(image)
+        elif kind == "retry":
+            self._note(f"API busy, retry {event.get('attempt', '?')} in {fmt.duration(event.get('delay_ms'))}: "
+                       f"{event.get('reason', '')}")
+        elif kind == "compaction":
+            self._note(f"history compacted ({event.get('method', '?')}): {fmt.tokens(event.get('tokens_before'))} → "
+                       f"{fmt.tokens(event.get('tokens_after'))} tokens")
+        elif kind == "done":
+            result = event.get("result")
+            self.finish(result if isinstance(result, dict) else {"status": "unknown_stop_reason"})
+
+    def finish(self, result: dict) -> None:
+        """The turn is final: reconcile cards, text, status, usage."""
+        self.result = result
+        status = str(result.get("status") or "unknown_stop_reason")
+        for call in result.get("tool_calls") or ():
+            if not isinstance(call, dict):
+                continue
+            card = self.cards.get(str(call.get("call_id")))
+            if card is not None and card.state in ("running", "awaiting_approval"):
+                card.set_state("error" if call.get("is_error") else "ok", call.get("duration_ms"))
+        for card in self.cards.values():
+            if card.state in ("running", "awaiting_approval"):
+                card.set_state("cancelled")
+        text = result.get("text")
+        if isinstance(text, str) and text and (not self.texts_seen or self.gap):
+            if self.gap:
+                self._note("some progress events were dropped; the final answer follows")
+            segment = self._text_segment(new=self.gap)
+            segment.append(text)
+            self.texts_seen = True
+        if self.local_cancel and status != "cancelled":
+            self._set_status(status, extra=" (it finished before Stop reached synapsed)")
+        else:
+            self._set_status(status)
+        error = result.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            self._note(f"{error.get('kind', 'error')}: {error.get('message')}", error=True)
+        self.usage_label.setText(fmt.usage_line(result.get("usage")))
+
+    def fail(self, message: str) -> None:
+        """The turn could not be submitted or followed (no daemon answer will come)."""
+        if self.status in FINAL:
+            return
+        self._set_status("failed")
+        self._note(message, error=True)
+
+    def cancelled_locally(self) -> None:
+        """Stop was pressed: say so at once; :meth:`finish` reconciles with the daemon."""
+        if self.status in FINAL:
+            return
+        self.local_cancel = True
+        self._set_status("cancelled")
+        for card in self.cards.values():
+            if card.state in ("running", "awaiting_approval"):
+                card.set_state("cancelled")
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    # ------------------------------------------------------------ internals
+
+    def _approve(self, call_id: str, decision: str) -> None:
+        if self._on_approve is not None:
+            self._on_approve(self, call_id, decision)
+
+    def _card(self, call_id: str, name: str) -> ToolCard:
+        card = self.cards.get(call_id)
+        if card is None:
+            card = ToolCard(call_id, name, self)
+            self.cards[call_id] = card
+            self.body.addWidget(card)
+            self.segments.append(card)
+        return card
+
+    def _text_segment(self, new: bool = False) -> TextSegment:
+        if not new and self.segments and isinstance(self.segments[-1], TextSegment):
+            return self.segments[-1]
+        segment = TextSegment(self, self._on_dirty)
+        self.body.addWidget(segment)
+        self.segments.append(segment)
+        return segment
+
+    def _note(self, text: str, error: bool = False) -> None:
+        label = _label(self, "noteError" if error else "muted", rich=False)
+        label.setText(text)
+        self.body.addWidget(label)
+        self.segments.append(label)
+
+    def _set_status(self, status: str, extra: str = "") -> None:
+        self.status = status
+        self.status_label.setText(STATUS_TEXT.get(status, status) + extra)
+        self.status_label.setProperty("final", status in FINAL)
+
+
+__all__ = ["FINAL", "STATUS_TEXT", "TextSegment", "TurnView"]
