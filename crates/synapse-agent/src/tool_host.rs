@@ -27,6 +27,9 @@ pub struct ToolOutcome {
     pub is_error: bool,
     /// The tool's JSON output or its `ToolErrorEnvelope`.
     pub content: Value,
+    /// Images the tool produced (checked by the host side); sent to the model
+    /// as image blocks after the JSON text.
+    pub images: Vec<synapse_protocol::direct::ToolImage>,
 }
 
 impl ToolOutcome {
@@ -35,6 +38,7 @@ impl ToolOutcome {
         Self {
             is_error: true,
             content: serde_json::to_value(envelope).unwrap_or(Value::Null),
+            images: Vec::new(),
         }
     }
 
@@ -43,6 +47,7 @@ impl ToolOutcome {
         Self {
             is_error: false,
             content,
+            images: Vec::new(),
         }
     }
 }

@@ -38,8 +38,9 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use serde_json::{json, Value};
 use synapse_protocol::{
-    text_of_blocks, to_sorted_json, tool_result_block, ErrorKind, Timestamp, ToolCallRecord,
-    ToolErrorEnvelope, TurnError, TurnEventKind, TurnResult, TurnStatus, Usage,
+    text_of_blocks, to_sorted_json, tool_result_block, tool_result_block_with_images, ErrorKind,
+    Timestamp, ToolCallRecord, ToolErrorEnvelope, TurnError, TurnEventKind, TurnResult, TurnStatus,
+    Usage,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -496,7 +497,9 @@ async fn run_tools(
         if let Ok(mut p) = progress.lock() {
             p.tool_calls.push(record);
         }
-        results.push(tool_result_block(&u.id, is_error, text));
+        // Images go with a successful result only (an error replaced it).
+        let images: &[_] = if is_error { &[] } else { &outcome.images };
+        results.push(tool_result_block_with_images(&u.id, is_error, text, images));
         if cancelled {
             results.extend(
                 uses[i + 1..]

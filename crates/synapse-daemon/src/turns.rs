@@ -760,9 +760,17 @@ impl ToolHost for DaemonToolHost {
             }
             match reply {
                 Ok(v) => match serde_json::from_value::<ToolInvokeResult>(v) {
-                    Ok(r) => ToolOutcome {
-                        is_error: r.is_error,
-                        content: r.content,
+                    Ok(r) => match synapse_protocol::direct::check_images(&r.images) {
+                        Ok(()) => ToolOutcome {
+                            is_error: r.is_error,
+                            content: r.content,
+                            images: r.images,
+                        },
+                        Err(e) => ToolOutcome::error(&ToolErrorEnvelope::synthetic(
+                            &call.name,
+                            "InvalidImage",
+                            format!("the host's image was refused: {e}"),
+                        )),
                     },
                     Err(e) => ToolOutcome::error(&ToolErrorEnvelope::synthetic(
                         &call.name,

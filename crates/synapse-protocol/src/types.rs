@@ -363,6 +363,30 @@ pub fn tool_result_block(tool_use_id: &str, is_error: bool, content_text: String
     Value::Object(block)
 }
 
+/// A `tool_result` block whose content is the JSON text followed by one
+/// image block per image (design §13 "Images"); without images it is
+/// [`tool_result_block`].
+pub fn tool_result_block_with_images(
+    tool_use_id: &str,
+    is_error: bool,
+    content_text: String,
+    images: &[crate::direct::ToolImage],
+) -> Value {
+    let mut block = tool_result_block(tool_use_id, is_error, content_text.clone());
+    if images.is_empty() {
+        return block;
+    }
+    let mut content = vec![serde_json::json!({"type": "text", "text": content_text})];
+    content.extend(images.iter().map(|img| {
+        serde_json::json!({
+            "type": "image",
+            "source": {"type": "base64", "media_type": img.media_type, "data": img.data}
+        })
+    }));
+    block["content"] = Value::Array(content);
+    block
+}
+
 /// The concatenated text of the `text` blocks among `blocks`.
 pub fn text_of_blocks(blocks: &[Value]) -> String {
     blocks

@@ -324,3 +324,41 @@ async fn a_session_past_a_small_window_keeps_working_with_compaction() {
         json!({"role":"user","content":[{"type":"text","text":"turn 0: what about the cloth?"}]})
     );
 }
+
+/// A real 4x3 RGB PNG.
+const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAQAAAADCAIAAAA7ljmRAAAAKklEQVR4nA3HMQEAMAzDMAMriMDpaSgBUYCbPgEOLh5CnLjx8lOnbr36AOO3DflsbMvSAAAAAElFTkSuQmCC";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_image_reaches_the_model_as_an_image_block() {
+    let api = api(vec![
+        tool_use("Capturing.", "toolu_img", "probe", json!({}), 3, 3),
+        text("I see the viewport.", 1, 1),
+    ]);
+    let d = daemon(&api);
+    let mut host = TestHost::register(&d.socket, Mode::Hold).await;
+    let mut c = Conn::open(&d.socket).await;
+    let (t, _) = c.submit(json!({"prompt": "look at the viewport"})).await;
+    let (id, _) = host.invoke().await;
+    host.respond(
+        id,
+        json!({"is_error": false, "content": {"width": 4, "height": 3},
+               "images": [{"media_type": "image/png", "data": PNG_B64}]}),
+    );
+    let evs = c.until_done(&t).await;
+    assert_eq!(evs.last().expect("done")["result"]["status"], "complete");
+    let result = &api.requests()[1].body["messages"][2]["content"][0];
+    assert_eq!(result["type"], "tool_result");
+    assert_eq!(
+        result["content"][0],
+        json!({"type": "text", "text": "{\"height\":3,\"width\":4}"})
+    );
+    let image = &result["content"][1];
+    assert_eq!(image["type"], "image");
+    assert_eq!(image["source"]["type"], "base64");
+    assert_eq!(image["source"]["media_type"], "image/png");
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(image["source"]["data"].as_str().expect("data"))
+        .expect("valid base64");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+}
