@@ -2,7 +2,7 @@
 
 use futures::future::BoxFuture;
 use serde_json::Value;
-use synapse_protocol::{ToolCallRecord, TurnEventKind, Usage};
+use synapse_protocol::{ToolCallRecord, TurnError, TurnEventKind, Usage};
 
 /// Receives a turn's progress. Implemented by the daemon (events, store).
 pub trait TurnObserver: Send + Sync {
@@ -28,6 +28,14 @@ pub trait TurnObserver: Send + Sync {
     /// synthetic result) are not reported. Must not block. The default does
     /// nothing.
     fn tool_call(&self, _record: &ToolCallRecord) {}
+
+    /// Called right before each Messages API request is sent. An error ends
+    /// the turn at once with status `budget_exceeded` and that error, and no
+    /// request is sent (the daemon's spending caps, §12). Must not block.
+    /// The default allows every request.
+    fn before_request(&self) -> Result<(), TurnError> {
+        Ok(())
+    }
 }
 
 /// An observer that drops everything (benchmarks, fire-and-forget use).

@@ -61,6 +61,20 @@ pub trait ToolHost: Send + Sync {
 
     /// Run one call.
     fn invoke(&self, call: ToolCall, cancel: CancellationToken) -> BoxFuture<'_, ToolOutcome>;
+
+    /// May `call` run? Awaited right before [`ToolHost::invoke`], outside the
+    /// call's timeout (the daemon waits here for the artist's approval,
+    /// §11). `Err(outcome)`: the call does not run and `outcome` (an error
+    /// envelope such as `DeniedByUser`, `NotPermitted`, `ApprovalTimeout`) is
+    /// its result. When `cancel` fires the loop stops waiting at once (and
+    /// drops the future). The default permits every call.
+    fn permit<'a>(
+        &'a self,
+        _call: &'a ToolCall,
+        _cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<(), ToolOutcome>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A host without tools: the model gets none, and any call it still makes

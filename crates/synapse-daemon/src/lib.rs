@@ -10,12 +10,18 @@
 //! - [`turns`]: submission, FIFO-per-session scheduling, cancel, shutdown.
 //! - [`events`]: `turn.event` fan-out with `seq` and slow-reader dropping.
 //! - [`methods`]: the jsonrpsee `RpcModule` with every client → daemon method.
+//! - [`approvals`]: permission modes, approval waits and `turn.approve` (§11).
+//! - [`budget`]: prices, the turn's and the day's spend, the caps (§12).
+//! - [`policy`]: the permission and budget settings.
 
 pub mod activity;
+pub mod approvals;
+pub mod budget;
 pub mod config;
 pub mod events;
 pub mod hosts;
 pub mod methods;
+pub mod policy;
 pub mod state;
 pub mod turns;
 
@@ -128,13 +134,28 @@ pub fn bind(config: DaemonConfig) -> Result<Bound, StartError> {
             "turns left unfinished by the previous daemon are now interrupted"
         );
     }
+    let budget = budget::Budget::new(
+        Arc::new(config.policy.clone()),
+        &store,
+        config.clock.clone(),
+        &config.settings.model,
+    )
+    .map_err(|source| StartError::Store {
+        dir: config.data_dir.clone(),
+        source,
+    })?;
     let agent = Arc::new(synapse_agent::Agent::new(config.settings.clone())?);
     let turns = Arc::new(turns::Turns::new(
         store,
         agent,
         config.settings.concurrent_sessions as usize,
     ));
-    let state = Arc::new(State::new(config, listener.path().to_owned(), turns));
+    let state = Arc::new(State::new(
+        config,
+        listener.path().to_owned(),
+        turns,
+        Arc::new(budget),
+    ));
     let module = methods::module(state.clone()).map_err(|e| StartError::Methods(e.to_string()))?;
     let hooks: Arc<dyn ConnectionHooks> = Arc::new(Hooks(state.clone()));
     let server = Server::new(listener, Dispatcher::new(module), hooks);

@@ -36,12 +36,20 @@ pub struct State {
     pub shutdown: CancellationToken,
     /// Turns and sessions.
     pub turns: Arc<Turns>,
+    /// Permission and budget policy, and the day's spend (§11, §12).
+    pub budget: Arc<crate::budget::Budget>,
 }
 
 impl State {
     /// Fresh state for a daemon bound to `socket`.
-    pub fn new(config: DaemonConfig, socket: PathBuf, turns: Arc<Turns>) -> Self {
+    pub fn new(
+        config: DaemonConfig,
+        socket: PathBuf,
+        turns: Arc<Turns>,
+        budget: Arc<crate::budget::Budget>,
+    ) -> Self {
         Self {
+            budget,
             config,
             socket,
             started_at: Timestamp::now(),
@@ -68,6 +76,7 @@ impl State {
             usage: *self.usage.lock().unwrap_or_else(|p| p.into_inner()),
             auth: self.config.auth(),
             model: self.config.settings.model.clone(),
+            spend: self.budget.status(),
         }
     }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use synapse_agent::{Agent, BoxFuture, ToolCall, ToolHost, ToolOutcome, TurnObserver, TurnSpec};
+use synapse_protocol::PermissionMode;
 use synapse_protocol::{
     method, ErrorKind, Timestamp, ToolCallRecord, ToolCancelParams, ToolErrorEnvelope,
     ToolInvokeParams, ToolInvokeResult, ToolSpec, TurnCounts, TurnError, TurnEventKind, TurnInfo,
@@ -69,8 +70,12 @@ pub struct LiveTurn {
     /// Its session.
     pub session_id: String,
     prompt: String,
-    params: TurnSubmitParams,
+    pub(crate) params: TurnSubmitParams,
     host: Option<Host>,
+    /// Its permission mode (§11).
+    pub(crate) mode: PermissionMode,
+    /// Calls waiting for `turn.approve`.
+    pub(crate) approvals: crate::approvals::TurnApprovals,
     created_at: Timestamp,
     phase: AtomicU8,
     cancel: CancellationToken,
@@ -83,6 +88,7 @@ impl LiveTurn {
     fn status(&self) -> TurnStatus {
         match self.phase.load(Ordering::Acquire) {
             QUEUED => TurnStatus::Queued,
+            RUNNING if self.approvals.awaiting() => TurnStatus::AwaitingApproval,
             RUNNING => TurnStatus::Running,
             _ => self
                 .result
@@ -104,6 +110,7 @@ impl LiveTurn {
             started_at: result.as_ref().map(|r| r.started_at),
             finished_at: result.as_ref().map(|r| r.finished_at),
             result,
+            mode: Some(self.mode),
         }
     }
 }
@@ -187,6 +194,13 @@ impl Turns {
                 "max_iterations must be at least 1".into(),
             ));
         }
+        if let Some(c) = params.max_turn_cost_usd {
+            if !(c.is_finite() && c >= 0.0) {
+                return Err(TurnsError::InvalidParams(
+                    "max_turn_cost_usd must be a finite number of USD ≥ 0".into(),
+                ));
+            }
+        }
         if self.lock().closing {
             return Err(TurnsError::Internal("the daemon is shutting down".into()));
         }
@@ -219,6 +233,13 @@ impl Turns {
             Some(id) => (id.clone(), false),
             None => (format!("sess_{}", uuid::Uuid::now_v7().simple()), true),
         };
+        let mode = crate::approvals::submit_mode(
+            &self.store,
+            params.mode,
+            params.session_id.as_deref(),
+            state.budget.policy().default_mode,
+        )
+        .await;
         let store = self.store.clone();
         let new_turn = NewTurn {
             turn_id: turn_id.clone(),
@@ -229,6 +250,7 @@ impl Turns {
             params: json!({
                 "system": params.system, "model": params.model,
                 "max_tokens": params.max_tokens, "max_iterations": params.max_iterations,
+                "mode": mode, "max_turn_cost_usd": params.max_turn_cost_usd,
             }),
         };
         let sid = session_id.clone();
@@ -253,6 +275,8 @@ impl Turns {
             prompt: params.prompt.clone(),
             params,
             host,
+            mode,
+            approvals: Default::default(),
             created_at: now,
             phase: AtomicU8::new(QUEUED),
             cancel: CancellationToken::new(),
@@ -373,7 +397,14 @@ impl Turns {
                 .max_iterations
                 .unwrap_or(settings.max_iterations),
         };
+        let meter = state.budget.meter(
+            &turn.turn_id,
+            &turn.session_id,
+            &spec.model,
+            turn.params.max_turn_cost_usd,
+        );
         let host = DaemonToolHost {
+            gate: crate::approvals::Gate::load(state, &turn, turn.host.clone()).await,
             host: turn.host.clone(),
             tools,
         };
@@ -382,11 +413,13 @@ impl Turns {
             state,
             turn: &turn,
             writes: SideWriter::start(self.store.clone(), turn.turn_id.clone()),
+            meter,
         };
         let mut result = self
             .agent
             .run_turn(spec, &host, &observer, turn.cancel.clone())
             .await;
+        result.usage.cost_usd = observer.meter.cost_usd();
         // Usage and tool-call records land before the final status.
         observer.writes.finish().await;
         // One `started_at` everywhere: the one stored by `set_turn_running`
@@ -433,16 +466,21 @@ impl Turns {
             text: String::new(),
             iterations: 0,
             tool_calls: Vec::new(),
-            usage: Usage::default(),
+            usage: Usage {
+                cost_usd: Some(0.0),
+                ..Usage::default()
+            },
             error: None,
             started_at: now,
             finished_at: now,
+            mode: None,
         };
         self.finish(state, turn, result).await;
     }
 
     /// Persist the final status, emit `done`, release waiters.
-    async fn finish(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, result: TurnResult) {
+    async fn finish(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, mut result: TurnResult) {
+        result.mode = Some(turn.mode);
         let store = self.store.clone();
         let r = result.clone();
         let repair = result.status != TurnStatus::Complete;
@@ -490,7 +528,7 @@ impl Turns {
         .await
     }
 
-    fn live(&self, turn_id: &str) -> Option<Arc<LiveTurn>> {
+    pub(crate) fn live(&self, turn_id: &str) -> Option<Arc<LiveTurn>> {
         self.lock().live.get(turn_id).cloned()
     }
 
@@ -611,10 +649,14 @@ fn failed_result(
         text: String::new(),
         iterations: 0,
         tool_calls: Vec::new(),
-        usage: Usage::default(),
+        usage: Usage {
+            cost_usd: Some(0.0),
+            ..Usage::default()
+        },
         error: Some(TurnError { kind, message }),
         started_at,
         finished_at: Timestamp::now(),
+        mode: None,
     }
 }
 
@@ -631,11 +673,21 @@ async fn blocking<T: Send + 'static>(
 struct DaemonToolHost {
     host: Option<Host>,
     tools: Vec<ToolSpec>,
+    /// The permission gate (§11).
+    gate: crate::approvals::Gate,
 }
 
 impl ToolHost for DaemonToolHost {
     fn tools(&self) -> Vec<ToolSpec> {
-        self.tools.clone()
+        self.gate.offered(&self.tools)
+    }
+
+    fn permit<'a>(
+        &'a self,
+        call: &'a ToolCall,
+        cancel: synapse_agent::CancellationToken,
+    ) -> BoxFuture<'a, Result<(), ToolOutcome>> {
+        Box::pin(self.gate.permit(&self.tools, call, cancel))
     }
 
     fn invoke(
@@ -742,12 +794,15 @@ struct Observer<'a> {
     state: &'a Arc<State>,
     turn: &'a LiveTurn,
     writes: SideWriter,
+    /// The turn's spend (§12).
+    meter: crate::budget::TurnMeter,
 }
 
 /// A store write that the loop does not wait for.
 enum SideWrite {
     Usage(Usage),
     ToolCall(ToolCallRecord),
+    Spend(synapse_store::SpendRecord),
 }
 
 /// Applies a turn's usage records and tool-call records in order on one
@@ -767,6 +822,7 @@ impl SideWriter {
                 let r = match &w {
                     SideWrite::Usage(u) => store.add_turn_usage(&turn_id, u),
                     SideWrite::ToolCall(c) => store.record_tool_call(&turn_id, c),
+                    SideWrite::Spend(s) => store.record_spend(s),
                 };
                 if let Err(e) = r {
                     tracing::warn!(turn_id = %turn_id, error = %e, "cannot record turn usage or a tool call");
@@ -796,12 +852,18 @@ impl TurnObserver for Observer<'_> {
     }
 
     fn usage(&self, usage: &Usage) {
+        let (priced, spend) = self.meter.record(usage);
         self.state
             .usage
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .add(usage);
+            .add(&priced);
         self.writes.send(SideWrite::Usage(*usage));
+        self.writes.send(SideWrite::Spend(spend));
+    }
+
+    fn before_request(&self) -> Result<(), TurnError> {
+        self.meter.check()
     }
 
     fn tool_call(&self, record: &ToolCallRecord) {

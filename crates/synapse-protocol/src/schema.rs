@@ -39,6 +39,10 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("ToolCancelParams", schema_for!(ToolCancelParams)),
         ("Empty", schema_for!(Empty)),
         ("ReadyLine", schema_for!(ReadyLine)),
+        ("PermissionMode", schema_for!(PermissionMode)),
+        ("TurnApproveParams", schema_for!(TurnApproveParams)),
+        ("TurnApproveResult", schema_for!(TurnApproveResult)),
+        ("SpendStatus", schema_for!(SpendStatus)),
     ]
 }
 

@@ -25,6 +25,7 @@ pub mod message;
 pub mod recovery;
 pub mod schema;
 pub mod session;
+pub mod spend;
 pub mod turn;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use error::{Result, StoreError};
 pub use message::history_problem;
 pub use recovery::{RecoveryReport, Repair, RepairReport};
 pub use schema::SCHEMA_VERSION;
+pub use spend::{SpendRecord, SpendTotal};
 pub use turn::NewTurn;
 
 /// File name of the database inside the data directory.

@@ -75,7 +75,7 @@ CREATE TABLE tool_calls (
 "#;
 
 /// Every migration, oldest first. Entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, crate::spend::MIGRATION_V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

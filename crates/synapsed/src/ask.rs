@@ -33,6 +33,7 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         host_id: args.host.clone(),
         model: args.model.clone(),
         max_iterations: args.max_iterations,
+        mode: args.mode,
         ..Default::default()
     };
     let submitted: TurnSubmitResult = match client.call(method::TURN_SUBMIT, &params).await {
@@ -49,6 +50,7 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
             submitted.turn_id, submitted.session_id
         );
     }
+    let mut approver = crate::approve_prompt::Approver::new(args.yes);
     let mut cancelled_by_user = false;
     let mut at_line_start = true;
     let result: Option<TurnResult> = loop {
@@ -58,6 +60,10 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
                 cancelled_by_user = true;
                 eprintln!("\n^C: cancelling turn {}", submitted.turn_id);
                 let _ = client.call_value(method::TURN_CANCEL, TurnRef { turn_id: submitted.turn_id.clone() }).await;
+                continue;
+            }
+            line = approver.next_line(), if approver.prompting() && !cancelled_by_user => {
+                approver.on_line(&client, &submitted.turn_id, line).await;
                 continue;
             }
         };
@@ -77,6 +83,26 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         };
         if ev.turn_id != submitted.turn_id {
             continue;
+        }
+        match &ev.kind {
+            TurnEventKind::ApprovalRequest {
+                call_id,
+                name,
+                input,
+                ..
+            } if !cancelled_by_user => {
+                if !at_line_start && !args.json {
+                    println!();
+                    at_line_start = true;
+                }
+                approver
+                    .on_request(&client, &submitted.turn_id, call_id, name, input)
+                    .await;
+            }
+            TurnEventKind::Status {
+                status: TurnStatus::Running,
+            } => approver.on_running(),
+            _ => {}
         }
         if args.json {
             if let TurnEventKind::Done { result } = ev.kind {
@@ -120,7 +146,7 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
             } => {
                 eprintln!("(retry {attempt} in {delay_ms} ms: {reason})");
             }
-            TurnEventKind::Status { .. } => {}
+            TurnEventKind::Status { .. } | TurnEventKind::ApprovalRequest { .. } => {}
             TurnEventKind::Done { result } => {
                 if !at_line_start {
                     let _ = writeln!(out);
@@ -152,6 +178,9 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
             u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens,
             u.output_tokens
         );
+        if let Some(c) = u.cost_usd {
+            eprintln!("cost ${c:.4}");
+        }
         if let Some(e) = &result.error {
             eprintln!("error ({}): {}", e.kind.as_str(), e.message);
         }
