@@ -56,7 +56,11 @@ impl State {
             started: Instant::now(),
             hosts: Hosts::default(),
             activity: Activity::default(),
-            usage: Mutex::new(Usage::default()),
+            // Priced spend since start (§12): $0 so far.
+            usage: Mutex::new(Usage {
+                cost_usd: Some(0.0),
+                ..Usage::default()
+            }),
             shutdown: CancellationToken::new(),
             turns,
         }
