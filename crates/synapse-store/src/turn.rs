@@ -110,7 +110,7 @@ impl TurnRow {
                 error,
                 started_at: started_at.unwrap_or(finished),
                 finished_at: finished,
-                mode: mode.clone(),
+                mode,
             })
         } else {
             None

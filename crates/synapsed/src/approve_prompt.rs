@@ -30,6 +30,8 @@ pub struct Approver {
     lines: Option<mpsc::UnboundedReceiver<Option<String>>>,
     /// The request being prompted: `(call_id, name)`.
     pending: Option<(String, String)>,
+    /// Calls this approver denied.
+    denied: std::collections::HashSet<String>,
 }
 
 impl Approver {
@@ -40,7 +42,13 @@ impl Approver {
             tty: std::io::stdin().is_terminal(),
             lines: None,
             pending: None,
+            denied: Default::default(),
         }
+    }
+
+    /// True when this approver denied `call_id` (and the daemon took it).
+    pub fn was_denied(&self, call_id: &str) -> bool {
+        self.denied.contains(call_id)
     }
 
     /// True while a prompt waits for a line.
@@ -98,10 +106,11 @@ impl Approver {
     ) {
         if self.yes {
             eprintln!("(allowed by --yes: {name})");
-            answer(client, turn_id, call_id, ApprovalDecision::Allow, None).await;
+            self.answer(client, turn_id, call_id, ApprovalDecision::Allow, None)
+                .await;
         } else if !self.tty {
             eprintln!("(denied {name}: not on a terminal; --yes allows such calls)");
-            answer(
+            self.answer(
                 client,
                 turn_id,
                 call_id,
@@ -137,7 +146,7 @@ impl Approver {
         match decision {
             Some((d, reason)) => {
                 self.pending = None;
-                answer(client, turn_id, &call_id, d, reason).await;
+                self.answer(client, turn_id, &call_id, d, reason).await;
                 if self.lines.is_some() && line.is_none() {
                     self.lines = None;
                 }
@@ -167,13 +176,31 @@ fn prompt(name: &str, input: &Value) {
     let _ = std::io::stderr().flush();
 }
 
+impl Approver {
+    async fn answer(
+        &mut self,
+        client: &Client,
+        turn_id: &str,
+        call_id: &str,
+        decision: ApprovalDecision,
+        reason: Option<String>,
+    ) {
+        if answer(client, turn_id, call_id, decision, reason).await
+            && decision == ApprovalDecision::Deny
+        {
+            self.denied.insert(call_id.to_owned());
+        }
+    }
+}
+
+/// Send the answer; true when the daemon took it.
 async fn answer(
     client: &Client,
     turn_id: &str,
     call_id: &str,
     decision: ApprovalDecision,
     reason: Option<String>,
-) {
+) -> bool {
     let params = TurnApproveParams {
         turn_id: turn_id.to_owned(),
         call_id: call_id.to_owned(),
@@ -184,8 +211,14 @@ async fn answer(
         .call::<TurnApproveResult>(method::TURN_APPROVE, &params)
         .await
     {
-        Ok(r) if r.accepted => {}
-        Ok(_) => eprintln!("(another client answered first)"),
-        Err(e) => eprintln!("synapsed: turn.approve failed: {e}"),
+        Ok(r) if r.accepted => true,
+        Ok(_) => {
+            eprintln!("(another client answered first)");
+            false
+        }
+        Err(e) => {
+            eprintln!("synapsed: turn.approve failed: {e}");
+            false
+        }
     }
 }

@@ -128,15 +128,19 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
                 at_line_start = true;
             }
             TurnEventKind::ToolResult {
+                call_id,
                 is_error,
                 duration_ms,
-                ..
             } => {
-                let _ = writeln!(
-                    out,
-                    "  {} {duration_ms} ms",
-                    if is_error { "✗ error," } else { "✓" }
-                );
+                let _ = if approver.was_denied(&call_id) {
+                    writeln!(out, "  ✗ denied")
+                } else {
+                    writeln!(
+                        out,
+                        "  {} {duration_ms} ms",
+                        if is_error { "✗ error," } else { "✓" }
+                    )
+                };
                 at_line_start = true;
             }
             TurnEventKind::Retry {
@@ -164,8 +168,12 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&result)?);
     } else {
         let u = &result.usage;
+        let cost = match u.cost_usd {
+            Some(c) => format!(", ${c:.4}"),
+            None => String::new(),
+        };
         eprintln!(
-            "[{}] {} iteration{}, {} tool call{}, {} in / {} out tokens",
+            "[{}] {} iteration{}, {} tool call{}, {} in / {} out tokens{cost}",
             result.status,
             result.iterations,
             if result.iterations == 1 { "" } else { "s" },
@@ -178,9 +186,6 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
             u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens,
             u.output_tokens
         );
-        if let Some(c) = u.cost_usd {
-            eprintln!("cost ${c:.4}");
-        }
         if let Some(e) = &result.error {
             eprintln!("error ({}): {}", e.kind.as_str(), e.message);
         }

@@ -187,7 +187,8 @@ async fn an_unknown_price_gives_a_null_cost_and_caps_say_they_cannot_apply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_budgets_and_modes_are_refused() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let cases: [(&str, Option<&str>, &[(&str, &str)]); 4] = [
+    type Case<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 4] = [
         (
             "SYNAPSE_DAILY_BUDGET_USD",
             None,
@@ -203,11 +204,13 @@ async fn bad_budgets_and_modes_are_refused() {
     ];
     for (i, (name, file, env)) in cases.into_iter().enumerate() {
         let dir = tmp.path().join(format!("c{i}"));
-        let mut o = Options::default();
-        o.env = env
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let mut o = Options {
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            ..Default::default()
+        };
         if let Some(text) = file {
             std::fs::create_dir_all(&dir).expect("dir");
             let path = dir.join("config.toml");
