@@ -283,10 +283,11 @@ impl TurnMeter {
         (priced, record)
     }
 
-    /// The turn's cost so far: `None` when its model has no price.
+    /// The turn's cost so far: `None` once a round-trip could not be priced
+    /// (a turn that made no request cost nothing, priced or not).
     pub fn cost_usd(&self) -> Option<f64> {
         let st = self.state();
-        if st.unpriced || self.price.is_none() {
+        if st.unpriced {
             None
         } else {
             Some(nusd_to_usd(st.priced_nusd))
