@@ -310,6 +310,15 @@ async fn timeout_cancel_and_config_allow_tools() {
     assert_eq!(r["status"], "complete");
     assert!(!types(&events).contains(&"approval_request".to_owned()));
     assert_eq!(h.invoke().await.1["call_id"], "toolu_e1");
+
+    // A turn without a mode takes its session's last mode (`auto` above).
+    api.push([text("ok", 1, 1)]);
+    let (t, _) = c
+        .submit(json!({"prompt": "go on", "session_id": sid}))
+        .await;
+    assert_eq!(c.turn_get(&t).await["mode"], "auto");
+    let (_, r) = done(&mut c, &t).await;
+    assert_eq!(r["mode"], "auto");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
