@@ -95,6 +95,12 @@ async fn the_daily_cap_spans_turns_sessions_and_restarts() {
         json!({"today_usd": 0.006, "daily_budget_usd": 0.005})
     );
     assert_eq!(st["usage"]["cost_usd"], 0.006);
+    let out = run_cli(&socket, &["status"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("spend     $0.0060 today of $0.005 daily budget"),
+        "{text}"
+    );
     drop(c);
     drop(d);
 
