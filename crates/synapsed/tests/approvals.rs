@@ -473,3 +473,78 @@ async fn bad_approvals_change_nothing_and_a_restart_interrupts_the_wait() {
     let s = c.call("session.get", json!({"session_id": sid})).await;
     check_history(sid, s["messages"].as_array().expect("messages"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_never_loses_an_approval_request() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+    // ~5 MiB of text deltas, then a mutating call with a big input.
+    let mut content: Vec<Value> = (0..60)
+        .map(|i| json!({"type": "text", "text": format!("{i:02}").repeat(40 * 1024)}))
+        .collect();
+    // An input over the 1 MiB progress limit: as a progress event it would be
+    // dropped for a reader with a backlog.
+    content.push(
+        json!({"type": "tool_use", "id": "toolu_slow", "name": "edit",
+                        "input": {"path": "x".repeat(1_200_000)}}),
+    );
+    let api = api(vec![
+        synapse_test_support::messages_api::ScriptResponse::message(content, "tool_use", 10, 5),
+        text("ok", 1, 1),
+    ]);
+    let d = daemon(&api);
+    let _h = host(&d.socket).await;
+    let mut slow = UnixStream::connect(&d.socket).expect("connect");
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    slow.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"turn.subscribe\",\"params\":{}}\n")
+        .expect("subscribe");
+    let mut slow_reader = BufReader::new(slow);
+    let mut line = String::new();
+    slow_reader.read_line(&mut line).expect("subscribe answer");
+
+    let mut fast = Conn::open(&d.socket).await;
+    let (t, _) = fast.submit(json!({"prompt": "stream, then edit"})).await;
+    until_type(&mut fast, &t, "approval_request").await;
+    fast.call(
+        "turn.approve",
+        json!({"turn_id": t, "call_id": "toolu_slow", "decision": "allow"}),
+    )
+    .await;
+    let (all, r) = done(&mut fast, &t).await;
+    assert_eq!(r["status"], "complete");
+
+    let got = tokio::task::spawn_blocking(move || {
+        let mut got = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert_ne!(
+                slow_reader.read_line(&mut line).expect("read in time"),
+                0,
+                "closed before done"
+            );
+            let ev: Value = serde_json::from_str(&line).expect("json");
+            let done = ev["params"]["type"] == "done";
+            got.push(ev["params"].clone());
+            if done {
+                return got;
+            }
+        }
+    })
+    .await
+    .expect("join");
+    let last_seq = all.last().expect("done")["seq"].as_u64();
+    let total = last_seq.expect("seq") as usize + 1;
+    assert!(
+        got.len() < total,
+        "the slow reader lost progress events ({} of {total})",
+        got.len()
+    );
+    assert!(
+        got.iter()
+            .any(|e| e["type"] == "approval_request" && e["call_id"] == "toolu_slow"),
+        "the approval_request reached the slow reader"
+    );
+    assert_eq!(got.last().expect("done")["seq"].as_u64(), last_seq);
+}
