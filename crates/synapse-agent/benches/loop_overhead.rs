@@ -61,6 +61,7 @@ struct Host;
 impl ToolHost for Host {
     fn tools(&self) -> Vec<ToolSpec> {
         vec![ToolSpec {
+            destructive: false,
             name: "inspect".into(),
             description: "Inspect the stage".into(),
             input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),

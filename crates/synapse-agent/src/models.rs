@@ -95,9 +95,62 @@ pub fn context_window(model: &str) -> u64 {
     lookup(model).map_or(DEFAULT_CONTEXT_WINDOW, |m| m.context_window)
 }
 
+impl Price {
+    /// What `usage`'s tokens cost at this price, in nano-USD (rounded to the
+    /// nearest nano-dollar; integers so sums are exact). The price is per
+    /// million tokens, so one token at `p` USD/MTok is `p * 1000` nano-USD.
+    pub fn cost_nusd(&self, usage: &synapse_protocol::Usage) -> u64 {
+        let part = |tokens: u64, per_mtok: f64| tokens as f64 * per_mtok * 1000.0;
+        let total = part(usage.input_tokens, self.input)
+            + part(usage.output_tokens, self.output)
+            + part(usage.cache_creation_input_tokens, self.cache_write)
+            + part(usage.cache_read_input_tokens, self.cache_read);
+        if total.is_finite() && total > 0.0 {
+            // `as` saturates at u64::MAX.
+            total.round() as u64
+        } else {
+            0
+        }
+    }
+
+    /// True when every rate is a finite number ≥ 0.
+    pub fn is_valid(&self) -> bool {
+        [self.input, self.output, self.cache_write, self.cache_read]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0)
+    }
+}
+
+/// The shipped price of `model` (see [`PRICES_TAKEN`]), if the table has one.
+pub fn price_of(model: &str) -> Option<Price> {
+    lookup(model).and_then(|m| m.price)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cost_is_per_million_tokens_in_nano_usd() {
+        let p = Price {
+            input: 3.0,
+            output: 15.0,
+            cache_write: 3.75,
+            cache_read: 0.3,
+        };
+        let u = synapse_protocol::Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 1_000,
+            cache_read_input_tokens: 10,
+            cache_creation_input_tokens: 0,
+            cost_usd: None,
+        };
+        // $3 + $0.015 + 10 * $0.3e-6
+        assert_eq!(p.cost_nusd(&u), 3_000_000_000 + 15_000_000 + 3_000);
+        assert_eq!(p.cost_nusd(&synapse_protocol::Usage::default()), 0);
+        assert!(price_of("claude-sonnet-4-5-20250929").is_some());
+        assert!(price_of("no-such-model").is_none());
+    }
 
     #[test]
     fn the_default_model_is_in_the_table_with_a_window_and_a_price() {

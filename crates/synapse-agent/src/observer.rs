@@ -41,6 +41,14 @@ pub trait TurnObserver: Send + Sync {
     fn compaction(&self, _upto_idx: i64, _summary: &str) -> BoxFuture<'_, Result<(), TurnError>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Called right before each Messages API request is sent. An error ends
+    /// the turn at once with status `budget_exceeded` and that error, and no
+    /// request is sent (the daemon's spending caps, §12). Must not block.
+    /// The default allows every request.
+    fn before_request(&self) -> Result<(), TurnError> {
+        Ok(())
+    }
 }
 
 /// An observer that drops everything (benchmarks, fire-and-forget use).

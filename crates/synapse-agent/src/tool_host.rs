@@ -73,17 +73,37 @@ pub trait ToolHost: Send + Sync {
     /// `UnknownTool` error naming the tools that were offered; a host that
     /// withholds tools by mode answers `NotPermitted` for those.
     fn not_offered(&self, call: &ToolCall, offered: &[String]) -> ToolOutcome {
-        let list = if offered.is_empty() {
-            "no tools were offered in this turn".to_owned()
-        } else {
-            format!("the tools offered are: {}", offered.join(", "))
-        };
-        ToolOutcome::error(&synapse_protocol::ToolErrorEnvelope::synthetic(
-            &call.name,
-            "UnknownTool",
-            format!("there is no tool named {:?}; {list}", call.name),
-        ))
+        unknown_tool(call, offered)
     }
+
+    /// May `call` run? Awaited right before [`ToolHost::invoke`], outside the
+    /// call's timeout (the daemon waits here for the artist's approval,
+    /// §11). `Err(outcome)`: the call does not run and `outcome` (an error
+    /// envelope such as `DeniedByUser`, `NotPermitted`, `ApprovalTimeout`) is
+    /// its result. When `cancel` fires the loop stops waiting at once (and
+    /// drops the future). The default permits every call.
+    fn permit<'a>(
+        &'a self,
+        _call: &'a ToolCall,
+        _cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<(), ToolOutcome>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The `UnknownTool` result of a call to a tool that was not offered (the
+/// default of [`ToolHost::not_offered`]).
+pub fn unknown_tool(call: &ToolCall, offered: &[String]) -> ToolOutcome {
+    let list = if offered.is_empty() {
+        "no tools were offered in this turn".to_owned()
+    } else {
+        format!("the tools offered are: {}", offered.join(", "))
+    };
+    ToolOutcome::error(&synapse_protocol::ToolErrorEnvelope::synthetic(
+        &call.name,
+        "UnknownTool",
+        format!("there is no tool named {:?}; {list}", call.name),
+    ))
 }
 
 /// A host without tools: the model gets none, and any call it still makes

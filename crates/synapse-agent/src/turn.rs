@@ -191,6 +191,7 @@ pub(crate) async fn run(
         error,
         started_at,
         finished_at: Timestamp::now(),
+        mode: None,
     }
 }
 
@@ -283,6 +284,9 @@ async fn run_loop(
                 Err(ProviderError::Cancelled) => return (TurnStatus::Cancelled, None),
                 Err(ProviderError::Api(e)) => return (TurnStatus::ApiError, Some(e)),
             }
+        }
+        if let Err(e) = observer.before_request() {
+            return (TurnStatus::BudgetExceeded, Some(e));
         }
         iterations += 1;
         set(&|p| p.iterations = iterations);
@@ -460,24 +464,43 @@ async fn run_tools(
             continue;
         }
         let child = cancel.child_token();
+        // The approval gate (§11) waits outside the tool's timeout.
+        let permitted = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Err(None),
+            r = host.permit(&call, child.clone()) => r.map_err(Some),
+        };
         let started = Instant::now();
         let limit = synapse_protocol::seconds(timeout_s, synapse_protocol::MAX_TIMEOUT_S)
             .unwrap_or(Duration::from_secs_f64(DEFAULT_TOOL_TIMEOUT_S))
             + TOOL_GRACE;
-        let invoked = host.invoke(call, child.clone());
-        let (outcome, cancelled) = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => {
-                (ToolOutcome::error(&ToolErrorEnvelope::synthetic(&u.name, "Cancelled", CANCELLED_MSG)), true)
-            }
-            r = tokio::time::timeout(limit, invoked) => match r {
-                Ok(o) => (o, false),
-                Err(_) => {
-                    child.cancel();
-                    let msg = format!("the host did not answer within {timeout_s} s");
-                    (ToolOutcome::error(&ToolErrorEnvelope::synthetic(&u.name, "Timeout", msg)), false)
+        let (outcome, cancelled) = match permitted {
+            Err(None) => (
+                ToolOutcome::error(&ToolErrorEnvelope::synthetic(
+                    &u.name,
+                    "Cancelled",
+                    CANCELLED_MSG,
+                )),
+                true,
+            ),
+            Err(Some(refused)) => (refused, false),
+            Ok(()) => {
+                let invoked = host.invoke(call, child.clone());
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {
+                        (ToolOutcome::error(&ToolErrorEnvelope::synthetic(&u.name, "Cancelled", CANCELLED_MSG)), true)
+                    }
+                    r = tokio::time::timeout(limit, invoked) => match r {
+                        Ok(o) => (o, false),
+                        Err(_) => {
+                            child.cancel();
+                            let msg = format!("the host did not answer within {timeout_s} s");
+                            (ToolOutcome::error(&ToolErrorEnvelope::synthetic(&u.name, "Timeout", msg)), false)
+                        }
+                    },
                 }
-            },
+            }
         };
         let (is_error, text) = result_text(&outcome, &u.name, max_result_bytes);
         let duration_ms = started.elapsed().as_millis() as u64;

@@ -17,6 +17,10 @@ pub struct DaemonConfig {
     pub exit_when_idle: Option<Duration>,
     /// Agent settings (model, limits, credentials, timeouts).
     pub settings: Settings,
+    /// Permission modes, approvals and budgets (§11, §12).
+    pub policy: crate::policy::Policy,
+    /// The clock the daily budget counts days with (tests inject one).
+    pub clock: std::sync::Arc<dyn crate::budget::Clock>,
 }
 
 impl DaemonConfig {

@@ -76,6 +76,7 @@ impl Hub {
     /// Emit one event to the turn's subscribers and the global ones.
     pub fn emit(&self, kind: TurnEventKind, global: &Global) {
         let done = kind.is_done();
+        let required = kind.is_required();
         // Seq assignment and queueing happen under the lock so every
         // subscriber sees events in seq order.
         let mut st = self.lock();
@@ -99,7 +100,7 @@ impl Hub {
             }
         }
         for p in &targets {
-            let _ = if done {
+            let _ = if required {
                 p.send_required(line.clone())
             } else {
                 p.send_progress(line.clone())

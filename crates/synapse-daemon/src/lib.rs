@@ -12,14 +12,20 @@
 //! - [`events`]: `turn.event` fan-out with `seq` and slow-reader dropping.
 //! - [`direct`]: `host.list`, `tool.call`, `tool.call.cancel` (calls without the model).
 //! - [`methods`]: the jsonrpsee `RpcModule` with every client → daemon method.
+//! - [`approvals`]: permission modes, approval waits and `turn.approve` (§11).
+//! - [`budget`]: prices, the turn's and the day's spend, the caps (§12).
+//! - [`policy`]: the permission and budget settings.
 
 pub mod activity;
+pub mod approvals;
+pub mod budget;
 pub mod config;
 pub mod direct;
 pub mod events;
 pub mod health;
 pub mod hosts;
 pub mod methods;
+pub mod policy;
 pub mod state;
 pub mod turns;
 
@@ -132,13 +138,28 @@ pub fn bind(config: DaemonConfig) -> Result<Bound, StartError> {
             "turns left unfinished by the previous daemon are now interrupted"
         );
     }
+    let budget = budget::Budget::new(
+        Arc::new(config.policy.clone()),
+        &store,
+        config.clock.clone(),
+        &config.settings.model,
+    )
+    .map_err(|source| StartError::Store {
+        dir: config.data_dir.clone(),
+        source,
+    })?;
     let agent = Arc::new(synapse_agent::Agent::new(config.settings.clone())?);
     let turns = Arc::new(turns::Turns::new(
         store,
         agent,
         config.settings.concurrent_sessions as usize,
     ));
-    let state = Arc::new(State::new(config, listener.path().to_owned(), turns));
+    let state = Arc::new(State::new(
+        config,
+        listener.path().to_owned(),
+        turns,
+        Arc::new(budget),
+    ));
     let module = methods::module(state.clone()).map_err(|e| StartError::Methods(e.to_string()))?;
     let hooks: Arc<dyn ConnectionHooks> = Arc::new(Hooks(state.clone()));
     let server = Server::new(listener, Dispatcher::new(module), hooks);

@@ -19,6 +19,7 @@ use synapse_protocol::{
     TurnSubmitParams, TurnSubmitResult, TurnSubscribeParams, TurnWaitParams, PAGE_MAX,
     SESSION_PAGE_DEFAULT,
 };
+use synapse_protocol::{TurnApproveParams, TurnApproveResult};
 use synapse_rpc::dispatch::parse_params;
 use synapse_rpc::Peer;
 
@@ -170,6 +171,18 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
     )?;
 
     m.register_async_method(
+        method::TURN_APPROVE,
+        |params, st: Arc<Arc<State>>, _| async move {
+            let p: TurnApproveParams = parse_params(&params)?;
+            let (turn_id, call_id) = (p.turn_id.clone(), p.call_id.clone());
+            match crate::approvals::approve(&st, p).await {
+                Ok(accepted) => Ok(TurnApproveResult { accepted }),
+                Err(e) => Err(approve_error(&turn_id, &call_id, e)),
+            }
+        },
+    )?;
+
+    m.register_async_method(
         method::SESSION_LIST,
         |params, st: Arc<Arc<State>>, _| async move {
             let p: SessionListParams = parse_params(&params)?;
@@ -260,6 +273,35 @@ fn turns_error(e: TurnsError) -> ErrorObjectOwned {
             Some(serde_json::json!({"kind": "storage", "message": msg})),
         ),
     }
+}
+
+fn approve_error(
+    turn_id: &str,
+    call_id: &str,
+    e: crate::approvals::ApproveError,
+) -> ErrorObjectOwned {
+    use crate::approvals::ApproveError;
+    let (message, reason) = match e {
+        ApproveError::UnknownTurn => (
+            format!("Not found: turn {turn_id}"),
+            "unknown_turn".to_owned(),
+        ),
+        ApproveError::Finished(status) => (
+            format!(
+                "Not found: turn {turn_id} is already final ({status}); nothing waits for approval"
+            ),
+            "turn_final".to_owned(),
+        ),
+        ApproveError::NoSuchCall => (
+            format!("Not found: call {call_id} of turn {turn_id} never asked for approval"),
+            "unknown_call".to_owned(),
+        ),
+    };
+    ErrorObjectOwned::owned(
+        code::NOT_FOUND,
+        message,
+        Some(serde_json::json!({"turn_id": turn_id, "call_id": call_id, "reason": reason})),
+    )
 }
 
 fn validate_tools(p: &HostRegisterParams) -> Result<(), ErrorObjectOwned> {

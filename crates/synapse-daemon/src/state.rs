@@ -41,20 +41,32 @@ pub struct State {
     pub turns: Arc<Turns>,
     /// Pending direct `tool.call`s.
     pub direct: crate::direct::DirectCalls,
+    /// Permission and budget policy, and the day's spend (§11, §12).
+    pub budget: Arc<crate::budget::Budget>,
 }
 
 impl State {
     /// Fresh state for a daemon bound to `socket`.
-    pub fn new(config: DaemonConfig, socket: PathBuf, turns: Arc<Turns>) -> Self {
+    pub fn new(
+        config: DaemonConfig,
+        socket: PathBuf,
+        turns: Arc<Turns>,
+        budget: Arc<crate::budget::Budget>,
+    ) -> Self {
         Self {
+            budget,
             config,
             socket,
             started_at: Timestamp::now(),
             started: Instant::now(),
             hosts: Hosts::default(),
             activity: Activity::default(),
-            usage: Mutex::new(Usage::default()),
             storage: StorageHealth::default(),
+            // Priced spend since start (§12): $0 so far.
+            usage: Mutex::new(Usage {
+                cost_usd: Some(0.0),
+                ..Usage::default()
+            }),
             shutdown: CancellationToken::new(),
             turns,
             direct: crate::direct::DirectCalls::default(),
@@ -76,6 +88,7 @@ impl State {
             auth: self.config.auth(),
             model: self.config.settings.model.clone(),
             storage: self.storage.status(),
+            spend: self.budget.status(),
         }
     }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use synapse_agent::{Agent, BoxFuture, ToolCall, ToolHost, ToolOutcome, TurnObserver, TurnSpec};
+use synapse_protocol::PermissionMode;
 use synapse_protocol::{
     method, ErrorKind, Timestamp, ToolCallRecord, ToolCancelParams, ToolErrorEnvelope,
     ToolInvokeParams, ToolInvokeResult, ToolSpec, TurnCounts, TurnError, TurnEventKind, TurnInfo,
@@ -72,8 +73,12 @@ pub struct LiveTurn {
     /// Its session.
     pub session_id: String,
     prompt: String,
-    params: TurnSubmitParams,
+    pub(crate) params: TurnSubmitParams,
     host: Option<Host>,
+    /// Its permission mode (§11).
+    pub(crate) mode: PermissionMode,
+    /// Calls waiting for `turn.approve`.
+    pub(crate) approvals: crate::approvals::TurnApprovals,
     created_at: Timestamp,
     phase: AtomicU8,
     cancel: CancellationToken,
@@ -86,6 +91,7 @@ impl LiveTurn {
     fn status(&self) -> TurnStatus {
         match self.phase.load(Ordering::Acquire) {
             QUEUED => TurnStatus::Queued,
+            RUNNING if self.approvals.awaiting() => TurnStatus::AwaitingApproval,
             RUNNING => TurnStatus::Running,
             _ => self
                 .result
@@ -107,6 +113,7 @@ impl LiveTurn {
             started_at: result.as_ref().map(|r| r.started_at),
             finished_at: result.as_ref().map(|r| r.finished_at),
             result,
+            mode: Some(self.mode),
         }
     }
 }
@@ -197,6 +204,13 @@ impl Turns {
                 "max_iterations must be at least 1".into(),
             ));
         }
+        if let Some(c) = params.max_turn_cost_usd {
+            if !(c.is_finite() && c >= 0.0) {
+                return Err(TurnsError::InvalidParams(
+                    "max_turn_cost_usd must be a finite number of USD ≥ 0".into(),
+                ));
+            }
+        }
         if self.lock().closing {
             return Err(TurnsError::Internal("the daemon is shutting down".into()));
         }
@@ -229,6 +243,13 @@ impl Turns {
             Some(id) => (id.clone(), false),
             None => (format!("sess_{}", uuid::Uuid::now_v7().simple()), true),
         };
+        let mode = crate::approvals::submit_mode(
+            &self.store,
+            params.mode,
+            params.session_id.as_deref(),
+            state.budget.policy().default_mode,
+        )
+        .await;
         let store = self.store.clone();
         let new_turn = NewTurn {
             turn_id: turn_id.clone(),
@@ -239,6 +260,7 @@ impl Turns {
             params: json!({
                 "system": params.system, "model": params.model,
                 "max_tokens": params.max_tokens, "max_iterations": params.max_iterations,
+                "mode": mode, "max_turn_cost_usd": params.max_turn_cost_usd,
             }),
         };
         let sid = session_id.clone();
@@ -272,6 +294,8 @@ impl Turns {
             prompt: params.prompt.clone(),
             params,
             host,
+            mode,
+            approvals: Default::default(),
             created_at: now,
             phase: AtomicU8::new(QUEUED),
             cancel: CancellationToken::new(),
@@ -394,7 +418,14 @@ impl Turns {
                 .max_iterations
                 .unwrap_or(settings.max_iterations),
         };
+        let meter = state.budget.meter(
+            &turn.turn_id,
+            &turn.session_id,
+            &spec.model,
+            turn.params.max_turn_cost_usd,
+        );
         let host = DaemonToolHost {
+            gate: crate::approvals::Gate::load(state, &turn, turn.host.clone()).await,
             host: turn.host.clone(),
             tools,
         };
@@ -404,14 +435,25 @@ impl Turns {
             turn: &turn,
             started_at,
             started: AtomicBool::new(false),
-            pending: Mutex::new((Usage::default(), Vec::new())),
+            pending: Mutex::new(Pending::default()),
+            meter,
         };
         let mut result = self
             .agent
             .run_turn(spec, &host, &observer, turn.cancel.clone())
             .await;
-        // Usage and tool calls not yet committed with a message are part of
-        // the result, which `finish_turn` commits whole.
+        result.usage.cost_usd = observer.meter.cost_usd();
+        // Usage, tool calls and spend not yet committed with a message: the
+        // totals are part of the result (`finish_turn` commits them whole);
+        // spend rows left over (an attempt that produced no message) are
+        // committed here, before the final status.
+        let leftover = std::mem::take(&mut observer.pending().spends);
+        if !leftover.is_empty() {
+            let store = self.store.clone();
+            if let Err(e) = blocking(move || Ok(store.record_spends(&leftover)?)).await {
+                state.storage.failed("the turn's spend", &e);
+            }
+        }
         // One `started_at` everywhere: the one stored with the prompt (which
         // `finish_turn` keeps), not the agent's slightly later clock.
         result.started_at = started_at;
@@ -456,10 +498,14 @@ impl Turns {
             text: String::new(),
             iterations: 0,
             tool_calls: Vec::new(),
-            usage: Usage::default(),
+            usage: Usage {
+                cost_usd: Some(0.0),
+                ..Usage::default()
+            },
             error: None,
             started_at: now,
             finished_at: now,
+            mode: None,
         };
         self.finish(state, turn, result).await;
     }
@@ -471,7 +517,8 @@ impl Turns {
     /// a failure to save (`api_error`, kind `storage`), and that result is
     /// kept in memory for `turn.get`/`turn.wait` (the store still says
     /// `running`, which the next start turns into `interrupted`).
-    async fn finish(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, result: TurnResult) {
+    async fn finish(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, mut result: TurnResult) {
+        result.mode = Some(turn.mode);
         let result = match self.persist_final(&result).await {
             Ok(()) => {
                 state.storage.succeeded();
@@ -544,7 +591,7 @@ impl Turns {
         .await
     }
 
-    fn live(&self, turn_id: &str) -> Option<Arc<LiveTurn>> {
+    pub(crate) fn live(&self, turn_id: &str) -> Option<Arc<LiveTurn>> {
         self.lock().live.get(turn_id).cloned()
     }
 
@@ -655,6 +702,7 @@ impl Turns {
 /// `turn.get` of a turn whose final result lives only in memory.
 fn unsaved_info(r: TurnResult) -> TurnInfo {
     TurnInfo {
+        mode: r.mode,
         turn_id: r.turn_id.clone(),
         session_id: r.session_id.clone(),
         status: r.status,
@@ -680,10 +728,14 @@ fn failed_result(
         text: String::new(),
         iterations: 0,
         tool_calls: Vec::new(),
-        usage: Usage::default(),
+        usage: Usage {
+            cost_usd: Some(0.0),
+            ..Usage::default()
+        },
         error: Some(TurnError { kind, message }),
         started_at,
         finished_at: Timestamp::now(),
+        mode: None,
     }
 }
 
@@ -700,11 +752,38 @@ async fn blocking<T: Send + 'static>(
 struct DaemonToolHost {
     host: Option<Host>,
     tools: Vec<ToolSpec>,
+    /// The permission gate (§11).
+    gate: crate::approvals::Gate,
 }
 
 impl ToolHost for DaemonToolHost {
     fn tools(&self) -> Vec<ToolSpec> {
-        self.tools.clone()
+        self.gate.offered(&self.tools)
+    }
+
+    fn permit<'a>(
+        &'a self,
+        call: &'a ToolCall,
+        cancel: synapse_agent::CancellationToken,
+    ) -> BoxFuture<'a, Result<(), ToolOutcome>> {
+        Box::pin(self.gate.permit(&self.tools, call, cancel))
+    }
+
+    /// A host tool the turn's mode withheld is `NotPermitted`; a name the
+    /// host does not have at all is `UnknownTool`.
+    fn not_offered(&self, call: &ToolCall, offered: &[String]) -> ToolOutcome {
+        if self.tools.iter().any(|t| t.name == call.name) {
+            return ToolOutcome::error(&ToolErrorEnvelope::synthetic(
+                &call.name,
+                "NotPermitted",
+                format!(
+                    "the turn runs in read_only mode and {} changes the scene; it was not run. \
+                     Use read-only tools, or tell the artist what you would change",
+                    call.name
+                ),
+            ));
+        }
+        synapse_agent::tool_host::unknown_tool(call, offered)
     }
 
     fn invoke(
@@ -830,12 +909,22 @@ struct Observer<'a> {
     turn: &'a LiveTurn,
     started_at: Timestamp,
     started: AtomicBool,
-    /// Usage and tool calls not yet committed.
-    pending: Mutex<(Usage, Vec<ToolCallRecord>)>,
+    /// Usage, tool calls and spend rows not yet committed.
+    pending: Mutex<Pending>,
+    /// The turn's spend (§12).
+    meter: crate::budget::TurnMeter,
+}
+
+/// What rides with the next message commit.
+#[derive(Default)]
+struct Pending {
+    usage: Usage,
+    calls: Vec<ToolCallRecord>,
+    spends: Vec<synapse_store::SpendRecord>,
 }
 
 impl Observer<'_> {
-    fn pending(&self) -> std::sync::MutexGuard<'_, (Usage, Vec<ToolCallRecord>)> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -863,16 +952,23 @@ impl TurnObserver for Observer<'_> {
     }
 
     fn usage(&self, usage: &Usage) {
+        let (priced, spend) = self.meter.record(usage);
         self.state
             .usage
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .add(usage);
-        self.pending().0.add(usage);
+            .add(&priced);
+        let mut pending = self.pending();
+        pending.usage.add(usage);
+        pending.spends.push(spend);
+    }
+
+    fn before_request(&self) -> Result<(), TurnError> {
+        self.meter.check()
     }
 
     fn tool_call(&self, record: &ToolCallRecord) {
-        self.pending().1.push(record.clone());
+        self.pending().calls.push(record.clone());
     }
 
     fn message(&self, message: Value) -> BoxFuture<'_, Result<(), TurnError>> {
@@ -885,9 +981,10 @@ impl TurnObserver for Observer<'_> {
                 let at = self.started_at;
                 blocking(move || Ok(store.start_turn(&sid, &tid, at, &message)?)).await
             } else {
-                let (usage, calls) = std::mem::take(&mut *self.pending());
+                let p = std::mem::take(&mut *self.pending());
                 blocking(move || {
-                    Ok(store.append_message_with(&sid, &tid, &message, &usage, &calls)?)
+                    Ok(store
+                        .append_message_with(&sid, &tid, &message, &p.usage, &p.calls, &p.spends)?)
                 })
                 .await
             };

@@ -20,6 +20,8 @@ pub const TURN_SUBSCRIBE: &str = "turn.subscribe";
 pub const SESSION_LIST: &str = "session.list";
 /// Client → daemon: one session's messages and turns.
 pub const SESSION_GET: &str = "session.get";
+/// Client → daemon: answer an `approval_request` (§11).
+pub const TURN_APPROVE: &str = "turn.approve";
 /// Daemon → host: run one tool call.
 pub const TOOL_INVOKE: &str = "tool.invoke";
 /// Daemon → host notification: drop a tool call if it has not started.
@@ -48,6 +50,7 @@ pub const CLIENT_TO_DAEMON: &[&str] = &[
     HOST_LIST,
     TOOL_CALL,
     TOOL_CALL_CANCEL,
+    TURN_APPROVE,
 ];
 
 /// Requests and notifications the daemon sends to its peers.

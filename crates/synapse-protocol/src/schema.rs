@@ -50,6 +50,10 @@ pub fn all() -> Vec<(&'static str, Schema)> {
             "ToolCallCancelResult",
             schema_for!(crate::ToolCallCancelResult),
         ),
+        ("PermissionMode", schema_for!(PermissionMode)),
+        ("TurnApproveParams", schema_for!(TurnApproveParams)),
+        ("TurnApproveResult", schema_for!(TurnApproveResult)),
+        ("SpendStatus", schema_for!(SpendStatus)),
     ]
 }
 

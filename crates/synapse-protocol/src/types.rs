@@ -13,8 +13,9 @@ use crate::Timestamp;
 // ---------------------------------------------------------------- shared
 
 /// Token counts as reported by the Messages API. Never invented: a
-/// round-trip that reported no usage adds nothing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// round-trip that reported no usage adds nothing. `cost_usd` is what those
+/// tokens cost at the model's price (§12); `null` when the price is unknown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Usage {
     /// Uncached input tokens.
     #[serde(default)]
@@ -28,6 +29,10 @@ pub struct Usage {
     /// Input tokens written to the prompt cache.
     #[serde(default)]
     pub cache_creation_input_tokens: u64,
+    /// Cost in USD at the model's price; `null` when the price is unknown
+    /// (or for usage as the API reports it, before it is priced).
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 impl Usage {
@@ -41,11 +46,17 @@ impl Usage {
         self.cache_creation_input_tokens = self
             .cache_creation_input_tokens
             .saturating_add(other.cache_creation_input_tokens);
+        if let Some(c) = other.cost_usd {
+            self.cost_usd = Some(self.cost_usd.unwrap_or(0.0) + c);
+        }
     }
 
-    /// True when every count is zero.
+    /// True when every token count is zero (the cost is not looked at).
     pub fn is_zero(&self) -> bool {
-        *self == Usage::default()
+        self.input_tokens == 0
+            && self.output_tokens == 0
+            && self.cache_read_input_tokens == 0
+            && self.cache_creation_input_tokens == 0
     }
 }
 
@@ -73,11 +84,17 @@ pub enum TurnStatus {
     Interrupted,
     /// The API returned a `stop_reason` this build does not know.
     UnknownStopReason,
+    /// Non-final: running, but a tool call waits for the artist's approval
+    /// (`turn.approve`, §11).
+    AwaitingApproval,
+    /// A spending cap (`max_turn_cost_usd` or `daily_budget_usd`) was reached
+    /// before a request; `error.kind` is `budget` (§12).
+    BudgetExceeded,
 }
 
 impl TurnStatus {
     /// Every status, in declaration order.
-    pub const ALL: [TurnStatus; 10] = [
+    pub const ALL: [TurnStatus; 12] = [
         TurnStatus::Queued,
         TurnStatus::Running,
         TurnStatus::Complete,
@@ -88,11 +105,16 @@ impl TurnStatus {
         TurnStatus::Refusal,
         TurnStatus::Interrupted,
         TurnStatus::UnknownStopReason,
+        TurnStatus::AwaitingApproval,
+        TurnStatus::BudgetExceeded,
     ];
 
-    /// True for every status but `queued` and `running`.
+    /// True for every status but `queued`, `running` and `awaiting_approval`.
     pub fn is_final(self) -> bool {
-        !matches!(self, TurnStatus::Queued | TurnStatus::Running)
+        !matches!(
+            self,
+            TurnStatus::Queued | TurnStatus::Running | TurnStatus::AwaitingApproval
+        )
     }
 
     /// The wire name, e.g. `api_error`.
@@ -108,6 +130,8 @@ impl TurnStatus {
             TurnStatus::Refusal => "refusal",
             TurnStatus::Interrupted => "interrupted",
             TurnStatus::UnknownStopReason => "unknown_stop_reason",
+            TurnStatus::AwaitingApproval => "awaiting_approval",
+            TurnStatus::BudgetExceeded => "budget_exceeded",
         }
     }
 
@@ -154,6 +178,8 @@ pub enum ErrorKind {
     /// The daemon could not save the turn (disk full, I/O error): the turn
     /// stopped rather than report something it could not keep.
     Storage,
+    /// A spending cap was reached (status `budget_exceeded`).
+    Budget,
 }
 
 impl ErrorKind {
@@ -173,6 +199,7 @@ impl ErrorKind {
             ErrorKind::Stream => "stream",
             ErrorKind::Internal => "internal",
             ErrorKind::Storage => "storage",
+            ErrorKind::Budget => "budget",
         }
     }
 }
@@ -225,6 +252,9 @@ pub struct TurnResult {
     pub started_at: Timestamp,
     /// When it reached its final status.
     pub finished_at: Timestamp,
+    /// The turn's permission mode (§11); absent for turns stored before modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<PermissionMode>,
 }
 
 /// A turn as seen by `turn.get` and `session.get`.
@@ -252,6 +282,9 @@ pub struct TurnInfo {
     /// Present once the status is final.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<TurnResult>,
+    /// The turn's permission mode (§11); absent for turns stored before modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<PermissionMode>,
 }
 
 /// A tool a host offers (`host.register`).
@@ -265,9 +298,17 @@ pub struct ToolSpec {
     pub input_schema: Value,
     /// True when the tool does not change the scene (no undo group).
     pub read_only: bool,
+    /// True for deletes, arbitrary code and file writes: in mode `auto`
+    /// these still wait for approval (§11). Default false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub destructive: bool,
     /// Main-thread timeout for one call; default 30 s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<f64>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The error envelope a failed tool returns as its content (design lesson 5).
@@ -426,6 +467,9 @@ pub struct DaemonStatus {
     /// Whether the database is taking writes (a full disk shows here).
     #[serde(default)]
     pub storage: StorageStatus,
+    /// Today's spend and the daily cap (§12).
+    #[serde(default)]
+    pub spend: SpendStatus,
 }
 
 /// The state of the daemon's storage in `daemon.status`.
@@ -451,6 +495,21 @@ impl Default for StorageStatus {
             since: None,
         }
     }
+}
+
+/// `daemon.status.spend`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SpendStatus {
+    /// USD spent since local midnight (priced requests only), from the store.
+    pub today_usd: f64,
+    /// The daily cap, `null` when none is set.
+    pub daily_budget_usd: Option<f64>,
+    /// The per-turn cap from the config, `null` when none is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turn_cost_usd: Option<f64>,
+    /// Why a cap cannot apply, e.g. the default model has no price.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Turn counters in `daemon.status`.
@@ -555,6 +614,87 @@ pub struct TurnSubmitParams {
     /// Most Messages API calls in this turn (default 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_iterations: Option<u32>,
+    /// Permission mode; absent: the session's last mode, else the config's
+    /// `default_mode` (§11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<PermissionMode>,
+    /// Spending cap for this turn in USD (overrides the config's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turn_cost_usd: Option<f64>,
+}
+
+/// What a turn may do without asking (§11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionMode {
+    /// Read-only tools run; every other call waits for approval.
+    Ask,
+    /// Only read-only tools are offered; any other call is `NotPermitted`.
+    ReadOnly,
+    /// Non-destructive tools run; destructive ones wait for approval.
+    Auto,
+}
+
+impl PermissionMode {
+    /// The wire name, e.g. `read_only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionMode::Ask => "ask",
+            PermissionMode::ReadOnly => "read_only",
+            PermissionMode::Auto => "auto",
+        }
+    }
+
+    /// Parse a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            PermissionMode::Ask,
+            PermissionMode::ReadOnly,
+            PermissionMode::Auto,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for PermissionMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An answer to an `approval_request` (`turn.approve`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// Run this call.
+    Allow,
+    /// Do not run it; the model gets a `DeniedByUser` error result.
+    Deny,
+    /// Run it, and every later call of this tool in this session.
+    AllowSession,
+}
+
+/// `turn.approve` params.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TurnApproveParams {
+    /// The turn.
+    pub turn_id: String,
+    /// The `call_id` of the `approval_request`.
+    pub call_id: String,
+    /// The answer.
+    pub decision: ApprovalDecision,
+    /// Why (passed to the model on a deny).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `turn.approve` result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TurnApproveResult {
+    /// False when nothing was pending for that call any more (another
+    /// client answered first, or the wait ended).
+    pub accepted: bool,
 }
 
 /// `turn.submit` result, sent before any `turn.event` of the turn.
@@ -667,12 +807,33 @@ pub enum TurnEventKind {
         /// The outcome.
         result: TurnResult,
     },
+    /// A tool call waits for the artist's answer (`turn.approve`). Never
+    /// dropped.
+    ApprovalRequest {
+        /// The `tool_use` id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// Tool input.
+        input: Value,
+        /// The tool's `destructive` flag.
+        destructive: bool,
+    },
 }
 
 impl TurnEventKind {
-    /// True for `done`, the one event that is never dropped.
+    /// True for `done`, the one event that ends a turn's stream.
     pub fn is_done(&self) -> bool {
         matches!(self, TurnEventKind::Done { .. })
+    }
+
+    /// True for the events never dropped for a slow reader: `done` and
+    /// `approval_request`.
+    pub fn is_required(&self) -> bool {
+        matches!(
+            self,
+            TurnEventKind::Done { .. } | TurnEventKind::ApprovalRequest { .. }
+        )
     }
 }
 

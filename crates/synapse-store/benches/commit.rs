@@ -119,6 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect();
         store.finish_turn(&TurnResult {
+            mode: None,
             turn_id: tid.clone(),
             session_id: "read".into(),
             status: TurnStatus::Complete,

@@ -26,6 +26,7 @@ pub mod message;
 pub mod recovery;
 pub mod schema;
 pub mod session;
+pub mod spend;
 pub mod turn;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,7 @@ pub use lock::DataDirLock;
 pub use message::{history_problem, History};
 pub use recovery::{RecoveryReport, Repair, RepairReport};
 pub use schema::SCHEMA_VERSION;
+pub use spend::{SpendRecord, SpendTotal};
 pub use turn::NewTurn;
 
 /// File name of the database inside the data directory.
@@ -122,6 +124,42 @@ impl Store {
                 other => other,
             })?;
         Ok(store)
+    }
+
+    /// Open an existing database to read it beside a running daemon
+    /// (`synapsed usage`): no lock, no migration, no recovery, and SQLite
+    /// itself refuses every write. A file from a newer build is refused
+    /// with [`StoreError::NewerSchema`], one that does not exist with
+    /// [`StoreError::NotFound`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        let file = if is_db_file(path) {
+            path.to_path_buf()
+        } else {
+            path.join(DB_FILE_NAME)
+        };
+        if !file.is_file() {
+            return Err(StoreError::not_found("database", &file.display().to_string()));
+        }
+        let conn = Connection::open_with_flags(
+            &file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(schema::BUSY_TIMEOUT)?;
+        let found = schema::user_version(&conn)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(Store {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                path: Some(file),
+                _lock: None,
+            }),
+        })
     }
 
     /// A private in-memory store (tests, tools). WAL does not apply.

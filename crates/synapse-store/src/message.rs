@@ -319,14 +319,15 @@ impl Store {
     /// session. Role alternation is not enforced here (see
     /// [`history_problem`] and [`Store::repair_session`]).
     pub fn append_message(&self, session_id: &str, turn_id: &str, message: &Value) -> Result<()> {
-        self.append_message_with(session_id, turn_id, message, &Usage::default(), &[])
+        self.append_message_with(session_id, turn_id, message, &Usage::default(), &[], &[])
     }
 
     /// [`Store::append_message`], and in the same transaction (one commit):
-    /// add `usage` to the turn's running totals and record `calls`
-    /// (see [`Store::add_turn_usage`], [`Store::record_tool_call`]). The
-    /// daemon commits an assistant message with the usage that paid for it,
-    /// and a message of tool results with the records of those calls.
+    /// add `usage` to the turn's running totals, record `calls` and the
+    /// `spends` rows (see [`Store::add_turn_usage`],
+    /// [`Store::record_tool_call`], [`Store::record_spend`]). The daemon
+    /// commits an assistant message with the usage that paid for it, and a
+    /// message of tool results with the records of those calls.
     pub fn append_message_with(
         &self,
         session_id: &str,
@@ -334,6 +335,7 @@ impl Store {
         message: &Value,
         usage: &Usage,
         calls: &[ToolCallRecord],
+        spends: &[crate::SpendRecord],
     ) -> Result<()> {
         let stored = stored_message(turn_id, message)?;
         let mut conn = self.conn();
@@ -344,6 +346,9 @@ impl Store {
         }
         for call in calls {
             crate::turn::upsert_tool_call(&tx, turn_id, call)?;
+        }
+        for spend in spends {
+            crate::spend::record_spend_tx(&tx, spend)?;
         }
         tx.commit()?;
         Ok(())

@@ -74,9 +74,9 @@ CREATE TABLE tool_calls (
 ) STRICT;
 "#;
 
-/// Version 2: compaction records (summaries of a session's oldest turns,
+/// Version 3: compaction records (summaries of a session's oldest turns,
 /// sent instead of them; the messages themselves are never changed).
-const V2: &str = r#"
+const V3: &str = r#"
 CREATE TABLE compactions (
     id          INTEGER PRIMARY KEY,
     session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
@@ -89,7 +89,7 @@ CREATE INDEX compactions_by_session ON compactions (session_id, id);
 "#;
 
 /// Every migration, oldest first. Entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, crate::spend::MIGRATION_V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -77,6 +77,8 @@ impl TurnRow {
         let created_at = Timestamp::from_unix_ms(self.created_at);
         let started_at = self.started_at.map(Timestamp::from_unix_ms);
         let finished_at = self.finished_at.map(Timestamp::from_unix_ms);
+        let mode = crate::spend::turn_mode(conn, &self.id)?
+            .and_then(|m| synapse_protocol::PermissionMode::parse(&m));
         let result = if status.is_final() {
             // A final row always has finished_at; fall back rather than fail.
             let finished = finished_at.or(started_at).unwrap_or(created_at);
@@ -94,15 +96,21 @@ impl TurnRow {
                 text: self.text.unwrap_or_default(),
                 iterations: u32::try_from(self.iterations.max(0)).unwrap_or(u32::MAX),
                 tool_calls: load_tool_calls(conn, &self.id)?,
-                usage: Usage {
-                    input_tokens: to_u64(self.usage[0]),
-                    output_tokens: to_u64(self.usage[1]),
-                    cache_read_input_tokens: to_u64(self.usage[2]),
-                    cache_creation_input_tokens: to_u64(self.usage[3]),
+                usage: {
+                    let mut u = Usage {
+                        input_tokens: to_u64(self.usage[0]),
+                        output_tokens: to_u64(self.usage[1]),
+                        cache_read_input_tokens: to_u64(self.usage[2]),
+                        cache_creation_input_tokens: to_u64(self.usage[3]),
+                        cost_usd: None,
+                    };
+                    u.cost_usd = crate::spend::turn_cost_usd(conn, &self.id, &u)?;
+                    u
                 },
                 error,
                 started_at: started_at.unwrap_or(finished),
                 finished_at: finished,
+                mode,
             })
         } else {
             None
@@ -117,6 +125,7 @@ impl TurnRow {
             started_at,
             finished_at,
             result,
+            mode,
         })
     }
 }

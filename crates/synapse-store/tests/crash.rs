@@ -106,6 +106,7 @@ fn writer(dir: &str) {
         );
         store
             .finish_turn(&TurnResult {
+                mode: None,
                 turn_id: turn.clone(),
                 session_id: SESSION.into(),
                 status: TurnStatus::Complete,

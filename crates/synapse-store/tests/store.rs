@@ -235,6 +235,7 @@ fn round_trips_sessions_turns_messages_and_tool_calls() -> TestResult {
     )?;
 
     let result = TurnResult {
+        mode: None,
         turn_id: "t1".into(),
         session_id: "s1".into(),
         status: TurnStatus::ApiError,
@@ -242,6 +243,7 @@ fn round_trips_sessions_turns_messages_and_tool_calls() -> TestResult {
         iterations: 2,
         tool_calls: calls.clone(),
         usage: Usage {
+            cost_usd: None,
             input_tokens: 100,
             output_tokens: 50,
             cache_read_input_tokens: 7,
@@ -297,6 +299,7 @@ fn round_trips_sessions_turns_messages_and_tool_calls() -> TestResult {
     // Tool specs.
     assert_eq!(store.session_tool_specs("s1")?, None);
     let specs = vec![ToolSpec {
+        destructive: false,
         name: "synapse_inspect_stage".into(),
         description: "Inspect".into(),
         input_schema: json!({"type": "object", "properties": {}}),
@@ -323,6 +326,7 @@ fn a_queued_turn_can_be_finished_without_running() -> TestResult {
     store.create_session("s", ts(0), None)?;
     store.insert_turn(&new_turn("t", "s", "p", 1))?;
     store.finish_turn(&TurnResult {
+        mode: None,
         turn_id: "t".into(),
         session_id: "s".into(),
         status: TurnStatus::Cancelled,
@@ -449,6 +453,7 @@ fn recovery_interrupts_turns_and_closes_tool_use() -> TestResult {
         store.append_message("s3", "t4", &user("ok"))?;
         store.append_message("s3", "t4", &assistant_text("fine"))?;
         store.finish_turn(&TurnResult {
+            mode: None,
             turn_id: "t4".into(),
             session_id: "s3".into(),
             status: TurnStatus::Complete,
@@ -566,6 +571,7 @@ fn tool_specs_rewrite_is_idempotent_and_checks_the_session() -> TestResult {
     let store = Store::open(dir.path())?;
     store.create_session("s1", ts(1), None)?;
     let spec = synapse_protocol::ToolSpec {
+        destructive: false,
         name: "inspect".into(),
         description: "d".into(),
         input_schema: serde_json::json!({"type": "object"}),

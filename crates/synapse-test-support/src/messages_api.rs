@@ -63,6 +63,7 @@ pub const LAST_TOOL_RESULT_MAX_CHARS: usize = 2000;
 
 /// Default usage of faults that send `message_start`.
 pub const FAULT_USAGE: ScriptUsage = ScriptUsage {
+    cost_usd: None,
     input_tokens: 25,
     output_tokens: 1,
     cache_read_input_tokens: 0,

@@ -356,6 +356,7 @@ fn prefilled(dir: &Path, turns: usize) -> String {
                 error: None,
                 started_at: now,
                 finished_at: now,
+                mode: None,
             })
             .expect("finish");
     }

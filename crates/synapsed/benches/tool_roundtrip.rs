@@ -51,6 +51,8 @@ fn main() {
             data_dir: tmp.path().join("data"),
             exit_when_idle: None,
             settings: synapse_agent::Settings::default(),
+            policy: Default::default(),
+            clock: std::sync::Arc::new(synapse_daemon::budget::SystemClock::default()),
         };
         let bound = synapse_daemon::bind(config).expect("bind");
         let state = bound.state().clone();

@@ -33,6 +33,7 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         host_id: args.host.clone(),
         model: args.model.clone(),
         max_iterations: args.max_iterations,
+        mode: args.mode,
         ..Default::default()
     };
     let submitted: TurnSubmitResult = match client.call(method::TURN_SUBMIT, &params).await {
@@ -49,6 +50,7 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
             submitted.turn_id, submitted.session_id
         );
     }
+    let mut approver = crate::approve_prompt::Approver::new(args.yes);
     let mut cancelled_by_user = false;
     let mut at_line_start = true;
     let result: Option<TurnResult> = loop {
@@ -58,6 +60,10 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
                 cancelled_by_user = true;
                 eprintln!("\n^C: cancelling turn {}", submitted.turn_id);
                 let _ = client.call_value(method::TURN_CANCEL, TurnRef { turn_id: submitted.turn_id.clone() }).await;
+                continue;
+            }
+            line = approver.next_line(), if approver.prompting() && !cancelled_by_user => {
+                approver.on_line(&client, &submitted.turn_id, line).await;
                 continue;
             }
         };
@@ -77,6 +83,26 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         };
         if ev.turn_id != submitted.turn_id {
             continue;
+        }
+        match &ev.kind {
+            TurnEventKind::ApprovalRequest {
+                call_id,
+                name,
+                input,
+                ..
+            } if !cancelled_by_user => {
+                if !at_line_start && !args.json {
+                    println!();
+                    at_line_start = true;
+                }
+                approver
+                    .on_request(&client, &submitted.turn_id, call_id, name, input)
+                    .await;
+            }
+            TurnEventKind::Status {
+                status: TurnStatus::Running,
+            } => approver.on_running(),
+            _ => {}
         }
         if args.json {
             if let TurnEventKind::Done { result } = ev.kind {
@@ -102,15 +128,19 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
                 at_line_start = true;
             }
             TurnEventKind::ToolResult {
+                call_id,
                 is_error,
                 duration_ms,
-                ..
             } => {
-                let _ = writeln!(
-                    out,
-                    "  {} {duration_ms} ms",
-                    if is_error { "✗ error," } else { "✓" }
-                );
+                let _ = if approver.was_denied(&call_id) {
+                    writeln!(out, "  ✗ denied")
+                } else {
+                    writeln!(
+                        out,
+                        "  {} {duration_ms} ms",
+                        if is_error { "✗ error," } else { "✓" }
+                    )
+                };
                 at_line_start = true;
             }
             TurnEventKind::Retry {
@@ -134,7 +164,7 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
                     "(long session: {how}, ~{tokens_before} → ~{tokens_after} tokens sent; nothing stored was changed)"
                 );
             }
-            TurnEventKind::Status { .. } => {}
+            TurnEventKind::Status { .. } | TurnEventKind::ApprovalRequest { .. } => {}
             TurnEventKind::Done { result } => {
                 if !at_line_start {
                     let _ = writeln!(out);
@@ -152,8 +182,12 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&result)?);
     } else {
         let u = &result.usage;
+        let cost = match u.cost_usd {
+            Some(c) => format!(", ${c:.4}"),
+            None => String::new(),
+        };
         eprintln!(
-            "[{}] {} iteration{}, {} tool call{}, {} in / {} out tokens",
+            "[{}] {} iteration{}, {} tool call{}, {} in / {} out tokens{cost}",
             result.status,
             result.iterations,
             if result.iterations == 1 { "" } else { "s" },

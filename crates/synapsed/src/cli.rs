@@ -42,6 +42,21 @@ pub enum Command {
     Sessions(SessionsArgs),
     /// Print a session's conversation.
     Show(ShowArgs),
+    /// Tokens and cost per day and model, from the store.
+    Usage(UsageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Days to show, today included (local calendar days).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub days: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Data directory (database).
+    #[arg(long, env = "SYNAPSE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +78,17 @@ pub struct AskArgs {
     /// Print every turn.event and the result as JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// Permission mode: ask, read_only or auto (default: the session's last, else the daemon's default_mode).
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<synapse_protocol::PermissionMode>,
+    /// Allow every tool call that asks for approval, without prompting.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+fn parse_mode(s: &str) -> Result<synapse_protocol::PermissionMode, String> {
+    synapse_protocol::PermissionMode::parse(s)
+        .ok_or_else(|| format!("{s:?} is not one of ask, read_only, auto"))
 }
 
 #[derive(Debug, Args)]

@@ -89,6 +89,15 @@ fn render_status(s: &DaemonStatus) -> String {
         "  usage     {} in, {} out, {} cache read, {} cache write (tokens)",
         u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens
     );
+    let sp = &s.spend;
+    let cap = match sp.daily_budget_usd {
+        Some(b) => format!(" of ${b} daily budget"),
+        None => " (no daily budget)".to_owned(),
+    };
+    let _ = writeln!(out, "  spend     ${:.4} today{cap}", sp.today_usd);
+    for w in &sp.warnings {
+        let _ = writeln!(out, "  warning   {w}");
+    }
     if s.hosts.is_empty() {
         let _ = writeln!(out, "  hosts     none");
     }

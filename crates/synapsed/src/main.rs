@@ -3,11 +3,13 @@
 //! Exit codes: 0 ok; 1 no daemon, or a turn that did not end `complete`;
 //! 2 bad usage; 130 after Ctrl-C.
 
+mod approve_prompt;
 mod ask;
 mod cli;
 mod client_cmds;
 mod logging;
 mod serve;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
             cli::Command::Cancel(args) => client_cmds::cancel(&cli.global, args).await,
             cli::Command::Sessions(args) => client_cmds::sessions(&cli.global, args).await,
             cli::Command::Show(args) => client_cmds::show(&cli.global, args).await,
+            cli::Command::Usage(args) => usage::run(args),
         }
     });
     match code {

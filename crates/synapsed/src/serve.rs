@@ -32,11 +32,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN: turns will fail with `authentication`"
         );
     }
+    let policy = synapse_daemon::policy::Policy::load_from(args.config.as_deref(), |name| {
+        std::env::var(name).ok()
+    })
+    .context("cannot load the permission and budget settings")?;
     let config = DaemonConfig {
         socket,
         data_dir,
         exit_when_idle,
         settings,
+        policy,
+        clock: std::sync::Arc::new(synapse_daemon::budget::SystemClock::default()),
     };
 
     let bound = synapse_daemon::bind(config).context("cannot start")?;
@@ -63,7 +69,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn default_data_dir() -> PathBuf {
+pub(crate) fn default_data_dir() -> PathBuf {
     std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)

@@ -379,7 +379,7 @@ async fn event_order_seq_and_tool_round() {
     assert_eq!(calls[0]["is_error"], false);
     assert_eq!(
         r["usage"],
-        json!({"input_tokens": 250, "output_tokens": 50, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0})
+        json!({"input_tokens": 250, "output_tokens": 50, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0, "cost_usd": 0.0015})
     );
     assert!(r.get("error").is_none());
 

@@ -327,6 +327,7 @@ mod tests {
         assert_eq!(
             usage,
             Usage {
+                cost_usd: None,
                 input_tokens: 10,
                 output_tokens: 9,
                 cache_read_input_tokens: 3,

@@ -138,6 +138,7 @@ mod tests {
 
     fn spec(name: &str, schema: Value) -> ToolSpec {
         ToolSpec {
+            destructive: false,
             name: name.into(),
             description: format!("{name} tool"),
             input_schema: schema,

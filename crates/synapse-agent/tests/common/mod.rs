@@ -143,6 +143,7 @@ pub struct Host {
 
 pub fn tool_spec(name: &str) -> ToolSpec {
     ToolSpec {
+        destructive: false,
         name: name.into(),
         description: format!("The {name} tool."),
         input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}, "depth": {"type": "integer"}}}),

@@ -245,15 +245,17 @@ pub fn host_params() -> Value {
 
 impl TestHost {
     pub async fn register(socket: &Path, mode: Mode) -> Self {
+        Self::register_with(socket, mode, host_params()).await
+    }
+
+    /// Register with these `host.register` params.
+    pub async fn register_with(socket: &Path, mode: Mode, params: Value) -> Self {
         let mut client = within("host connect", Client::connect(socket))
             .await
             .expect("host connects");
-        let r = within(
-            "host.register",
-            client.call_value("host.register", host_params()),
-        )
-        .await
-        .expect("host.register");
+        let r = within("host.register", client.call_value("host.register", params))
+            .await
+            .expect("host.register");
         let host_id = r["host_id"].as_str().expect("host_id").to_owned();
         let (seen_tx, seen) = mpsc::unbounded_channel();
         let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Cmd>();
