@@ -11,7 +11,7 @@ cd "$root"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import pytest, pxr' 2>/dev/null; then
+if ! .venv/bin/python -c 'import pytest, pxr, mcp' 2>/dev/null; then
     .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 cargo build --workspace --bins --locked

@@ -42,6 +42,18 @@ pub enum Command {
     Sessions(JsonFlag),
     /// Print a session's conversation.
     Show(ShowArgs),
+    /// Serve the connected Houdini's tools to MCP clients on stdio (Claude Desktop, Claude Code...).
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The host whose tools to serve when several Houdini sessions are connected.
+    #[arg(long)]
+    pub host_id: Option<String>,
+    /// Offer only tools that do not change the scene.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod ask;
 mod cli;
 mod client_cmds;
 mod logging;
+mod mcp;
 mod serve;
 
 use std::process::ExitCode;
@@ -16,6 +17,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init();
+    if let cli::Command::Mcp(args) = &cli.command {
+        return mcp::run(&cli.global, args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
             cli::Command::Cancel(args) => client_cmds::cancel(&cli.global, args).await,
             cli::Command::Sessions(args) => client_cmds::sessions(&cli.global, args).await,
             cli::Command::Show(args) => client_cmds::show(&cli.global, args).await,
+            cli::Command::Mcp(_) => Ok(ExitCode::from(2)), // handled above
         }
     });
     match code {
