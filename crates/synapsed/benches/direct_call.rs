@@ -166,32 +166,43 @@ fn main() {
         .expect("join");
         assert_eq!(line.trim(), "registered", "the plugin host did not start");
 
-        let client = Client::connect(&socket).await.expect("connect");
-        let call = |_: usize| {
-            let client = &client;
-            async move {
-                let t0 = Instant::now();
-                let v = client
-                    .call_value("tool.call", json!({"name": "bench_noop", "input": {}}))
-                    .await
-                    .expect("tool.call");
-                let took = t0.elapsed();
-                assert_eq!(v["is_error"], false, "{v}");
-                took.as_secs_f64() * 1e6
-            }
-        };
-        for i in 0..WARMUP {
-            call(i).await;
-        }
-        let mut v = Vec::new();
-        let t_all = Instant::now();
-        for i in 0..N {
-            v.push(call(i).await);
-        }
+        // The client runs on its own thread and runtime, as a separate
+        // process would (not on the daemon's worker threads).
+        let sock = socket.clone();
+        let (mut v, wall) = tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("client rt");
+            rt.block_on(async move {
+                let client = Client::connect(&sock).await.expect("connect");
+                let call = || async {
+                    let t0 = Instant::now();
+                    let v = client
+                        .call_value("tool.call", json!({"name": "bench_noop", "input": {}}))
+                        .await
+                        .expect("tool.call");
+                    let took = t0.elapsed();
+                    assert_eq!(v["is_error"], false, "{v}");
+                    took.as_secs_f64() * 1e6
+                };
+                for _ in 0..WARMUP {
+                    call().await;
+                }
+                let mut v = Vec::new();
+                let t_all = Instant::now();
+                for _ in 0..N {
+                    v.push(call().await);
+                }
+                (v, t_all.elapsed())
+            })
+        })
+        .await
+        .expect("join");
         let direct_p50 = report(
             "tool.call round-trip via plugin (client → daemon → plugin, no-op body)",
             &mut v,
-            t_all.elapsed(),
+            wall,
         );
 
         if with_mcp {

@@ -44,6 +44,18 @@ pub enum Command {
     Show(ShowArgs),
     /// Tokens and cost per day and model, from the store.
     Usage(UsageArgs),
+    /// Serve the connected Houdini's tools to MCP clients on stdio (Claude Desktop, Claude Code...).
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The host whose tools to serve when several Houdini sessions are connected.
+    #[arg(long)]
+    pub host_id: Option<String>,
+    /// Offer only tools that do not change the scene.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Args)]

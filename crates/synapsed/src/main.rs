@@ -8,6 +8,7 @@ mod ask;
 mod cli;
 mod client_cmds;
 mod logging;
+mod mcp;
 mod serve;
 mod usage;
 
@@ -18,6 +19,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init();
+    if let cli::Command::Mcp(args) = &cli.command {
+        return mcp::run(&cli.global, args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
             cli::Command::Sessions(args) => client_cmds::sessions(&cli.global, args).await,
             cli::Command::Show(args) => client_cmds::show(&cli.global, args).await,
             cli::Command::Usage(args) => usage::run(args),
+            cli::Command::Mcp(_) => Ok(ExitCode::from(2)), // handled above
         }
     });
     match code {
