@@ -20,6 +20,7 @@
 
 pub mod anthropic;
 pub mod config;
+pub mod credentials;
 pub mod models;
 pub mod observer;
 pub mod provider;
@@ -77,6 +78,13 @@ impl Agent {
     /// The settings this agent was built with.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Whether `model` is known to be available (`Some(true)` after a
+    /// successful response or when the models list names it, `Some(false)`
+    /// after a 404), `None` when not known yet.
+    pub fn model_available(&self, model: &str) -> Option<bool> {
+        self.provider.model_available(model)
     }
 
     /// Run one turn to a final status. Never panics on bad input or network

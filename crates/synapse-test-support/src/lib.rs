@@ -2,9 +2,11 @@
 //!
 //! - [`messages_api`]: a scripted Anthropic Messages API server that streams
 //!   SSE exactly like the real one and can script faults.
+//! - [`models_api`]: its `GET /v1/models` (paged, scriptable failures).
 //! - [`daemon`]: start a real `synapsed` in a temp dir and talk to it over its socket.
 //! - [`stats`]: percentiles for the benchmark binaries.
 
 pub mod daemon;
 pub mod messages_api;
+pub mod models_api;
 pub mod stats;

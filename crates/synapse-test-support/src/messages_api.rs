@@ -248,6 +248,7 @@ struct Shared {
     seen: watch::Sender<usize>,
     disconnects: watch::Sender<usize>,
     ids: AtomicU64,
+    models: crate::models_api::ScriptedModels,
 }
 
 /// A running scripted server. Stops when dropped.
@@ -285,6 +286,7 @@ impl ScriptedApi {
             seen: watch::channel(0).0,
             disconnects: watch::channel(0).0,
             ids: AtomicU64::new(1),
+            models: crate::models_api::ScriptedModels::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -376,6 +378,11 @@ impl ScriptedApi {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// The scripted Models API (`GET /v1/models`): list, faults, requests.
+    pub fn models(&self) -> &crate::models_api::ScriptedModels {
+        &self.shared.models
+    }
+
     /// Append more responses to the script.
     pub fn push(&self, responses: impl IntoIterator<Item = ScriptResponse>) {
         if let Ok(mut s) = self.shared.script.lock() {
@@ -448,6 +455,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             body,
         );
     }
+    if method == hyper::Method::GET && path.starts_with("/v1/models") {
+        return models_response(&shared, &req).await;
+    }
     if method != hyper::Method::POST || path != "/v1/messages" {
         return error_response(
             &shared,
@@ -501,7 +511,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let model = body
         .get("model")
         .and_then(Value::as_str)
-        .unwrap_or("claude-sonnet-4-5")
+        .unwrap_or("claude-sonnet-5-5")
         .to_owned();
     match resp {
         ScriptResponse::Message(m) => {
@@ -799,7 +809,39 @@ fn block_events(index: usize, block: &Value, max_deltas: usize) -> Vec<String> {
     out
 }
 
-fn default_error_type(status: u16) -> &'static str {
+async fn models_response(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
+    let headers: BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let a = shared
+        .models
+        .answer(req.uri().path(), req.uri().query(), headers);
+    if let Some(d) = a.delay {
+        tokio::time::sleep(d).await;
+    }
+    let rid = request_id(shared);
+    let mut body = a.body;
+    if a.status != 200 {
+        body["request_id"] = Value::String(rid.clone());
+    }
+    full(
+        a.status,
+        &[
+            ("content-type", "application/json".to_owned()),
+            ("request-id", rid),
+        ],
+        body.to_string().into_bytes(),
+    )
+}
+
+pub(crate) fn default_error_type(status: u16) -> &'static str {
     match status {
         400 | 422 => "invalid_request_error",
         401 => "authentication_error",
@@ -812,7 +854,7 @@ fn default_error_type(status: u16) -> &'static str {
     }
 }
 
-fn default_message(error_type: &str) -> &'static str {
+pub(crate) fn default_message(error_type: &str) -> &'static str {
     match error_type {
         "invalid_request_error" => "invalid request",
         "authentication_error" => "invalid x-api-key",
