@@ -332,6 +332,12 @@ impl Settings {
                 message: "timeouts must be greater than zero".into(),
             });
         }
+        crate::anthropic::models::check_model_name(&self.model).map_err(|message| {
+            ConfigError::Invalid {
+                name: "model",
+                message,
+            }
+        })?;
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
             return Err(ConfigError::Invalid {
                 name: "base_url",

@@ -68,6 +68,10 @@ impl State {
             usage: *self.usage.lock().unwrap_or_else(|p| p.into_inner()),
             auth: self.config.auth(),
             model: self.config.settings.model.clone(),
+            model_available: self
+                .turns
+                .agent()
+                .model_available(&self.config.settings.model),
         }
     }
 

@@ -152,6 +152,11 @@ impl Turns {
         &self.store
     }
 
+    /// The agent (model availability for `daemon.status`).
+    pub fn agent(&self) -> &Arc<Agent> {
+        &self.agent
+    }
+
     /// Running, queued, finished-since-start.
     pub fn counts(&self) -> TurnCounts {
         let inner = self.lock();
@@ -177,6 +182,10 @@ impl Turns {
         params: TurnSubmitParams,
         caller: &Peer,
     ) -> Result<Arc<LiveTurn>, TurnsError> {
+        if let Some(model) = &params.model {
+            synapse_agent::anthropic::models::check_model_name(model)
+                .map_err(|e| TurnsError::InvalidParams(format!("model: {e}")))?;
+        }
         if params.max_tokens == Some(0) {
             return Err(TurnsError::InvalidParams(
                 "max_tokens must be at least 1".into(),

@@ -395,6 +395,12 @@ pub struct DaemonStatus {
     pub auth: AuthState,
     /// Default model.
     pub model: String,
+    /// Whether the default model was confirmed available: `true` after a
+    /// successful response with it (or when the Models API listed it),
+    /// `false` after the API answered it was not found, `null` while not
+    /// known. (v2 addition; absent from v1 daemons.)
+    #[serde(default)]
+    pub model_available: Option<bool>,
 }
 
 /// Turn counters in `daemon.status`.

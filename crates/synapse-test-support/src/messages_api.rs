@@ -9,7 +9,9 @@
 //! chunks) / `content_block_stop`, `message_delta` with CUMULATIVE usage,
 //! `message_stop`. Errors are `{"type":"error","error":{"type","message"}}`
 //! with a `request-id` header. `GET /__requests` returns the recorded
-//! requests as JSON. Dropping the server stops it.
+//! requests as JSON. `GET /v1/models` is the scripted Models API
+//! ([`crate::models_api`], see [`ScriptedApi::models`]). Dropping the server
+//! stops it.
 //!
 //! Script format (agreed with the plugin team):
 //! `{"responses":[R,...]}`, consumed one per request in order; after the

@@ -42,6 +42,8 @@ pub enum Command {
     Sessions(JsonFlag),
     /// Print a session's conversation.
     Show(ShowArgs),
+    /// List the models the API key can use (the default and the configured one marked).
+    Models(crate::models_cmd::ModelsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,7 +57,7 @@ pub struct AskArgs {
     #[arg(long)]
     pub host: Option<String>,
     /// Model override.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_model)]
     pub model: Option<String>,
     /// Most API calls in this turn.
     #[arg(long)]
@@ -102,7 +104,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SYNAPSE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Default model.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_model)]
     pub model: Option<String>,
     /// Sessions running at once.
     #[arg(long)]
@@ -125,4 +127,10 @@ fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("{s} must be between 0 and 1e9 seconds"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// A model name: not empty, no whitespace (bad values are a usage error: exit 2).
+pub fn parse_model(s: &str) -> Result<String, String> {
+    synapse_agent::anthropic::models::check_model_name(s)?;
+    Ok(s.to_owned())
 }

@@ -75,9 +75,14 @@ fn render_status(s: &DaemonStatus) -> String {
     let _ = writeln!(out, "  socket    {}", s.socket);
     let auth = match s.auth {
         synapse_protocol::AuthState::Ok => "ok",
-        synapse_protocol::AuthState::Missing => "MISSING (set ANTHROPIC_API_KEY)",
+        synapse_protocol::AuthState::Missing => "MISSING (run `synapsed auth login`)",
     };
-    let _ = writeln!(out, "  model     {}   auth: {auth}", s.model);
+    let available = match s.model_available {
+        Some(true) => " (available)",
+        Some(false) => " (NOT AVAILABLE: see `synapsed models`)",
+        None => "",
+    };
+    let _ = writeln!(out, "  model     {}{available}   auth: {auth}", s.model);
     let _ = writeln!(
         out,
         "  turns     {} running, {} queued, {} finished",

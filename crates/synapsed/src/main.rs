@@ -4,9 +4,11 @@
 //! 2 bad usage; 130 after Ctrl-C.
 
 mod ask;
+mod auth;
 mod cli;
 mod client_cmds;
 mod logging;
+mod models_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
             cli::Command::Cancel(args) => client_cmds::cancel(&cli.global, args).await,
             cli::Command::Sessions(args) => client_cmds::sessions(&cli.global, args).await,
             cli::Command::Show(args) => client_cmds::show(&cli.global, args).await,
+            cli::Command::Models(args) => models_cmd::run(args).await,
         }
     });
     match code {

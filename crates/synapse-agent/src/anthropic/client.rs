@@ -513,7 +513,7 @@ impl Provider for AnthropicClient {
 
 /// What a user runs to store a key.
 pub const LOGIN_HINT: &str =
-    "run `synapsed auth login` (or start the daemon with ANTHROPIC_API_KEY set)";
+    "run `synapsed auth login`, or set ANTHROPIC_API_KEY before starting synapsed";
 
 /// The error of a request without any credential.
 pub(super) fn no_credential() -> TurnError {

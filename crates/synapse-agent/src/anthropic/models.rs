@@ -105,6 +105,30 @@ impl ModelsCache {
     }
 }
 
+/// Longest model name accepted.
+pub const MAX_MODEL_NAME: usize = 256;
+
+/// A model name must be non-empty, at most [`MAX_MODEL_NAME`] bytes, and free
+/// of whitespace and control characters (it is sent as is). The error says
+/// why, without quoting more than the name.
+pub fn check_model_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("the model name is empty".into());
+    }
+    if name.len() > MAX_MODEL_NAME {
+        return Err(format!(
+            "the model name is {} bytes long (at most {MAX_MODEL_NAME})",
+            name.len()
+        ));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "the model name {name:?} contains whitespace or control characters"
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the listed `id` is `model` or a dated snapshot of it.
 pub fn names(id: &str, model: &str) -> bool {
     id == model
@@ -356,6 +380,18 @@ mod tests {
             e.message
         );
         assert!(names("claude-haiku-4-5-20251001", "claude-haiku-4-5"));
+        assert!(check_model_name("claude-sonnet-5-5").is_ok());
+        for bad in [
+            "",
+            "  ",
+            "\t",
+            "claude sonnet",
+            " claude-x",
+            "a\nb",
+            &"x".repeat(257),
+        ] {
+            assert!(check_model_name(bad).is_err(), "{bad:?}");
+        }
         assert!(!names("claude-haiku-4-5", "claude-haiku-4"));
     }
 }
