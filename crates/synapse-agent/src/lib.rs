@@ -69,6 +69,27 @@ impl Agent {
         })
     }
 
+    /// An agent talking to the Anthropic Messages API whose credential is
+    /// asked of `credentials` before each request (a key stored after start
+    /// is used at the next turn).
+    pub fn with_credentials(
+        settings: Settings,
+        credentials: Arc<dyn credentials::CredentialResolver>,
+    ) -> Result<Self, ConfigError> {
+        settings.validate()?;
+        let provider = anthropic::AnthropicClient::with_credentials(&settings, credentials)?;
+        Ok(Self {
+            settings,
+            provider: Arc::new(provider),
+        })
+    }
+
+    /// Whether a credential can be found now (`Err` says why not, without
+    /// the credential).
+    pub fn credential_ready(&self) -> Result<(), TurnError> {
+        self.provider.ready()
+    }
+
     /// An agent using another provider (an in-memory one for tests and
     /// benchmarks, or a future OpenAI-compatible one).
     pub fn with_provider(settings: Settings, provider: Arc<dyn Provider>) -> Self {

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use synapse_agent::credentials::CredentialResolver;
 use synapse_agent::Settings;
 use synapse_protocol::AuthState;
 
@@ -17,12 +20,19 @@ pub struct DaemonConfig {
     pub exit_when_idle: Option<Duration>,
     /// Agent settings (model, limits, credentials, timeouts).
     pub settings: Settings,
+    /// Where the API key is looked up at each request (`None`: the
+    /// settings' credential only). The binary passes env > keyring > file.
+    pub credentials: Option<Arc<dyn CredentialResolver>>,
 }
 
 impl DaemonConfig {
-    /// Whether an API credential is configured.
+    /// Whether an API credential can be found now.
     pub fn auth(&self) -> AuthState {
-        if self.settings.has_credential() {
+        let found = match &self.credentials {
+            Some(c) => matches!(c.resolve(), Ok(Some(_))),
+            None => self.settings.has_credential(),
+        };
+        if found {
             AuthState::Ok
         } else {
             AuthState::Missing

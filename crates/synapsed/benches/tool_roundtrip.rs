@@ -51,6 +51,7 @@ fn main() {
             data_dir: tmp.path().join("data"),
             exit_when_idle: None,
             settings: synapse_agent::Settings::default(),
+            credentials: None,
         };
         let bound = synapse_daemon::bind(config).expect("bind");
         let state = bound.state().clone();

@@ -44,6 +44,8 @@ pub enum Command {
     Show(ShowArgs),
     /// List the models the API key can use (the default and the configured one marked).
     Models(crate::models_cmd::ModelsArgs),
+    /// Store, show or remove the Anthropic API key (OS keyring, else a 0600 file).
+    Auth(crate::auth::AuthArgs),
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod ask;
 mod auth;
 mod cli;
 mod client_cmds;
+mod keystore;
 mod logging;
 mod models_cmd;
 mod serve;
@@ -18,6 +19,19 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init();
+    // `auth` talks to the OS keyring with blocking calls: outside the runtime.
+    let cli = match cli.command {
+        cli::Command::Auth(args) => {
+            return auth::run(args).unwrap_or_else(|e| {
+                eprintln!("synapsed: {e:#}");
+                ExitCode::from(1)
+            })
+        }
+        command => cli::Cli {
+            global: cli.global,
+            command,
+        },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,6 +52,7 @@ fn main() -> ExitCode {
             cli::Command::Sessions(args) => client_cmds::sessions(&cli.global, args).await,
             cli::Command::Show(args) => client_cmds::show(&cli.global, args).await,
             cli::Command::Models(args) => models_cmd::run(args).await,
+            cli::Command::Auth(_) => Ok(ExitCode::from(2)),
         }
     });
     match code {
