@@ -20,6 +20,7 @@
 
 pub mod anthropic;
 pub mod config;
+pub mod config_keys;
 pub mod credentials;
 pub mod models;
 pub mod observer;

@@ -61,8 +61,8 @@ pub struct AskArgs {
     /// Model override.
     #[arg(long, value_parser = parse_model)]
     pub model: Option<String>,
-    /// Most API calls in this turn.
-    #[arg(long)]
+    /// Most API calls in this turn (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_iterations: Option<u32>,
     /// Print every turn.event and the result as JSON lines.
     #[arg(long)]
@@ -108,8 +108,8 @@ pub struct ServeArgs {
     /// Default model.
     #[arg(long, value_parser = parse_model)]
     pub model: Option<String>,
-    /// Sessions running at once.
-    #[arg(long)]
+    /// Sessions running at once (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrent_sessions: Option<u32>,
 }
 

@@ -58,7 +58,13 @@ fn main() -> ExitCode {
     match code {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("synapsed: {e:#}");
+            // A daemon error: its explanation, not its numeric code.
+            match e.downcast_ref::<synapse_rpc::ClientError>() {
+                Some(synapse_rpc::ClientError::Rpc(rpc)) => {
+                    eprintln!("synapsed: {}", client_cmds::rpc_line(rpc))
+                }
+                _ => eprintln!("synapsed: {e:#}"),
+            }
             ExitCode::from(1)
         }
     }
