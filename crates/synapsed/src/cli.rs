@@ -46,6 +46,8 @@ pub enum Command {
     Models(crate::models_cmd::ModelsArgs),
     /// Store, show or remove the Anthropic API key (OS keyring, else a 0600 file).
     Auth(crate::auth::AuthArgs),
+    /// Install (or remove) the Houdini plugin for this user.
+    Setup(crate::setup::SetupArgs),
 }
 
 #[derive(Debug, Args)]

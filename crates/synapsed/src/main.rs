@@ -11,6 +11,7 @@ mod keystore;
 mod logging;
 mod models_cmd;
 mod serve;
+mod setup;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             })
         }
+        cli::Command::Setup(args) => return setup::run(args),
         command => cli::Cli {
             global: cli.global,
             command,
@@ -52,7 +54,7 @@ fn main() -> ExitCode {
             cli::Command::Sessions(args) => client_cmds::sessions(&cli.global, args).await,
             cli::Command::Show(args) => client_cmds::show(&cli.global, args).await,
             cli::Command::Models(args) => models_cmd::run(args).await,
-            cli::Command::Auth(_) => Ok(ExitCode::from(2)),
+            cli::Command::Auth(_) | cli::Command::Setup(_) => Ok(ExitCode::from(2)),
         }
     });
     match code {
