@@ -48,6 +48,8 @@ pub enum Command {
     Auth(crate::auth::AuthArgs),
     /// Install (or remove) the Houdini plugin for this user.
     Setup(crate::setup::SetupArgs),
+    /// Check the socket dir, daemon, API key, API and Houdini packages (exit 1 if one fails).
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Args)]

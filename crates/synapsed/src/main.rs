@@ -7,6 +7,7 @@ mod ask;
 mod auth;
 mod cli;
 mod client_cmds;
+mod doctor;
 mod keystore;
 mod logging;
 mod models_cmd;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
             cli::Command::Sessions(args) => client_cmds::sessions(&cli.global, args).await,
             cli::Command::Show(args) => client_cmds::show(&cli.global, args).await,
             cli::Command::Models(args) => models_cmd::run(args).await,
+            cli::Command::Doctor(args) => doctor::run(&cli.global, args).await,
             cli::Command::Auth(_) | cli::Command::Setup(_) => Ok(ExitCode::from(2)),
         }
     });

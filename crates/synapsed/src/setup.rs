@@ -77,7 +77,7 @@ pub enum Os {
     /// `~/houdiniX.Y`.
     Linux,
     /// `~/Library/Preferences/houdini/X.Y`.
-    MacOs,
+    Macos,
     /// `%USERPROFILE%\Documents\houdiniX.Y`.
     Windows,
 }
@@ -86,7 +86,7 @@ impl Os {
     /// The OS this binary runs on.
     pub fn current() -> Self {
         if cfg!(target_os = "macos") {
-            Os::MacOs
+            Os::Macos
         } else if cfg!(windows) {
             Os::Windows
         } else {
@@ -126,7 +126,7 @@ pub fn prefs_dirs(os: Os, home: &Path, user_pref_dir: Option<&str>) -> Vec<PathB
     let versioned = |n: &str| n.strip_prefix("houdini").is_some_and(is_version);
     let mut found = match os {
         Os::Linux => subdirs(home, versioned),
-        Os::MacOs => subdirs(&home.join("Library/Preferences/houdini"), is_version),
+        Os::Macos => subdirs(&home.join("Library/Preferences/houdini"), is_version),
         Os::Windows => subdirs(&home.join("Documents"), versioned),
     };
     found.sort();
@@ -431,7 +431,7 @@ mod tests {
             vec![h.join("houdini20.5"), h.join("houdini21.0")]
         );
         assert_eq!(
-            prefs_dirs(Os::MacOs, h, None),
+            prefs_dirs(Os::Macos, h, None),
             vec![h.join("Library/Preferences/houdini/21.0")]
         );
         assert_eq!(
