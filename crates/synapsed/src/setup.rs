@@ -66,7 +66,7 @@ pub struct HoudiniArgs {
     /// Replace (or remove) a synapse.json written by another tool.
     #[arg(long)]
     pub force: bool,
-    /// Data dir (the plugin files go in <DIR>/houdini-plugin).
+    /// Data dir (the plugin files go in DIR/houdini-plugin).
     #[arg(long, env = "SYNAPSE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 }
