@@ -7,6 +7,8 @@ mod ask;
 mod auth;
 mod cli;
 mod client_cmds;
+#[cfg(test)]
+mod docs_check;
 mod doctor;
 mod keystore;
 mod logging;
