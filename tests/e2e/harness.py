@@ -104,6 +104,8 @@ class Daemon:
         self.env = dict(os.environ)
         # A user's own config file must not leak into tests.
         self.env["XDG_CONFIG_HOME"] = os.path.join(workdir, "config-home")
+        # ... nor the key in the user's OS keyring.
+        self.env["SYNAPSE_KEYRING"] = "off"
         self.env.update({"SYNAPSE_SOCKET": self.socket, "SYNAPSE_DATA_DIR": self.data_dir,
                          "SYNAPSE_STREAM_IDLE_TIMEOUT_S": "20"})
         if base_url:

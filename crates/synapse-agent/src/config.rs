@@ -9,7 +9,8 @@
 //! `stream_idle_timeout_s`, `concurrent_sessions`, `max_tool_result_bytes`,
 //! `context_window`, `compact_at`,
 //! `system_prompt`.
-//! Unknown keys are ignored (the daemon keeps its own keys in the same file).
+//! Unknown keys are ignored with a warning naming the nearest known key
+//! ([`crate::config_keys`]); parse errors give the line and column.
 //!
 //! The credential *may* be put in the file, but the environment
 //! (`ANTHROPIC_API_KEY` / `ANTHROPIC_AUTH_TOKEN`) or Houdini's `hou.secure`
@@ -375,6 +376,12 @@ impl Settings {
                 message: "timeouts must be greater than zero".into(),
             });
         }
+        crate::anthropic::models::check_model_name(&self.model).map_err(|message| {
+            ConfigError::Invalid {
+                name: "model",
+                message,
+            }
+        })?;
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
             return Err(ConfigError::Invalid {
                 name: "base_url",
@@ -401,12 +408,39 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    let parsed: FileSettings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
         // The TOML error may quote the offending line, which could be the key:
-        // keep only its first line (the location and the reason).
-        message: e.message().to_owned(),
-    })
+        // keep only the location and the reason.
+        message: match e.span() {
+            Some(span) => {
+                let (line, column) = line_column(&text, span.start);
+                format!("line {line}, column {column}: {}", e.message())
+            }
+            None => e.message().to_owned(),
+        },
+    })?;
+    if let Ok(table) = toml::from_str::<toml::Table>(&text) {
+        for (key, near) in crate::config_keys::unknown_keys(&table) {
+            match near {
+                Some(n) => {
+                    tracing::warn!(file = %path.display(), "unknown config key `{key}` (ignored); did you mean `{n}`?")
+                }
+                None => {
+                    tracing::warn!(file = %path.display(), "unknown config key `{key}` (ignored)")
+                }
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 fn parse_env<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>

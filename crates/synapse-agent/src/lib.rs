@@ -21,6 +21,8 @@
 pub mod anthropic;
 pub mod config;
 pub mod context;
+pub mod config_keys;
+pub mod credentials;
 pub mod models;
 pub mod observer;
 pub mod provider;
@@ -69,6 +71,27 @@ impl Agent {
         })
     }
 
+    /// An agent talking to the Anthropic Messages API whose credential is
+    /// asked of `credentials` before each request (a key stored after start
+    /// is used at the next turn).
+    pub fn with_credentials(
+        settings: Settings,
+        credentials: Arc<dyn credentials::CredentialResolver>,
+    ) -> Result<Self, ConfigError> {
+        settings.validate()?;
+        let provider = anthropic::AnthropicClient::with_credentials(&settings, credentials)?;
+        Ok(Self {
+            settings,
+            provider: Arc::new(provider),
+        })
+    }
+
+    /// Whether a credential can be found now (`Err` says why not, without
+    /// the credential).
+    pub fn credential_ready(&self) -> Result<(), TurnError> {
+        self.provider.ready()
+    }
+
     /// An agent using another provider (an in-memory one for tests and
     /// benchmarks, or a future OpenAI-compatible one).
     pub fn with_provider(settings: Settings, provider: Arc<dyn Provider>) -> Self {
@@ -78,6 +101,13 @@ impl Agent {
     /// The settings this agent was built with.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Whether `model` is known to be available (`Some(true)` after a
+    /// successful response or when the models list names it, `Some(false)`
+    /// after a 404), `None` when not known yet.
+    pub fn model_available(&self, model: &str) -> Option<bool> {
+        self.provider.model_available(model)
     }
 
     /// Run one turn to a final status. Never panics on bad input or network

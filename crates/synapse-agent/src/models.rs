@@ -13,17 +13,19 @@
 //! A dated model id (`claude-sonnet-4-5-20250929`) resolves to the entry of
 //! its undated alias (`claude-sonnet-4-5`).
 
-/// The default model (see [`DEFAULT_MODEL_CHOSEN`]).
-pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+/// The default model (see [`DEFAULT_MODEL_CHOSEN`]): the newest Sonnet the
+/// official Anthropic Python SDK (`anthropic` 2.16.0, `types/model_param.py`)
+/// names.
+pub const DEFAULT_MODEL: &str = "claude-sonnet-5-5";
 
 /// When [`DEFAULT_MODEL`] was chosen (UTC date).
-pub const DEFAULT_MODEL_CHOSEN: &str = "2026-11-23";
+pub const DEFAULT_MODEL_CHOSEN: &str = "2026-12-02";
 
 /// Context window of a model the table does not know: 200,000 tokens.
 pub const DEFAULT_CONTEXT_WINDOW: u64 = 200_000;
 
 /// When the shipped prices were taken (UTC date).
-pub const PRICES_TAKEN: &str = "2026-11-23";
+pub const PRICES_TAKEN: &str = "2026-12-02";
 
 /// USD per million tokens.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,8 +61,117 @@ const fn price(input: f64, output: f64) -> Option<Price> {
     })
 }
 
-/// Every model the table knows, newest families first.
+const fn listed_price(input: f64, output: f64, cache_write: f64, cache_read: f64) -> Option<Price> {
+    Some(Price {
+        input,
+        output,
+        cache_write,
+        cache_read,
+    })
+}
+
+const M: u64 = 1_000_000;
+
+/// Every model the table knows, newest families first: the models the
+/// official Python SDK lists (`anthropic` 2.16.0) plus the previous default.
+///
+/// Sources (stored public pages, taken [`PRICES_TAKEN`]): Anthropic's pricing
+/// page (platform.claude.com/docs/en/about-claude/pricing: Fable/Mythos 5 and
+/// 5.1, Opus 4.5–5) and its model pages (Sonnet 5 and 5.5 overviews; Opus 5.5
+/// and Haiku 5.5 in their comparison tables). Where no Anthropic page gave a
+/// price the entry has `price: None` (its `cost_usd` is null):
+/// - `claude-haiku-5-5`: priced in two bands by prompt length (≤ 100k
+///   tokens, above), which one flat price cannot express;
+/// - `claude-fable-5-2`, `claude-mythos-5-2` (released 2026-11-09): only
+///   resellers' pages were found;
+/// - `claude-mythos-preview`: no price published.
+///
+/// Notes: Sonnet 5.5's cache read is $0.20 on its model page as stored;
+/// third-party changelogs report a cut to $0.10 on 2026-10-07, not seen on an
+/// Anthropic page here (the higher price is kept: budgets err on the safe
+/// side). Opus 5.5's cache prices are not on the pages found: its 5-minute
+/// write uses the 1.25x ratio and its read the $0.20 reported for it.
 pub const MODELS: &[ModelInfo] = &[
+    ModelInfo {
+        id: "claude-sonnet-5-5",
+        context_window: M,
+        price: listed_price(2.0, 10.0, 2.5, 0.2),
+    },
+    ModelInfo {
+        id: "claude-opus-5-5",
+        context_window: M,
+        price: listed_price(4.0, 20.0, 5.0, 0.2),
+    },
+    ModelInfo {
+        id: "claude-haiku-5-5",
+        context_window: M,
+        price: None,
+    },
+    ModelInfo {
+        id: "claude-fable-5-2",
+        context_window: M,
+        price: None,
+    },
+    ModelInfo {
+        id: "claude-mythos-5-2",
+        context_window: M,
+        price: None,
+    },
+    ModelInfo {
+        id: "claude-fable-5-1",
+        context_window: M,
+        price: listed_price(10.0, 50.0, 12.5, 0.25),
+    },
+    ModelInfo {
+        id: "claude-mythos-5-1",
+        context_window: M,
+        price: listed_price(10.0, 50.0, 12.5, 0.25),
+    },
+    ModelInfo {
+        id: "claude-sonnet-5",
+        context_window: M,
+        price: listed_price(2.0, 10.0, 2.5, 0.2),
+    },
+    ModelInfo {
+        id: "claude-fable-5",
+        context_window: M,
+        price: listed_price(10.0, 50.0, 12.5, 1.0),
+    },
+    ModelInfo {
+        id: "claude-mythos-5",
+        context_window: M,
+        price: listed_price(10.0, 50.0, 12.5, 1.0),
+    },
+    ModelInfo {
+        id: "claude-opus-5",
+        context_window: M,
+        price: price(5.0, 25.0),
+    },
+    ModelInfo {
+        id: "claude-opus-4-8",
+        context_window: M,
+        price: price(5.0, 25.0),
+    },
+    ModelInfo {
+        id: "claude-opus-4-7",
+        context_window: M,
+        price: price(5.0, 25.0),
+    },
+    ModelInfo {
+        id: "claude-mythos-preview",
+        context_window: M,
+        price: None,
+    },
+    ModelInfo {
+        id: "claude-opus-4-6",
+        context_window: M,
+        price: price(5.0, 25.0),
+    },
+    ModelInfo {
+        id: "claude-sonnet-4-6",
+        context_window: M,
+        price: price(3.0, 15.0),
+    },
     ModelInfo {
         id: "claude-sonnet-4-5",
         context_window: 200_000,
@@ -154,9 +265,36 @@ mod tests {
 
     #[test]
     fn the_default_model_is_in_the_table_with_a_window_and_a_price() {
+        assert_eq!(DEFAULT_MODEL, "claude-sonnet-5-5");
         let m = lookup(DEFAULT_MODEL).expect("default model in the table");
-        assert!(m.context_window > 0);
-        assert!(m.price.is_some());
+        assert_eq!(m.context_window, 1_000_000);
+        let p = m.price.expect("the default model has a price");
+        assert_eq!((p.input, p.output), (2.0, 10.0));
+    }
+
+    #[test]
+    fn every_entry_is_unique_and_sane() {
+        for (i, m) in MODELS.iter().enumerate() {
+            assert!(m.id.starts_with("claude-"), "{}", m.id);
+            assert!(m.context_window >= 200_000, "{}", m.id);
+            assert!(
+                MODELS[i + 1..].iter().all(|o| o.id != m.id),
+                "duplicate {}",
+                m.id
+            );
+            if let Some(p) = m.price {
+                assert!(p.input > 0.0 && p.output > p.input, "{}", m.id);
+                assert!(
+                    p.cache_read < p.input && p.cache_write >= p.input,
+                    "{}",
+                    m.id
+                );
+            }
+        }
+        // Documented as unknown (see MODELS).
+        for id in ["claude-haiku-5-5", "claude-fable-5-2", "claude-mythos-5-2"] {
+            assert!(lookup(id).is_some_and(|m| m.price.is_none()), "{id}");
+        }
     }
 
     #[test]

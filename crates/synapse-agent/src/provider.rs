@@ -63,6 +63,11 @@ pub trait Provider: Send + Sync {
         Ok(())
     }
 
+    /// Whether `model` is known to be available; `None` when not known.
+    fn model_available(&self, _model: &str) -> Option<bool> {
+        None
+    }
+
     /// Stream one request to a complete message. Must return promptly with
     /// [`ProviderError::Cancelled`] once `cancel` fires.
     fn stream<'a>(

@@ -102,7 +102,8 @@ async fn text_only_turn() {
     assert!(h.get("authorization").is_none());
     let b = &reqs[0].body;
     assert_eq!(b["stream"], json!(true));
-    assert_eq!(b["model"], json!("claude-sonnet-4-5"));
+    assert_eq!(b["model"], json!(synapse_agent::models::DEFAULT_MODEL));
+    assert_eq!(b["model"], json!("claude-sonnet-5-5"));
     assert_eq!(b["max_tokens"], json!(8192));
     assert_eq!(b["messages"], json!([msgs[0]]));
 }

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use synapse_agent::credentials::CredentialResolver;
 use synapse_agent::Settings;
 use synapse_protocol::AuthState;
 
@@ -21,12 +24,19 @@ pub struct DaemonConfig {
     pub policy: crate::policy::Policy,
     /// The clock the daily budget counts days with (tests inject one).
     pub clock: std::sync::Arc<dyn crate::budget::Clock>,
+    /// Where the API key is looked up at each request (`None`: the
+    /// settings' credential only). The binary passes env > keyring > file.
+    pub credentials: Option<Arc<dyn CredentialResolver>>,
 }
 
 impl DaemonConfig {
-    /// Whether an API credential is configured.
+    /// Whether an API credential can be found now.
     pub fn auth(&self) -> AuthState {
-        if self.settings.has_credential() {
+        let found = match &self.credentials {
+            Some(c) => matches!(c.resolve(), Ok(Some(_))),
+            None => self.settings.has_credential(),
+        };
+        if found {
             AuthState::Ok
         } else {
             AuthState::Missing

@@ -148,7 +148,10 @@ pub fn bind(config: DaemonConfig) -> Result<Bound, StartError> {
         dir: config.data_dir.clone(),
         source,
     })?;
-    let agent = Arc::new(synapse_agent::Agent::new(config.settings.clone())?);
+    let agent = Arc::new(match &config.credentials {
+        Some(c) => synapse_agent::Agent::with_credentials(config.settings.clone(), c.clone())?,
+        None => synapse_agent::Agent::new(config.settings.clone())?,
+    });
     let turns = Arc::new(turns::Turns::new(
         store,
         agent,

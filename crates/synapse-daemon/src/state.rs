@@ -89,6 +89,10 @@ impl State {
             model: self.config.settings.model.clone(),
             storage: self.storage.status(),
             spend: self.budget.status(),
+            model_available: self
+                .turns
+                .agent()
+                .model_available(&self.config.settings.model),
         }
     }
 

@@ -164,6 +164,11 @@ impl Turns {
         &self.store
     }
 
+    /// The agent (model availability for `daemon.status`).
+    pub fn agent(&self) -> &Arc<Agent> {
+        &self.agent
+    }
+
     /// Running, queued, finished-since-start.
     pub fn counts(&self) -> TurnCounts {
         let inner = self.lock();
@@ -193,6 +198,10 @@ impl Turns {
             return Err(TurnsError::InvalidParams(
                 "prompt must contain some text (the Messages API refuses blank text)".into(),
             ));
+        }
+        if let Some(model) = &params.model {
+            synapse_agent::anthropic::models::check_model_name(model)
+                .map_err(|e| TurnsError::InvalidParams(format!("model: {e}")))?;
         }
         if params.max_tokens == Some(0) {
             return Err(TurnsError::InvalidParams(

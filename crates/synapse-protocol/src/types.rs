@@ -470,6 +470,12 @@ pub struct DaemonStatus {
     /// Today's spend and the daily cap (§12).
     #[serde(default)]
     pub spend: SpendStatus,
+    /// Whether the default model was confirmed available: `true` after a
+    /// successful response with it (or when the Models API listed it),
+    /// `false` after the API answered it was not found, `null` while not
+    /// known. (v2 addition; absent from v1 daemons.)
+    #[serde(default)]
+    pub model_available: Option<bool>,
 }
 
 /// The state of the daemon's storage in `daemon.status`.

@@ -67,6 +67,8 @@ pub fn serve_command(bin: &Path, socket: &Path, data_dir: &Path, opts: &Options)
         .env_remove("SYNAPSE_SOCKET")
         .env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
         .env("SYNAPSE_LOG", "debug")
+        // Never the developer's own keyring (a test may set it back).
+        .env("SYNAPSE_KEYRING", "off")
         .env_remove("SYNAPSE_CONFIG")
         .env("XDG_CONFIG_HOME", data_dir.join("config-home"))
         .env("HOME", data_dir.join("home"));

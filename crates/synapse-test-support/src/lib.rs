@@ -2,6 +2,7 @@
 //!
 //! - [`messages_api`]: a scripted Anthropic Messages API server that streams
 //!   SSE exactly like the real one and can script faults.
+//! - [`models_api`]: its `GET /v1/models` (paged, scriptable failures).
 //! - [`daemon`]: start a real `synapsed` in a temp dir and talk to it over its socket.
 //! - [`first_byte`]: a minimal Messages API that timestamps each request's first byte (benchmarks).
 //! - [`stats`]: percentiles for the benchmark binaries.
@@ -9,4 +10,5 @@
 pub mod daemon;
 pub mod first_byte;
 pub mod messages_api;
+pub mod models_api;
 pub mod stats;

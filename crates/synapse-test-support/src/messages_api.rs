@@ -9,7 +9,9 @@
 //! chunks) / `content_block_stop`, `message_delta` with CUMULATIVE usage,
 //! `message_stop`. Errors are `{"type":"error","error":{"type","message"}}`
 //! with a `request-id` header. `GET /__requests` returns the recorded
-//! requests as JSON. Dropping the server stops it.
+//! requests as JSON. `GET /v1/models` is the scripted Models API
+//! ([`crate::models_api`], see [`ScriptedApi::models`]). Dropping the server
+//! stops it.
 //!
 //! Script format (agreed with the plugin team):
 //! `{"responses":[R,...]}`, consumed one per request in order; after the
@@ -274,6 +276,7 @@ struct Shared {
     seen: watch::Sender<usize>,
     disconnects: watch::Sender<usize>,
     ids: AtomicU64,
+    models: crate::models_api::ScriptedModels,
 }
 
 /// A running scripted server. Stops when dropped.
@@ -311,6 +314,7 @@ impl ScriptedApi {
             seen: watch::channel(0).0,
             disconnects: watch::channel(0).0,
             ids: AtomicU64::new(1),
+            models: crate::models_api::ScriptedModels::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -402,6 +406,11 @@ impl ScriptedApi {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// The scripted Models API (`GET /v1/models`): list, faults, requests.
+    pub fn models(&self) -> &crate::models_api::ScriptedModels {
+        &self.shared.models
+    }
+
     /// Append more responses to the script.
     pub fn push(&self, responses: impl IntoIterator<Item = ScriptResponse>) {
         if let Ok(mut s) = self.shared.script.lock() {
@@ -474,6 +483,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             body,
         );
     }
+    if method == hyper::Method::GET && path.starts_with("/v1/models") {
+        return models_response(&shared, &req).await;
+    }
     if method != hyper::Method::POST || path != "/v1/messages" {
         return error_response(
             &shared,
@@ -533,7 +545,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let model = body
         .get("model")
         .and_then(Value::as_str)
-        .unwrap_or("claude-sonnet-4-5")
+        .unwrap_or("claude-sonnet-5-5")
         .to_owned();
     match resp {
         ScriptResponse::Raw(r) => {
@@ -886,7 +898,39 @@ fn block_events(index: usize, block: &Value, max_deltas: usize) -> Vec<String> {
     out
 }
 
-fn default_error_type(status: u16) -> &'static str {
+async fn models_response(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
+    let headers: BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let a = shared
+        .models
+        .answer(req.uri().path(), req.uri().query(), headers);
+    if let Some(d) = a.delay {
+        tokio::time::sleep(d).await;
+    }
+    let rid = request_id(shared);
+    let mut body = a.body;
+    if a.status != 200 {
+        body["request_id"] = Value::String(rid.clone());
+    }
+    full(
+        a.status,
+        &[
+            ("content-type", "application/json".to_owned()),
+            ("request-id", rid),
+        ],
+        body.to_string().into_bytes(),
+    )
+}
+
+pub(crate) fn default_error_type(status: u16) -> &'static str {
     match status {
         400 | 422 => "invalid_request_error",
         401 => "authentication_error",
@@ -899,7 +943,7 @@ fn default_error_type(status: u16) -> &'static str {
     }
 }
 
-fn default_message(error_type: &str) -> &'static str {
+pub(crate) fn default_message(error_type: &str) -> &'static str {
     match error_type {
         "invalid_request_error" => "invalid request",
         "authentication_error" => "invalid x-api-key",

@@ -141,6 +141,7 @@ fn main() {
             settings: synapse_agent::Settings::default(),
             policy: synapse_daemon::policy::Policy::default(),
             clock: std::sync::Arc::new(synapse_daemon::budget::SystemClock::default()),
+            credentials: None,
         };
         let bound = synapse_daemon::bind(config).expect("bind");
         let stop = CancellationToken::new();

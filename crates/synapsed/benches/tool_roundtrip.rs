@@ -53,6 +53,7 @@ fn main() {
             settings: synapse_agent::Settings::default(),
             policy: Default::default(),
             clock: std::sync::Arc::new(synapse_daemon::budget::SystemClock::default()),
+            credentials: None,
         };
         let bound = synapse_daemon::bind(config).expect("bind");
         let state = bound.state().clone();

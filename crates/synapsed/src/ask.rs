@@ -39,7 +39,10 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
     let submitted: TurnSubmitResult = match client.call(method::TURN_SUBMIT, &params).await {
         Ok(s) => s,
         Err(synapse_rpc::ClientError::Rpc(e)) => {
-            eprintln!("synapsed: {}", e.message);
+            if args.json {
+                println!("{}", serde_json::json!({"error": e}));
+            }
+            eprintln!("synapsed: {}", crate::client_cmds::rpc_line(&e));
             return Ok(ExitCode::from(1));
         }
         Err(e) => return Err(e.into()),
@@ -202,6 +205,11 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(e) = &result.error {
             eprintln!("error ({}): {}", e.kind.as_str(), e.message);
+            if e.kind == synapse_protocol::ErrorKind::Authentication
+                && std::env::var_os("ANTHROPIC_API_KEY").is_some_and(|v| !v.is_empty())
+            {
+                eprintln!("note: ANTHROPIC_API_KEY is set in this shell, but a running daemon keeps the environment it was started with; `synapsed auth login` stores the key where the daemon finds it at the next turn");
+            }
         }
     }
     Ok(if cancelled_by_user {

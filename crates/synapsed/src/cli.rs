@@ -46,6 +46,14 @@ pub enum Command {
     Usage(UsageArgs),
     /// Serve the connected Houdini's tools to MCP clients on stdio (Claude Desktop, Claude Code...).
     Mcp(McpArgs),
+    /// List the models the API key can use (the default and the configured one marked).
+    Models(crate::models_cmd::ModelsArgs),
+    /// Store, show or remove the Anthropic API key (OS keyring, else a 0600 file).
+    Auth(crate::auth::AuthArgs),
+    /// Install (or remove) the Houdini plugin for this user.
+    Setup(crate::setup::SetupArgs),
+    /// Check the socket dir, daemon, API key, API and Houdini packages (exit 1 if one fails).
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,10 +90,10 @@ pub struct AskArgs {
     #[arg(long)]
     pub host: Option<String>,
     /// Model override.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_model)]
     pub model: Option<String>,
-    /// Most API calls in this turn.
-    #[arg(long)]
+    /// Most API calls in this turn (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_iterations: Option<u32>,
     /// Print every turn.event and the result as JSON lines.
     #[arg(long)]
@@ -160,10 +168,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SYNAPSE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Default model.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_model)]
     pub model: Option<String>,
-    /// Sessions running at once.
-    #[arg(long)]
+    /// Sessions running at once (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrent_sessions: Option<u32>,
 }
 
@@ -183,4 +191,10 @@ fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("{s} must be between 0 and 1e9 seconds"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// A model name: not empty, no whitespace (bad values are a usage error: exit 2).
+pub fn parse_model(s: &str) -> Result<String, String> {
+    synapse_agent::anthropic::models::check_model_name(s)?;
+    Ok(s.to_owned())
 }

@@ -15,14 +15,29 @@ fn socket(global: &Global) -> PathBuf {
         .unwrap_or_else(synapse_rpc::endpoint::default_socket_path)
 }
 
+/// A daemon error for people: its message and its `data` (the explanation),
+/// without the numeric code (that stays in `--json` output).
+pub fn rpc_line(e: &synapse_protocol::ErrorObject) -> String {
+    match &e.data {
+        Some(serde_json::Value::String(d)) if !d.is_empty() => format!("{}: {d}", e.message),
+        Some(serde_json::Value::Null) | None => e.message.clone(),
+        Some(other) => format!("{}: {other}", e.message),
+    }
+}
+
 /// Connect, or print the one-line explanation and exit 1.
 pub async fn connect(global: &Global) -> Result<Client, ExitCode> {
+    connect_or(global, "; start one with `synapsed serve`").await
+}
+
+/// Connect, or print why not (with `advice` after it) and exit 1.
+async fn connect_or(global: &Global, advice: &str) -> Result<Client, ExitCode> {
     let path = socket(global);
     match Client::connect(&path).await {
         Ok(c) => Ok(c),
         Err(ClientError::Connect { source, .. }) => {
             eprintln!(
-                "synapsed: no daemon answers on {} ({source}); start one with `synapsed serve`",
+                "synapsed: no daemon answers on {} ({source}){advice}",
                 path.display()
             );
             Err(ExitCode::from(1))
@@ -49,7 +64,8 @@ pub async fn status(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCod
 }
 
 pub async fn stop(global: &Global) -> anyhow::Result<ExitCode> {
-    let client = match connect(global).await {
+    // Nothing to stop: no advice to start one.
+    let client = match connect_or(global, "").await {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
@@ -75,9 +91,14 @@ fn render_status(s: &DaemonStatus) -> String {
     let _ = writeln!(out, "  socket    {}", s.socket);
     let auth = match s.auth {
         synapse_protocol::AuthState::Ok => "ok",
-        synapse_protocol::AuthState::Missing => "MISSING (set ANTHROPIC_API_KEY)",
+        synapse_protocol::AuthState::Missing => "MISSING (run `synapsed auth login`)",
     };
-    let _ = writeln!(out, "  model     {}   auth: {auth}", s.model);
+    let available = match s.model_available {
+        Some(true) => " (available)",
+        Some(false) => " (NOT AVAILABLE: see `synapsed models`)",
+        None => "",
+    };
+    let _ = writeln!(out, "  model     {}{available}   auth: {auth}", s.model);
     let _ = writeln!(
         out,
         "  turns     {} running, {} queued, {} finished",
@@ -134,14 +155,22 @@ pub async fn cancel(global: &Global, args: crate::cli::CancelArgs) -> anyhow::Re
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let r: synapse_protocol::TurnCancelResult = client
+    let r: synapse_protocol::TurnCancelResult = match client
         .call(
             method::TURN_CANCEL,
             synapse_protocol::TurnRef {
                 turn_id: args.turn.clone(),
             },
         )
-        .await?;
+        .await
+    {
+        Ok(r) => r,
+        Err(ClientError::Rpc(e)) if e.code == synapse_protocol::code::NOT_FOUND => {
+            eprintln!("synapsed: no turn {}", args.turn);
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if r.cancelled {
         println!("cancelled {}", args.turn);
     } else {
@@ -304,4 +333,28 @@ pub fn render_conversation(d: &synapse_protocol::SessionDetail) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_lines_carry_data_and_no_code() {
+        let e = synapse_protocol::ErrorObject {
+            code: -32602,
+            message: "Invalid params".into(),
+            data: Some(serde_json::json!("max_iterations must be at least 1")),
+        };
+        assert_eq!(
+            rpc_line(&e),
+            "Invalid params: max_iterations must be at least 1"
+        );
+        let e = synapse_protocol::ErrorObject {
+            code: -32001,
+            message: "Not found: turn x".into(),
+            data: None,
+        };
+        assert_eq!(rpc_line(&e), "Not found: turn x");
+    }
 }

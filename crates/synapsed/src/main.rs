@@ -5,11 +5,18 @@
 
 mod approve_prompt;
 mod ask;
+mod auth;
 mod cli;
 mod client_cmds;
+#[cfg(test)]
+mod docs_check;
+mod doctor;
+mod keystore;
 mod logging;
 mod mcp;
+mod models_cmd;
 mod serve;
+mod setup;
 mod usage;
 
 use std::process::ExitCode;
@@ -22,6 +29,20 @@ fn main() -> ExitCode {
     if let cli::Command::Mcp(args) = &cli.command {
         return mcp::run(&cli.global, args);
     }
+    // `auth` talks to the OS keyring with blocking calls: outside the runtime.
+    let cli = match cli.command {
+        cli::Command::Auth(args) => {
+            return auth::run(args).unwrap_or_else(|e| {
+                eprintln!("synapsed: {e:#}");
+                ExitCode::from(1)
+            })
+        }
+        cli::Command::Setup(args) => return setup::run(args),
+        command => cli::Cli {
+            global: cli.global,
+            command,
+        },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,12 +64,21 @@ fn main() -> ExitCode {
             cli::Command::Show(args) => client_cmds::show(&cli.global, args).await,
             cli::Command::Usage(args) => usage::run(args),
             cli::Command::Mcp(_) => Ok(ExitCode::from(2)), // handled above
+            cli::Command::Models(args) => models_cmd::run(args).await,
+            cli::Command::Doctor(args) => doctor::run(&cli.global, args).await,
+            cli::Command::Auth(_) | cli::Command::Setup(_) => Ok(ExitCode::from(2)),
         }
     });
     match code {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("synapsed: {e:#}");
+            // A daemon error: its explanation, not its numeric code.
+            match e.downcast_ref::<synapse_rpc::ClientError>() {
+                Some(synapse_rpc::ClientError::Rpc(rpc)) => {
+                    eprintln!("synapsed: {}", client_cmds::rpc_line(rpc))
+                }
+                _ => eprintln!("synapsed: {e:#}"),
+            }
             ExitCode::from(1)
         }
     }

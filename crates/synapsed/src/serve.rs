@@ -27,15 +27,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.concurrent_sessions {
         settings.concurrent_sessions = n;
     }
-    if !settings.has_credential() {
-        tracing::warn!(
-            "no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN: turns will fail with `authentication`"
-        );
-    }
     let policy = synapse_daemon::policy::Policy::load_from(args.config.as_deref(), |name| {
         std::env::var(name).ok()
     })
     .context("cannot load the permission and budget settings")?;
+    let credentials = crate::auth::resolver(&settings);
     let config = DaemonConfig {
         socket,
         data_dir,
@@ -43,9 +39,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         settings,
         policy,
         clock: std::sync::Arc::new(synapse_daemon::budget::SystemClock::default()),
+        credentials: Some(credentials.clone()),
     };
 
     let bound = synapse_daemon::bind(config).context("cannot start")?;
+    // Only once the daemon could start (a fatal start error is not preceded
+    // by an unrelated warning). The key is looked up again at each turn.
+    match credentials.resolve() {
+        Ok(Some(r)) => tracing::info!(source = %r.source, "API key found"),
+        Ok(None) => tracing::warn!(
+            "no API key yet (environment, OS keyring or key file): turns fail with `authentication` until `synapsed auth login`"
+        ),
+        Err(e) => tracing::warn!(error = %e, "the API key cannot be read now; turns fail with `authentication` until this is fixed"),
+    }
     let line = serde_json::to_string(&bound.ready_line())?;
     {
         let mut out = std::io::stdout().lock();

@@ -9,6 +9,7 @@
 //! sink and itself cancellable. The credential is sent in a header marked
 //! sensitive and never appears in logs or error messages.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use super::message::{MessageAssembler, Step};
 use super::sse::{SseEvent, SseParser};
 use super::{request, retry, ANTHROPIC_VERSION};
 use crate::config::{ConfigError, Settings};
+use crate::credentials::{Credential, CredentialResolver, FixedCredential};
 use crate::provider::{Provider, ProviderError, ProviderRequest, ProviderResponse, StreamSink};
 
 /// Largest error body read from a failed response.
@@ -31,12 +33,16 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Client of the Anthropic Messages API.
 #[derive(Clone)]
 pub struct AnthropicClient {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
+    pub(super) base_url: String,
     url: String,
-    auth: HeaderMap,
-    has_credential: bool,
+    /// `anthropic-version`, content type, accept (no credential).
+    headers: HeaderMap,
+    pub(super) credentials: Arc<dyn CredentialResolver>,
     max_retries: u32,
-    idle_timeout: Duration,
+    pub(super) idle_timeout: Duration,
+    /// Models list and availability, per client (per daemon run).
+    pub(super) models: Arc<super::models::ModelsCache>,
 }
 
 impl std::fmt::Debug for AnthropicClient {
@@ -171,46 +177,78 @@ impl AnthropicClient {
     /// A client for `settings.base_url` with the settings' credential,
     /// timeouts and retry bound.
     pub fn new(settings: &Settings) -> Result<Self, ConfigError> {
+        Self::with_credentials(settings, Arc::new(FixedCredential::from_settings(settings)))
+    }
+
+    /// A client that asks `credentials` for the credential before each
+    /// request (a key stored after start is used at the next request).
+    pub fn with_credentials(
+        settings: &Settings,
+        credentials: Arc<dyn CredentialResolver>,
+    ) -> Result<Self, ConfigError> {
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .user_agent(concat!("synapse/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ConfigError::Http(e.to_string()))?;
-        let mut auth = HeaderMap::new();
-        let bad = |_| ConfigError::Invalid {
-            name: "credential",
-            message: "contains characters not allowed in an HTTP header".into(),
-        };
-        if let Some(key) = &settings.api_key {
-            let mut v = HeaderValue::from_str(key.expose()).map_err(bad)?;
-            v.set_sensitive(true);
-            auth.insert("x-api-key", v);
-        } else if let Some(token) = &settings.auth_token {
-            let mut v =
-                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(bad)?;
-            v.set_sensitive(true);
-            auth.insert(reqwest::header::AUTHORIZATION, v);
-        }
-        auth.insert(
+        let mut headers = HeaderMap::new();
+        headers.insert(
             "anthropic-version",
             HeaderValue::from_static(ANTHROPIC_VERSION),
         );
-        auth.insert(
+        headers.insert(
             reqwest::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        auth.insert(
+        headers.insert(
             reqwest::header::ACCEPT,
             HeaderValue::from_static("text/event-stream"),
         );
+        let base_url = settings.base_url.trim_end_matches('/').to_owned();
         Ok(Self {
             http,
-            url: format!("{}/v1/messages", settings.base_url.trim_end_matches('/')),
-            auth,
-            has_credential: settings.has_credential(),
+            url: format!("{base_url}/v1/messages"),
+            base_url,
+            headers,
+            credentials,
             max_retries: settings.max_retries,
             idle_timeout: settings.stream_idle_timeout,
+            models: Arc::default(),
         })
+    }
+
+    /// The headers of a request: the fixed ones plus the credential resolved
+    /// now, marked sensitive. The error never contains the credential.
+    pub(super) fn request_headers(&self) -> Result<HeaderMap, TurnError> {
+        let resolved = self.credentials.resolve().map_err(|e| TurnError {
+            kind: ErrorKind::Authentication,
+            message: format!("cannot read the API key: {e}"),
+        })?;
+        let Some(resolved) = resolved else {
+            return Err(no_credential());
+        };
+        let bad = |_| TurnError {
+            kind: ErrorKind::Authentication,
+            message: format!(
+                "the API key from {} contains characters not allowed in an HTTP header",
+                resolved.source
+            ),
+        };
+        let mut headers = self.headers.clone();
+        match &resolved.credential {
+            Credential::ApiKey(key) => {
+                let mut v = HeaderValue::from_str(key.expose()).map_err(bad)?;
+                v.set_sensitive(true);
+                headers.insert("x-api-key", v);
+            }
+            Credential::AuthToken(token) => {
+                let mut v =
+                    HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(bad)?;
+                v.set_sensitive(true);
+                headers.insert(reqwest::header::AUTHORIZATION, v);
+            }
+        }
+        Ok(headers)
     }
 
     /// Stream one request with retries.
@@ -220,9 +258,7 @@ impl AnthropicClient {
         sink: &dyn StreamSink,
         cancel: &CancellationToken,
     ) -> Result<ProviderResponse, ProviderError> {
-        if !self.has_credential {
-            return Err(ProviderError::Api(no_credential()));
-        }
+        let headers = self.request_headers().map_err(ProviderError::Api)?;
         let body = match request::body_bytes(req) {
             Ok(b) => Bytes::from(b),
             Err(e) => {
@@ -234,13 +270,23 @@ impl AnthropicClient {
         };
         let mut retries_done = 0u32;
         loop {
-            let failure = match self.attempt(body.clone(), sink, cancel).await {
-                Ok(resp) => return Ok(resp),
+            let failure = match self.attempt(&headers, body.clone(), sink, cancel).await {
+                Ok(resp) => {
+                    self.models.set_available(&req.model, true);
+                    return Ok(resp);
+                }
                 Err(f) => f,
             };
             // A cancel is never retried.
             if !failure.retryable() || retries_done >= self.max_retries {
-                return Err(failure.into_provider_error());
+                let model_missing = matches!(&failure, Failure::Http { status: 404, .. });
+                let err = failure.into_provider_error();
+                return match err {
+                    ProviderError::Api(e) if model_missing => Err(ProviderError::Api(
+                        self.model_not_found(&req.model, e, cancel).await,
+                    )),
+                    other => Err(other),
+                };
             }
             let delay = retry::delay(retries_done, failure.headers());
             retries_done += 1;
@@ -257,12 +303,15 @@ impl AnthropicClient {
 
     async fn attempt(
         &self,
+        headers: &HeaderMap,
         body: Bytes,
         sink: &dyn StreamSink,
         cancel: &CancellationToken,
     ) -> Result<ProviderResponse, Failure> {
         let mut assembler = MessageAssembler::new();
-        let result = self.attempt_inner(body, sink, cancel, &mut assembler).await;
+        let result = self
+            .attempt_inner(headers, body, sink, cancel, &mut assembler)
+            .await;
         let usage = assembler.usage();
         if !usage.is_zero() {
             sink.usage(&usage);
@@ -280,6 +329,7 @@ impl AnthropicClient {
 
     async fn attempt_inner(
         &self,
+        headers: &HeaderMap,
         body: Bytes,
         sink: &dyn StreamSink,
         cancel: &CancellationToken,
@@ -290,7 +340,7 @@ impl AnthropicClient {
         let send = self
             .http
             .post(&self.url)
-            .headers(self.auth.clone())
+            .headers(headers.clone())
             .body(body)
             .send();
         let resp = tokio::select! {
@@ -444,11 +494,11 @@ fn transport_failure(e: &reqwest::Error, forwarded: bool) -> Failure {
 
 impl Provider for AnthropicClient {
     fn ready(&self) -> Result<(), TurnError> {
-        if self.has_credential {
-            Ok(())
-        } else {
-            Err(no_credential())
-        }
+        self.request_headers().map(|_| ())
+    }
+
+    fn model_available(&self, model: &str) -> Option<bool> {
+        self.models.available(model)
     }
 
     fn stream<'a>(
@@ -461,10 +511,14 @@ impl Provider for AnthropicClient {
     }
 }
 
-/// The error of a turn run without `ANTHROPIC_API_KEY` or `ANTHROPIC_AUTH_TOKEN`.
-fn no_credential() -> TurnError {
+/// What a user runs to store a key.
+pub const LOGIN_HINT: &str =
+    "run `synapsed auth login`, or set ANTHROPIC_API_KEY before starting synapsed";
+
+/// The error of a request without any credential.
+pub(super) fn no_credential() -> TurnError {
     TurnError {
         kind: ErrorKind::Authentication,
-        message: "no API credential: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN)".into(),
+        message: format!("no API key: {LOGIN_HINT}"),
     }
 }

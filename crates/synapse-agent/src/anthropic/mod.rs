@@ -5,9 +5,11 @@
 //! - [`message`]: assembly of stream events into an assistant message.
 //! - [`request`]: the byte-stable request body (prompt caching).
 //! - [`retry`]: which failures are retried and how long to wait.
+//! - [`models`]: the Models API (`GET /v1/models`) and the not-found message.
 
 pub mod client;
 pub mod message;
+pub mod models;
 pub mod request;
 pub mod retry;
 pub mod sse;

@@ -51,6 +51,13 @@ fn main() {
             std::process::exit(1)
         }
     };
+    // The Models API list and faults, from the same file (optional keys).
+    if let Err(e) =
+        serde_json::from_str::<serde_json::Value>(&text).and_then(|v| api.models().configure(&v))
+    {
+        eprintln!("invalid models in {path}: {e}");
+        std::process::exit(1)
+    }
     let line = serde_json::json!({"listening": api.base_url()});
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
