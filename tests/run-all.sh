@@ -29,7 +29,7 @@ check "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warni
 check "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 echo "== cargo test"
-cargo test --workspace --locked 2>&1 | tee "$logs/cargo.txt"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$logs/cargo.txt"
 cargo_rc=${PIPESTATUS[0]}
 
 echo "== pytest"

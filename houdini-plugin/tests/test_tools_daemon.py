@@ -49,6 +49,9 @@ class Stack:
     def turn(self):
         """Run the turn; return (turn_id, {tool_name_or_index: (is_error, payload, block)})."""
         handle = self.host.ask("Use the tools.")
+        # Mutating and destructive calls wait for the artist (permission mode
+        # `ask`, the default): this test is the artist and allows each.
+        handle.on_approval(lambda ev: handle.approve(ev["call_id"], "allow"))
         result = handle.result(timeout=60)
         assert result["status"] == "complete", result
         recorded = self.api.requests()

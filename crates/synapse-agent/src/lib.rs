@@ -20,8 +20,8 @@
 
 pub mod anthropic;
 pub mod config;
-pub mod context;
 pub mod config_keys;
+pub mod context;
 pub mod credentials;
 pub mod models;
 pub mod observer;

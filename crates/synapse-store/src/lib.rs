@@ -139,7 +139,10 @@ impl Store {
             path.join(DB_FILE_NAME)
         };
         if !file.is_file() {
-            return Err(StoreError::not_found("database", &file.display().to_string()));
+            return Err(StoreError::not_found(
+                "database",
+                &file.display().to_string(),
+            ));
         }
         let conn = Connection::open_with_flags(
             &file,

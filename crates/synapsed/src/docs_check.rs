@@ -55,9 +55,15 @@ fn words(line: &str) -> Vec<String> {
 fn commands(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut in_block = false;
+    // ```text blocks show output, not commands.
+    let mut output_block = false;
     for line in text.lines() {
-        if line.trim_start().starts_with("```") {
+        if let Some(info) = line.trim_start().strip_prefix("```") {
             in_block = !in_block;
+            output_block = in_block && info.trim() == "text";
+            continue;
+        }
+        if in_block && output_block {
             continue;
         }
         if in_block {
