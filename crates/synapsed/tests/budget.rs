@@ -12,8 +12,12 @@ use serde_json::{json, Value};
 use synapse_test_support::daemon::{serve_command, DaemonProcess, Options};
 use synapse_test_support::messages_api::ScriptedApi;
 
+/// The prices below are claude-sonnet-4-5's ($3 in / $15 out per MTok):
+/// the daemon is pinned to it, whatever the default model is.
 fn opts(api: &ScriptedApi, env: &[(&str, &str)]) -> Options {
     let mut o = api_options(api);
+    o.env
+        .push(("SYNAPSE_MODEL".into(), "claude-sonnet-4-5".into()));
     o.env
         .extend(env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
     o

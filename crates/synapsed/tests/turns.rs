@@ -299,7 +299,8 @@ async fn event_order_seq_and_tool_round() {
     let d = daemon(&api);
     let mut host = TestHost::register(&d.socket, Mode::Auto).await;
     let mut raw = RawLines::connect(&d.socket).await;
-    raw.send(json!({"jsonrpc": "2.0", "id": 1, "method": "turn.submit", "params": {"prompt": "inspect"}})).await;
+    // claude-sonnet-4-5 pins the price the usage check below expects.
+    raw.send(json!({"jsonrpc": "2.0", "id": 1, "method": "turn.submit", "params": {"prompt": "inspect", "model": "claude-sonnet-4-5"}})).await;
     let first = raw.line().await;
     assert_eq!(
         first["id"], 1,
