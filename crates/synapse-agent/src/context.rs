@@ -261,11 +261,30 @@ pub(crate) struct Window {
 }
 
 impl Window {
-    /// The budget of `req`, whose first messages have the stored indexes `stored_idx`.
-    pub(crate) fn new(settings: &Settings, req: &ProviderRequest, stored_idx: Vec<i64>) -> Self {
+    /// The budget of `req`, whose first messages have the stored indexes
+    /// `stored_idx`. `history_bytes`: what the history messages (all but the
+    /// last, the prompt) take, when the caller knows it (0: measured here).
+    pub(crate) fn new(
+        settings: &Settings,
+        req: &ProviderRequest,
+        stored_idx: Vec<i64>,
+        history_bytes: usize,
+    ) -> Self {
         let window = settings.context_window_of(&req.model);
         let threshold = (window as f64 * settings.compact_at) as u64;
-        let bytes = crate::anthropic::request::body_bytes(req).map_or(0, |b| b.len());
+        let bytes = match req.messages.split_last() {
+            Some((prompt, history)) if history_bytes > 0 && !history.is_empty() => {
+                // Everything but the messages, then the known history and the prompt.
+                let frame = ProviderRequest {
+                    messages: Vec::new(),
+                    ..req.clone_without_messages()
+                };
+                crate::anthropic::request::body_bytes(&frame).map_or(0, |b| b.len())
+                    + history_bytes
+                    + json_bytes(prompt)
+            }
+            _ => crate::anthropic::request::body_bytes(req).map_or(0, |b| b.len()),
+        };
         Self {
             threshold,
             bytes,

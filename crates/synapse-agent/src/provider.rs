@@ -24,6 +24,19 @@ pub struct ProviderRequest {
     pub messages: Vec<Value>,
 }
 
+impl ProviderRequest {
+    /// The same request without its messages (cheap: no message is copied).
+    pub fn clone_without_messages(&self) -> ProviderRequest {
+        ProviderRequest {
+            model: self.model.clone(),
+            max_tokens: self.max_tokens,
+            system: self.system.clone(),
+            tools: self.tools.clone(),
+            messages: Vec::new(),
+        }
+    }
+}
+
 /// A complete assistant message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProviderResponse {

@@ -79,6 +79,8 @@ pub struct TurnSpec {
     /// The summary of the messages before the history, from an earlier
     /// compaction: sent in front of the first message.
     pub summary: Option<String>,
+    /// About the bytes `history` takes in a request (0: unknown, measured).
+    pub history_bytes: usize,
 }
 
 /// Forwards stream progress to the observer and adds up usage.
@@ -254,7 +256,7 @@ async fn run_loop(
     if let Some(summary) = &spec.summary {
         context::prepend_summary(&mut req.messages, summary);
     }
-    let mut window = context::Window::new(settings, &req, spec.stored_idx);
+    let mut window = context::Window::new(settings, &req, spec.stored_idx, spec.history_bytes);
     let set = |f: &dyn Fn(&mut Progress)| {
         if let Ok(mut p) = progress.lock() {
             f(&mut p);

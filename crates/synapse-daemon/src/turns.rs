@@ -411,6 +411,7 @@ impl Turns {
         let spec = TurnSpec {
             turn_id: turn.turn_id.clone(),
             session_id: turn.session_id.clone(),
+            history_bytes: history.bytes,
             history: history.messages,
             stored_idx,
             summary,

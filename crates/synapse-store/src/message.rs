@@ -301,6 +301,9 @@ pub struct History {
     pub stored_idx: Vec<i64>,
     /// The index the session's next message will get.
     pub next_idx: i64,
+    /// About the bytes the messages take in a request (their stored JSON),
+    /// for the context estimate without serializing them again.
+    pub bytes: usize,
 }
 
 /// Bump a session's `updated_at` (never backwards).
@@ -412,6 +415,8 @@ impl Store {
                 detail: format!("unknown role in session {session_id}"),
             })?;
             let content: String = row.get(1)?;
+            // `{"content":…,"role":"assistant"}` around the stored text.
+            out.bytes += content.len() + 32;
             let content: Value =
                 serde_json::from_str(&content).map_err(StoreError::json("messages.content"))?;
             out.messages

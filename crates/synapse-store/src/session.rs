@@ -107,14 +107,18 @@ impl Store {
             return Ok(None);
         }
         let first = after.map_or(0, |a| crate::to_i64(a).saturating_add(1));
-        let messages = message::load_range(&conn, session_id, first, limit)?
-            .iter()
-            .map(message::StoredMessage::to_value)
-            .collect();
+        let page = message::load_range(&conn, session_id, first, limit)?;
         let message_count: i64 = conn
             .prepare_cached("SELECT COUNT(*) FROM messages WHERE session_id = ?1")?
             .query_row([session_id], |r| r.get(0))?;
-        let turns = turn::load_session_turns(&conn, session_id)?;
+        // A page carries the turns of its messages; the whole session (v1)
+        // carries them all.
+        let only: Option<std::collections::HashSet<&str>> = (after.is_some() || limit.is_some())
+            .then(|| page.iter().filter_map(|m| m.turn_id.as_deref()).collect());
+        let turns = turn::load_session_turns_where(&conn, session_id, |id| {
+            only.as_ref().is_none_or(|ids| ids.contains(id))
+        })?;
+        let messages = page.iter().map(message::StoredMessage::to_value).collect();
         Ok(Some(SessionDetail {
             session_id: session_id.to_owned(),
             messages,

@@ -196,7 +196,13 @@ pub(crate) fn upsert_tool_call(
 }
 
 /// Every turn of a session, oldest first.
-pub(crate) fn load_session_turns(conn: &Connection, session_id: &str) -> Result<Vec<TurnInfo>> {
+/// The session's turns whose id passes `keep`, oldest first (only those
+/// get their tool calls loaded).
+pub(crate) fn load_session_turns_where(
+    conn: &Connection,
+    session_id: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<TurnInfo>> {
     let rows = {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {TURN_COLS} FROM turns WHERE session_id = ?1 ORDER BY seq"
@@ -204,7 +210,10 @@ pub(crate) fn load_session_turns(conn: &Connection, session_id: &str) -> Result<
         let rows = stmt.query_map([session_id], TurnRow::from_row)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
-    rows.into_iter().map(|r| r.into_info(conn)).collect()
+    rows.into_iter()
+        .filter(|r| keep(&r.id))
+        .map(|r| r.into_info(conn))
+        .collect()
 }
 
 /// The stored status of a turn, `None` if unknown.

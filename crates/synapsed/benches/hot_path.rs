@@ -363,12 +363,28 @@ fn prefilled(dir: &Path, turns: usize) -> String {
     sid
 }
 
-fn long_session(prior: usize) {
+fn long_session(prior: usize, window: Option<&str>) {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let sid = prefilled(&data, prior);
     let (url, arrivals) = first_byte::start(Answer::EndTurn);
-    let d = daemon(&url, Some(&data));
+    let mut opts = Options {
+        env: vec![
+            ("ANTHROPIC_API_KEY".into(), "bench-key".into()),
+            ("ANTHROPIC_BASE_URL".into(), url.clone()),
+            ("SYNAPSE_LOG".into(), "warn".into()),
+        ],
+        data_dir: Some(data.clone()),
+        ..Default::default()
+    };
+    if let Some(w) = window {
+        opts.env.push(("SYNAPSE_CONTEXT_WINDOW".into(), w.into()));
+    }
+    let d = DaemonProcess::spawn_with(&bin(), opts).expect("daemon");
+    let label = match window {
+        Some(w) => format!("{prior} prior turns, window {w}"),
+        None => format!("{prior} prior turns"),
+    };
     let socket = d.socket.clone();
     let (latency, bytes, get100) = rt().block_on(async move {
         let c = Client::connect(&socket).await.expect("connect");
@@ -390,7 +406,7 @@ fn long_session(prior: usize) {
             let a = arrivals
                 .recv_timeout(Duration::from_secs(10))
                 .expect("request arrived");
-            let _: TurnResult = c
+            let r: TurnResult = c
                 .call(
                     "turn.wait",
                     TurnWaitParams {
@@ -400,9 +416,16 @@ fn long_session(prior: usize) {
                 )
                 .await
                 .expect("wait");
+            assert_eq!(r.status, synapse_protocol::TurnStatus::Complete, "{r:?}");
+            // A turn that compacts sends a summary request first: the size
+            // is the turn's last request's.
+            let mut last = a;
+            while let Ok(more) = arrivals.try_recv() {
+                last = more;
+            }
             if i >= 10 {
                 v.push(a.at.saturating_duration_since(t0).as_secs_f64() * 1e3);
-                size = a.bytes;
+                size = last.bytes;
             }
         }
         let mut g = Vec::new();
@@ -417,23 +440,32 @@ fn long_session(prior: usize) {
         (v, size, g)
     });
     summary(
-        &format!("submit -> first byte, {prior} prior turns"),
+        &format!("submit -> first byte, {label}"),
         "ms",
         latency,
     );
     println!(
         "{:<52} {} bytes",
-        format!("request size, {prior} prior turns"),
+        format!("request size, {label}"),
         bytes
     );
     summary(
-        &format!("session.get 100 messages, {prior} prior turns"),
+        &format!("session.get 100 messages, {label}"),
         "ms",
         get100,
     );
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--long") {
+        for prior in [10, 100, 1000, 5000] {
+            long_session(prior, None);
+        }
+        for prior in [1000, 5000] {
+            long_session(prior, Some("50000"));
+        }
+        return;
+    }
     println!(
         "machine: {} cores; synapsed = {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -460,6 +492,9 @@ fn main() {
         true,
     );
     for prior in [10, 100, 1000, 5000] {
-        long_session(prior);
+        long_session(prior, None);
+    }
+    for prior in [1000, 5000] {
+        long_session(prior, Some("50000"));
     }
 }
