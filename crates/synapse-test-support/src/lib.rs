@@ -5,10 +5,12 @@
 //! - [`models_api`]: its `GET /v1/models` (paged, scriptable failures).
 //! - [`daemon`]: start a real `synapsed` in a temp dir and talk to it over its socket.
 //! - [`first_byte`]: a minimal Messages API that timestamps each request's first byte (benchmarks).
+//! - [`rng`]: a seeded generator for randomized tests.
 //! - [`stats`]: percentiles for the benchmark binaries.
 
 pub mod daemon;
 pub mod first_byte;
 pub mod messages_api;
 pub mod models_api;
+pub mod rng;
 pub mod stats;

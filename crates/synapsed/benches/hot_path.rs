@@ -439,21 +439,9 @@ fn long_session(prior: usize, window: Option<&str>) {
         }
         (v, size, g)
     });
-    summary(
-        &format!("submit -> first byte, {label}"),
-        "ms",
-        latency,
-    );
-    println!(
-        "{:<52} {} bytes",
-        format!("request size, {label}"),
-        bytes
-    );
-    summary(
-        &format!("session.get 100 messages, {label}"),
-        "ms",
-        get100,
-    );
+    summary(&format!("submit -> first byte, {label}"), "ms", latency);
+    println!("{:<52} {} bytes", format!("request size, {label}"), bytes);
+    summary(&format!("session.get 100 messages, {label}"), "ms", get100);
 }
 
 fn main() {

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{json, Value};
@@ -15,20 +15,7 @@ use synapse_test_support::messages_api::ScriptResponse;
 
 const ROUNDS: usize = 20;
 
-/// xorshift64*: enough randomness for kill moments, reproducible from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use synapse_test_support::rng::Rng;
 
 fn delayed(mut r: ScriptResponse, ms: u64) -> ScriptResponse {
     match &mut r {
@@ -83,12 +70,9 @@ async fn verify(c: &Conn, round: usize) -> HashMap<String, (String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_loop_leaves_consistent_sessions() {
     let started = Instant::now();
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        | 1;
+    let seed = Rng::seed_from_clock();
     eprintln!("crash loop seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let api = api(vec![]);
     let tmp = tempfile::tempdir().expect("tmp");
     let socket = tmp.path().join("run").join("synapsed.sock");

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -31,36 +31,39 @@ const METHODS: &[&str] = &[
     "",
 ];
 
-struct Rng(u64);
+use synapse_test_support::rng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+trait Pick {
+    fn below_usize(&mut self, n: usize) -> usize;
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T;
+}
+
+impl Pick for Rng {
+    fn below_usize(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
+        &items[self.below_usize(items.len())]
     }
 }
 
 /// A hostile JSON value: wrong types, absurd numbers, long strings, nesting.
 fn hostile(rng: &mut Rng, depth: usize) -> Value {
-    match rng.below(if depth > 3 { 9 } else { 12 }) {
+    match rng.below_usize(if depth > 3 { 9 } else { 12 }) {
         0 => Value::Null,
         1 => json!(true),
-        2 => json!(rng.next() as i64),
+        2 => json!(rng.next_u64() as i64),
         3 => json!(1e300),
         4 => json!(-1),
         5 => json!(0),
-        6 => json!("x".repeat(rng.below(5000))),
+        6 => json!("x".repeat(rng.below_usize(5000))),
         7 => json!("\u{0}\u{202e}💥"),
         8 => json!(f64::MIN_POSITIVE),
-        9 => Value::Array((0..rng.below(4)).map(|_| hostile(rng, depth + 1)).collect()),
+        9 => Value::Array(
+            (0..rng.below_usize(4))
+                .map(|_| hostile(rng, depth + 1))
+                .collect(),
+        ),
         _ => {
             let keys = [
                 "prompt",
@@ -78,7 +81,7 @@ fn hostile(rng: &mut Rng, depth: usize) -> Value {
                 "zz",
             ];
             let mut m = serde_json::Map::new();
-            for _ in 0..rng.below(5) {
+            for _ in 0..rng.below_usize(5) {
                 m.insert((*rng.pick(&keys)).into(), hostile(rng, depth + 1));
             }
             Value::Object(m)
@@ -89,7 +92,7 @@ fn hostile(rng: &mut Rng, depth: usize) -> Value {
 /// One fuzz line and the exact id text its answer must carry (`None`: the
 /// line has no usable id; any answer must then carry `null`).
 fn line(rng: &mut Rng, n: usize) -> (Vec<u8>, Option<String>) {
-    let id = match rng.below(6) {
+    let id = match rng.below_usize(6) {
         0 => format!("{}", 1_000_000 + n),
         1 => format!("\"f-{n}\""),
         2 => format!("{n}.5"),
@@ -98,10 +101,12 @@ fn line(rng: &mut Rng, n: usize) -> (Vec<u8>, Option<String>) {
         _ => format!("-{}", n + 1),
     };
     let method = *rng.pick(METHODS);
-    match rng.below(10) {
+    match rng.below_usize(10) {
         // Garbage bytes.
         0 => {
-            let mut b: Vec<u8> = (0..rng.below(200)).map(|_| rng.next() as u8).collect();
+            let mut b: Vec<u8> = (0..rng.below_usize(200))
+                .map(|_| rng.next_u64() as u8)
+                .collect();
             b.retain(|c| *c != b'\n');
             (b, None)
         }
@@ -109,13 +114,13 @@ fn line(rng: &mut Rng, n: usize) -> (Vec<u8>, Option<String>) {
         1 => {
             let full =
                 format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{}}}}"#);
-            let cut = rng.below(full.len().max(1));
+            let cut = rng.below_usize(full.len().max(1));
             (full.as_bytes()[..cut].to_vec(), None)
         }
         // Deep nesting: past serde_json's 128 levels the line is not JSON
         // to the daemon (-32700, id null).
         2 => {
-            let d = 100 + rng.below(60);
+            let d = 100 + rng.below_usize(60);
             let s = format!(
                 r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{"x":{}1{}}}}}"#,
                 "[".repeat(d),
@@ -178,12 +183,9 @@ struct Peek<'a> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_lines_get_one_well_formed_answer_each_and_the_daemon_stays_up() {
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(7, |d| d.as_nanos() as u64)
-        | 1;
+    let seed = Rng::seed_from_clock();
     eprintln!("fuzz seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let api = api(vec![]);
     let d = daemon(&api);
     let pid = d.ready.pid;
