@@ -384,6 +384,11 @@ pub(crate) async fn compact(
     let Some(&upto) = win.stored_idx.get(cut) else {
         return Ok(());
     };
+    if observer.before_request().is_err() {
+        // A spending cap is reached: no summary request either (the loop's
+        // own check ends the turn `budget_exceeded`).
+        return Ok(());
+    }
     let sreq = summary_request(&req.model, &req.messages[..cut]);
     let resp = match provider.stream(&sreq, &SummarySink(sink), cancel).await {
         Ok(r) => r,

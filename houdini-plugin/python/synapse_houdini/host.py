@@ -39,7 +39,8 @@ from .undo import UndoJournal
 log = logging.getLogger("synapse_houdini.host")
 
 FINAL_STATUSES = frozenset(
-    {"complete", "cancelled", "api_error", "max_iterations", "max_tokens", "refusal", "interrupted", "unknown_stop_reason"}
+    {"complete", "cancelled", "api_error", "max_iterations", "max_tokens", "refusal", "interrupted", "unknown_stop_reason",
+     "budget_exceeded"}
 )
 DEFAULT_TOOL_TIMEOUT_S = 30.0
 #: ``turn.approve`` decisions (design §11).

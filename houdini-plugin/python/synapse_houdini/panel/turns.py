@@ -11,8 +11,9 @@ from .markdown import to_html
 from .qt import Qt, QtGui, QtWidgets
 from .stream import StreamText
 
-FINAL = frozenset({"complete", "cancelled", "api_error", "max_iterations", "max_tokens", "refusal", "interrupted",
-                   "unknown_stop_reason", "budget_exceeded", "failed"})
+from ..host import FINAL_STATUSES
+
+FINAL = FINAL_STATUSES | {"failed"}
 STATUS_TEXT = {
     "submitting": "sending…", "queued": "queued", "running": "working…", "awaiting_approval": "waiting for your approval",
     "complete": "done", "cancelled": "cancelled", "api_error": "failed", "max_iterations": "stopped: too many steps",
