@@ -4,7 +4,8 @@
 //! Measures, against the real `synapsed` built with the bench profile:
 //! spawn → readiness line; idle RSS; `daemon.status` round-trip from the Rust
 //! client and from the Python plugin client; throughput with 8 clients;
-//! `turn.submit` → first byte of the LLM request; RSS after 1,000 scripted turns.
+//! RSS after 1,000 scripted turns. (`turn.submit` → first byte of the LLM
+//! request is measured by the `hot_path` bench.)
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -17,7 +18,6 @@ use synapse_protocol::{
 };
 use synapse_rpc::Client;
 use synapse_test_support::daemon::{repo_root, test_python, DaemonProcess, Options};
-use synapse_test_support::first_byte;
 use synapse_test_support::messages_api::{Script, ScriptedApi};
 use synapse_test_support::stats::p50_p99_max;
 
@@ -175,60 +175,6 @@ c.close()
     summary("daemon.status round-trip, Python client", "us", v);
 }
 
-fn submit_to_first_byte() {
-    let (url, arrivals) = first_byte::start(first_byte::Answer::EndTurn);
-    let d = DaemonProcess::spawn_with(
-        &bin(),
-        Options {
-            env: vec![
-                ("ANTHROPIC_API_KEY".into(), "bench-key".into()),
-                ("ANTHROPIC_BASE_URL".into(), url),
-                ("SYNAPSE_LOG".into(), "warn".into()),
-            ],
-            ..Default::default()
-        },
-    )
-    .expect("daemon");
-    let rt = current_thread_runtime();
-    let socket = d.socket.clone();
-    let samples = rt.block_on(async move {
-        let c = Client::connect(&socket).await.expect("connect");
-        let mut v = Vec::new();
-        for i in 0..220 {
-            let t0 = Instant::now();
-            let s: TurnSubmitResult = c
-                .call(
-                    "turn.submit",
-                    TurnSubmitParams {
-                        prompt: "hi".into(),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .expect("submit");
-            let arrived = arrivals
-                .recv_timeout(Duration::from_secs(10))
-                .expect("request arrived")
-                .at;
-            let _: TurnResult = c
-                .call(
-                    "turn.wait",
-                    TurnWaitParams {
-                        turn_id: s.turn_id,
-                        timeout_s: Some(10.0),
-                    },
-                )
-                .await
-                .expect("wait");
-            if i >= 20 {
-                v.push(arrived.saturating_duration_since(t0).as_secs_f64() * 1e3);
-            }
-        }
-        v
-    });
-    summary("turn.submit -> first byte of LLM request", "ms", samples);
-}
-
 fn rss_after_turns(n: usize) {
     let responses: Vec<_> = (0..n)
         .map(|i| serde_json::from_value(json!({"content":[{"type":"text","text":format!("answer {i}: the stage has 3 prims")}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":8}})).expect("response"))
@@ -322,6 +268,5 @@ fn main() {
     throughput(&d, 1);
     throughput(&d, 8);
     drop(d);
-    submit_to_first_byte();
     rss_after_turns(1000);
 }
