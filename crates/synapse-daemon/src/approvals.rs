@@ -119,21 +119,14 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// The gate of `turn`, with the session's `allow_session` answers.
-    pub async fn load(state: &Arc<State>, turn: &Arc<LiveTurn>, host: Option<Host>) -> Self {
-        let store = state.turns.store().clone();
-        let sid = turn.session_id.clone();
-        let allowed = tokio::task::spawn_blocking(move || store.session_allowed_tools(&sid))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        let allowed = match allowed {
-            Ok(v) => v.into_iter().collect(),
-            Err(e) => {
-                tracing::warn!(turn_id = %turn.turn_id, error = %e, "cannot read the session's allowed tools");
-                HashSet::new()
-            }
-        };
+    /// The gate of `turn`, given the session's `allow_session` answers
+    /// (read by the caller with the rest of the turn's start-up reads).
+    pub fn new(
+        state: &Arc<State>,
+        turn: &Arc<LiveTurn>,
+        host: Option<Host>,
+        allowed: HashSet<String>,
+    ) -> Self {
         Self {
             state: state.clone(),
             turn: turn.clone(),

@@ -380,18 +380,27 @@ impl Turns {
         // The turn becomes `running` in the store together with its prompt
         // (one commit, when the agent hands the prompt to the observer), and
         // the `running` event follows that commit.
-        // The history to send: after the newest compaction record (whose
-        // summary goes in front), refusal turns left out.
+        // Every read the turn needs before its first request, in one
+        // blocking call: the history to send (after the newest compaction
+        // record, whose summary goes in front; refusal turns left out), the
+        // tools to offer, and the session's `allow_session` answers.
         let store = self.store.clone();
         let sid = turn.session_id.clone();
-        let history = blocking(move || {
+        let host_specs = turn.host.as_ref().map(|h| h.tools().to_vec());
+        let tid = turn.turn_id.clone();
+        let prepared = blocking(move || {
             let compaction = store.latest_compaction(&sid)?;
             let from = compaction.as_ref().map_or(0, |c| c.0);
             let history = store.session_history_from(&sid, from)?;
-            Ok((history, compaction.map(|c| c.1)))
+            let tools = session_tools(&store, &sid, host_specs);
+            let allowed = store.session_allowed_tools(&sid).unwrap_or_else(|e| {
+                tracing::warn!(turn_id = %tid, error = %e, "cannot read the session's allowed tools");
+                Vec::new()
+            });
+            Ok((history, compaction.map(|c| c.1), tools, allowed))
         })
         .await;
-        let (history, summary) = match history {
+        let (history, summary, tools, allowed) = match prepared {
             Ok(h) => h,
             Err(e) => {
                 let r = failed_result(
@@ -404,7 +413,6 @@ impl Turns {
                 return;
             }
         };
-        let tools = self.tools_for(&turn).await;
         let settings = self.agent.settings();
         let mut stored_idx = history.stored_idx;
         stored_idx.push(history.next_idx);
@@ -435,7 +443,12 @@ impl Turns {
             turn.params.max_turn_cost_usd,
         );
         let host = DaemonToolHost {
-            gate: crate::approvals::Gate::load(state, &turn, turn.host.clone()).await,
+            gate: crate::approvals::Gate::new(
+                state,
+                &turn,
+                turn.host.clone(),
+                allowed.into_iter().collect(),
+            ),
             host: turn.host.clone(),
             tools,
         };
@@ -468,35 +481,6 @@ impl Turns {
         // `finish_turn` keeps), not the agent's slightly later clock.
         result.started_at = started_at;
         self.finish(state, &turn, result).await;
-    }
-
-    /// The tools a turn offers: its host's; else, when the session's history
-    /// holds tool blocks, the session's last known specs (every call then
-    /// gets `HostUnavailable`); else none.
-    async fn tools_for(&self, turn: &LiveTurn) -> Vec<ToolSpec> {
-        let store = self.store.clone();
-        let sid = turn.session_id.clone();
-        match &turn.host {
-            Some(h) => {
-                let specs = h.tools().to_vec();
-                let saved = specs.clone();
-                if let Err(e) =
-                    blocking(move || Ok(store.set_session_tool_specs(&sid, &saved)?)).await
-                {
-                    tracing::warn!(error = %e, "cannot save the session's tool specs");
-                }
-                specs
-            }
-            None => blocking(move || {
-                if store.session_has_tool_blocks(&sid)? {
-                    Ok(store.session_tool_specs(&sid)?.unwrap_or_default())
-                } else {
-                    Ok(Vec::new())
-                }
-            })
-            .await
-            .unwrap_or_default(),
-        }
     }
 
     async fn finish_unstarted(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, status: TurnStatus) {
@@ -706,6 +690,33 @@ impl Turns {
             }
             let _ = tokio::time::timeout(left, notified).await;
         }
+    }
+}
+
+/// The tools a turn offers: its host's (`host_specs`, remembered for the
+/// session); else, when the session's history holds tool blocks, the
+/// session's last known specs (every call then gets `HostUnavailable`);
+/// else none. Runs on a blocking thread.
+fn session_tools(
+    store: &Store,
+    session_id: &str,
+    host_specs: Option<Vec<ToolSpec>>,
+) -> Vec<ToolSpec> {
+    match host_specs {
+        Some(specs) => {
+            if let Err(e) = store.set_session_tool_specs(session_id, &specs) {
+                tracing::warn!(error = %e, "cannot save the session's tool specs");
+            }
+            specs
+        }
+        None => match store.session_has_tool_blocks(session_id) {
+            Ok(true) => store
+                .session_tool_specs(session_id)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        },
     }
 }
 
