@@ -34,6 +34,17 @@ def scene(main_loop):
     return fake_scene.build_demo_scene()
 
 
+@pytest.fixture
+def daemon(tmp_path, monkeypatch):
+    """A fake synapsed on a private socket; no real daemon can be launched."""
+    from fake_daemon import FakeDaemon
+
+    monkeypatch.setenv("SYNAPSED_BIN", str(tmp_path / "no-synapsed"))
+    d = FakeDaemon(str(tmp_path / "rt" / "synapsed.sock")).start()
+    yield d
+    d.stop()
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_host():
     yield

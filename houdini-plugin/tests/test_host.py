@@ -36,14 +36,6 @@ DIALOG = ToolDef(name="test_dialog", description="asks the user", fn=lambda i: h
 
 
 @pytest.fixture
-def daemon(tmp_path, monkeypatch):
-    monkeypatch.setenv("SYNAPSED_BIN", str(tmp_path / "no-synapsed"))
-    d = FakeDaemon(str(tmp_path / "rt" / "synapsed.sock")).start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture
 def host(daemon, scene, main_loop):
     _cached.clear()
     h = synapse_houdini.start(socket_path=daemon.path, is_main_thread=main_loop.is_main_thread,

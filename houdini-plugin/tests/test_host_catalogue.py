@@ -8,16 +8,7 @@ import pytest
 
 import hou
 import synapse_houdini
-from fake_daemon import FakeDaemon
 from tools_helpers import fails
-
-
-@pytest.fixture
-def daemon(tmp_path, monkeypatch):
-    monkeypatch.setenv("SYNAPSED_BIN", str(tmp_path / "no-synapsed"))
-    d = FakeDaemon(str(tmp_path / "rt" / "synapsed.sock")).start()
-    yield d
-    d.stop()
 
 
 @pytest.fixture

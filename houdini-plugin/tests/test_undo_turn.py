@@ -7,17 +7,8 @@ import pytest
 import fake_scene
 import hou
 import synapse_houdini
-from fake_daemon import FakeDaemon
 from synapse_houdini import UndoRefused
 from tools_helpers import snapshot
-
-
-@pytest.fixture
-def daemon(tmp_path, monkeypatch):
-    monkeypatch.setenv("SYNAPSED_BIN", str(tmp_path / "no-synapsed"))
-    d = FakeDaemon(str(tmp_path / "rt" / "synapsed.sock")).start()
-    yield d
-    d.stop()
 
 
 @pytest.fixture
