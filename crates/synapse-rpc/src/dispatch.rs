@@ -299,11 +299,103 @@ pub fn parse_params<T: serde::de::DeserializeOwned>(
     params: &Params<'_>,
 ) -> Result<T, jsonrpsee_types::ErrorObjectOwned> {
     let text = params.as_str().unwrap_or("{}");
-    serde_json::from_str(text).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| params_error_text(&e))
+        // Trailing characters after the object are an error too.
+        .and_then(|v| de.end().map(|()| v).map_err(|e| without_position(&e)));
+    parsed.map_err(|data| {
         jsonrpsee_types::ErrorObjectOwned::owned(
             synapse_protocol::code::INVALID_PARAMS,
             "Invalid params",
-            Some(e.to_string()),
+            Some(data),
         )
     })
+}
+
+/// `timeout_s: invalid type: string "x", expected f64`: the field first, then
+/// serde's reason.
+fn params_error_text(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let reason = without_position(e.inner());
+    let path = e.path().to_string();
+    if path.is_empty() || path == "." {
+        reason
+    } else {
+        format!("{path}: {reason}")
+    }
+}
+
+/// serde's reason without "at line 1 column 43": params are one line of the
+/// request, so the position says nothing a client can use.
+fn without_position(e: &serde_json::Error) -> String {
+    let reason = e.to_string();
+    match reason.rfind(" at line ") {
+        Some(at) if e.line() > 0 => reason[..at].to_string(),
+        _ => reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        timeout_s: Option<f64>,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        limit: u32,
+    }
+
+    fn data_of(text: &str) -> String {
+        let err = parse_params::<Sample>(&Params::new(Some(text))).unwrap_err();
+        assert_eq!(err.code(), synapse_protocol::code::INVALID_PARAMS);
+        assert_eq!(err.message(), "Invalid params");
+        let data = err.data().expect("data").get().to_string();
+        serde_json::from_str::<String>(&data).expect("data is a string")
+    }
+
+    #[test]
+    fn data_names_the_field_and_drops_the_position() {
+        assert_eq!(
+            data_of(r#"{"name":"a","timeout_s":"x"}"#),
+            r#"timeout_s: invalid type: string "x", expected f64"#
+        );
+        assert_eq!(
+            data_of(r#"{"name":"a","inner":{"limit":-1}}"#),
+            "inner.limit: invalid value: integer `-1`, expected u32"
+        );
+    }
+
+    #[test]
+    fn root_errors_have_no_path() {
+        assert_eq!(data_of("{}"), "missing field `name`");
+        assert_eq!(
+            data_of(r#""x""#),
+            r#"invalid type: string "x", expected struct Sample"#
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_trailing_text_are_refused() {
+        let unknown = data_of(r#"{"name":"a","nmae":1}"#);
+        assert!(unknown.contains("unknown field `nmae`"), "{unknown}");
+        assert_eq!(data_of(r#"{"name":"a"} x"#), "trailing characters");
+    }
+
+    #[test]
+    fn absent_params_are_an_empty_object() {
+        let err = parse_params::<Sample>(&Params::new(None)).unwrap_err();
+        assert_eq!(err.code(), synapse_protocol::code::INVALID_PARAMS);
+        #[derive(serde::Deserialize)]
+        struct Nothing {}
+        assert!(parse_params::<Nothing>(&Params::new(None)).is_ok());
+    }
 }
