@@ -8,6 +8,12 @@
 //!   given with `--prefs-dir`, else `$HOUDINI_USER_PREF_DIR` and every
 //!   `~/houdiniX.Y` (Linux), `~/Library/Preferences/houdini/X.Y` (macOS),
 //!   `%USERPROFILE%\Documents\houdiniX.Y` (Windows) that exists.
+//!   `$HOUDINI_USER_PREF_DIR` may hold `__HVER__` (every matching dir found).
+//!   Windows follows Houdini's own `$HOME`: `%HOME%` when set (Houdini then
+//!   keeps `houdiniX.Y` there), else the Documents folder (the known folder,
+//!   which may be redirected, e.g. to OneDrive, and `%USERPROFILE%\Documents`).
+//! - Paths in the package JSON are written with `/` on every OS (Houdini and
+//!   Python take them on Windows; no `\\?\` verbatim prefix).
 //! - The package JSON sets `SYNAPSE_ROOT` to the plugin files, `SYNAPSED_BIN`
 //!   to this binary, appends `$SYNAPSE_ROOT/python` to `PYTHONPATH`, adds
 //!   `$SYNAPSE_ROOT` to `hpath`, and carries `SYNAPSE_PACKAGE_BY` as the mark
@@ -114,28 +120,100 @@ fn subdirs(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 }
 
 /// The Houdini user prefs dirs of `os` under `home` that exist, plus
-/// `user_pref_dir` (`$HOUDINI_USER_PREF_DIR`) when set without `__HVER__`.
+/// `user_pref_dir` (`$HOUDINI_USER_PREF_DIR`, see [`user_pref_dirs`]).
+/// On Windows `home` is the user profile (`houdiniX.Y` under `Documents`).
 pub fn prefs_dirs(os: Os, home: &Path, user_pref_dir: Option<&str>) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(p) = user_pref_dir
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && !p.contains("__HVER__"))
-    {
-        out.push(PathBuf::from(p));
-    }
-    let versioned = |n: &str| n.strip_prefix("houdini").is_some_and(is_version);
-    let mut found = match os {
-        Os::Linux => subdirs(home, versioned),
-        Os::Macos => subdirs(&home.join("Library/Preferences/houdini"), is_version),
-        Os::Windows => subdirs(&home.join("Documents"), versioned),
+    let roots = match os {
+        Os::Linux => vec![home.to_owned()],
+        Os::Macos => vec![home.join("Library/Preferences/houdini")],
+        Os::Windows => vec![home.join("Documents")],
     };
-    found.sort();
-    for f in found {
-        if !out.contains(&f) {
-            out.push(f);
+    prefs_dirs_in(os, &roots, user_pref_dir)
+}
+
+/// The prefs dirs found in each of `roots` (`houdiniX.Y`, or `X.Y` on macOS),
+/// after those of `user_pref_dir`; no duplicates.
+pub fn prefs_dirs_in(os: Os, roots: &[PathBuf], user_pref_dir: Option<&str>) -> Vec<PathBuf> {
+    let mut out = user_pref_dirs(user_pref_dir);
+    let versioned = |n: &str| n.strip_prefix("houdini").is_some_and(is_version);
+    for root in roots {
+        let mut found = match os {
+            Os::Macos => subdirs(root, is_version),
+            Os::Linux | Os::Windows => subdirs(root, versioned),
+        };
+        found.sort();
+        for f in found {
+            if !out.contains(&f) {
+                out.push(f);
+            }
         }
     }
     out
+}
+
+/// `$HOUDINI_USER_PREF_DIR`: the dir itself, or with `__HVER__` (Houdini puts
+/// its version there) every existing dir that matches with a version in place.
+pub fn user_pref_dirs(user_pref_dir: Option<&str>) -> Vec<PathBuf> {
+    let Some(p) = user_pref_dir.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Vec::new();
+    };
+    let Some((head, tail)) = p.split_once("__HVER__") else {
+        return vec![PathBuf::from(p)];
+    };
+    // Only the last path component may hold the placeholder.
+    let cut = head.rfind(['/', '\\']).map_or(0, |i| i + 1);
+    if tail.contains(['/', '\\']) {
+        return Vec::new();
+    }
+    let (parent, prefix) = head.split_at(cut);
+    let parent = if parent.is_empty() { "." } else { parent };
+    let mut found = subdirs(Path::new(parent), |n| {
+        n.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(tail))
+            .is_some_and(is_version)
+    });
+    found.sort();
+    found
+}
+
+/// Where Houdini keeps `houdiniX.Y` on Windows, in the order it would use them:
+/// `%HOME%` when set (Houdini takes it as its `$HOME`), the Documents known
+/// folder (`documents`, may be redirected), `%USERPROFILE%\Documents`.
+pub fn windows_prefs_roots(
+    home: Option<&Path>,
+    documents: Option<&Path>,
+    userprofile: Option<&Path>,
+) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let candidates = [
+        home.map(Path::to_owned),
+        documents.map(Path::to_owned),
+        userprofile.map(|u| u.join("Documents")),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if !c.as_os_str().is_empty() && !roots.contains(&c) {
+            roots.push(c);
+        }
+    }
+    roots
+}
+
+/// A path as written in the package JSON: without a Windows verbatim prefix
+/// (`\\?\C:\x` → `C:\x`, `\\?\UNC\srv\x` → `\\srv\x`) and, on Windows,
+/// with `/` separators (`C:/x`, `//srv/x`).
+pub fn package_path(path: &Path, os: Os) -> String {
+    let s = path.to_string_lossy();
+    let s = if let Some(unc) = s.strip_prefix(r"\\?\UNC\") {
+        format!(r"\\{unc}")
+    } else if let Some(rest) = s.strip_prefix(r"\\?\") {
+        rest.to_owned()
+    } else {
+        s.into_owned()
+    };
+    match os {
+        Os::Windows => s.replace('\\', "/"),
+        Os::Linux | Os::Macos => s,
+    }
 }
 
 /// The plugin's version (`__version__` of the embedded `__init__.py`).
@@ -163,12 +241,17 @@ pub fn version_of(source: &str) -> Option<&str> {
 
 /// The package JSON for plugin files at `root` and the binary `exe`.
 pub fn package_json(root: &Path, exe: Option<&Path>) -> String {
+    package_json_for(Os::current(), root, exe)
+}
+
+/// [`package_json`] with the paths written as on `os`.
+pub fn package_json_for(os: Os, root: &Path, exe: Option<&Path>) -> String {
     let mut env = vec![
         json!({ MARKER_VAR: format!("{MARKER} {}", env!("CARGO_PKG_VERSION")) }),
-        json!({ "SYNAPSE_ROOT": root.display().to_string() }),
+        json!({ "SYNAPSE_ROOT": package_path(root, os) }),
     ];
     if let Some(exe) = exe {
-        env.push(json!({ "SYNAPSED_BIN": exe.display().to_string() }));
+        env.push(json!({ "SYNAPSED_BIN": package_path(exe, os) }));
     }
     env.push(json!({ "PYTHONPATH": { "value": "$SYNAPSE_ROOT/python", "method": "append" } }));
     let v = json!({ "load_package_once": true, "env": env, "hpath": "$SYNAPSE_ROOT" });
@@ -183,8 +266,15 @@ pub fn is_ours(text: &str) -> bool {
         .is_some_and(|env| env.iter().any(|e| e.get(MARKER_VAR).is_some()))
 }
 
-/// The default data dir (as `serve`).
+/// The default data dir: `$XDG_DATA_HOME/synapse` or `~/.local/share/synapse`
+/// (as `serve`); on Windows the `directories` data dir
+/// (`%APPDATA%\synapse\data`).
 pub fn default_data_dir() -> PathBuf {
+    if Os::current() == Os::Windows {
+        if let Some(p) = directories::ProjectDirs::from("", "", "synapse") {
+            return p.data_dir().to_owned();
+        }
+    }
     std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -195,8 +285,11 @@ pub fn default_data_dir() -> PathBuf {
 
 /// The user's home (`HOME`, or `USERPROFILE` on Windows).
 pub fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
+    env_path("HOME").or_else(|| env_path("USERPROFILE"))
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
 }
@@ -207,9 +300,19 @@ pub fn target_dirs(given: &[PathBuf]) -> Vec<PathBuf> {
         return given.to_vec();
     }
     let pref = std::env::var("HOUDINI_USER_PREF_DIR").ok();
+    if Os::current() == Os::Windows {
+        let documents =
+            directories::UserDirs::new().and_then(|u| u.document_dir().map(Path::to_owned));
+        let roots = windows_prefs_roots(
+            env_path("HOME").as_deref(),
+            documents.as_deref(),
+            env_path("USERPROFILE").as_deref(),
+        );
+        return prefs_dirs_in(Os::Windows, &roots, pref.as_deref());
+    }
     match home() {
         Some(h) => prefs_dirs(Os::current(), &h, pref.as_deref()),
-        None => pref.map(PathBuf::from).into_iter().collect(),
+        None => user_pref_dirs(pref.as_deref()),
     }
 }
 
@@ -457,5 +560,114 @@ mod tests {
         assert_eq!(v["hpath"], "$SYNAPSE_ROOT");
         assert!(!is_ours(r#"{"env":[{"SYNAPSE_ROOT":"/x"}]}"#));
         assert!(!is_ours("not json"));
+    }
+
+    #[test]
+    fn windows_roots_follow_houdinis_home() {
+        let home = Path::new(r"D:\hhome");
+        let docs = Path::new(r"C:\Users\ana\OneDrive\Documents");
+        let profile = Path::new(r"C:\Users\ana");
+        assert_eq!(
+            windows_prefs_roots(Some(home), Some(docs), Some(profile)),
+            vec![home.to_owned(), docs.to_owned(), profile.join("Documents")]
+        );
+        // Not redirected: the known folder is the profile's Documents (once).
+        let plain = profile.join("Documents");
+        assert_eq!(
+            windows_prefs_roots(None, Some(&plain), Some(profile)),
+            vec![plain.clone()]
+        );
+        assert_eq!(
+            windows_prefs_roots(Some(Path::new("")), None, Some(profile)),
+            vec![plain]
+        );
+        assert!(windows_prefs_roots(None, None, None).is_empty());
+    }
+
+    #[test]
+    fn windows_prefs_dirs_in_a_windows_layout() {
+        // A Windows profile laid out in a temp dir: %HOME% set (Houdini keeps
+        // houdiniX.Y there), a OneDrive-redirected Documents, the plain one.
+        let tmp = tempfile::tempdir().expect("tmp");
+        let t = tmp.path();
+        let profile = t.join("Users/ana");
+        let home = t.join("hhome");
+        let onedrive = profile.join("OneDrive/Documents");
+        for d in [
+            home.join("houdini21.0"),
+            onedrive.join("houdini20.5"),
+            onedrive.join("houdini21.0"),
+            onedrive.join("Houdini Projects"),
+            profile.join("Documents/houdini19.5"),
+            profile.join("Documents/houdini"),
+        ] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        let roots = windows_prefs_roots(Some(&home), Some(&onedrive), Some(&profile));
+        assert_eq!(
+            prefs_dirs_in(Os::Windows, &roots, None),
+            vec![
+                home.join("houdini21.0"),
+                onedrive.join("houdini20.5"),
+                onedrive.join("houdini21.0"),
+                profile.join("Documents/houdini19.5"),
+            ]
+        );
+        // HOUDINI_USER_PREF_DIR with Houdini's placeholder, Windows separators.
+        let studio = t.join("studio");
+        std::fs::create_dir_all(studio.join("prefs_21.0_x")).expect("mkdir");
+        std::fs::create_dir_all(studio.join("prefs_old_x")).expect("mkdir");
+        let pattern = format!("{}\\prefs___HVER___x", studio.display());
+        let pattern = if cfg!(windows) {
+            pattern
+        } else {
+            pattern.replace('\\', "/")
+        };
+        assert_eq!(
+            prefs_dirs_in(Os::Windows, &[], Some(&pattern)),
+            vec![studio.join("prefs_21.0_x")]
+        );
+        assert!(user_pref_dirs(Some(r"C:\nowhere\houdini__HVER__\sub")).is_empty());
+        assert_eq!(
+            user_pref_dirs(Some(r" C:\prefs\h21 ")),
+            vec![PathBuf::from(r"C:\prefs\h21")]
+        );
+    }
+
+    #[test]
+    fn windows_package_paths_use_forward_slashes_without_verbatim_prefix() {
+        let w = |p: &str| package_path(Path::new(p), Os::Windows);
+        assert_eq!(
+            w(r"\\?\C:\Users\ana\AppData\Roaming\synapse\data\houdini-plugin"),
+            "C:/Users/ana/AppData/Roaming/synapse/data/houdini-plugin"
+        );
+        assert_eq!(
+            w(r"\\?\UNC\srv\tools\synapsed.exe"),
+            "//srv/tools/synapsed.exe"
+        );
+        assert_eq!(
+            w(r"C:\Program Files\Synapse\synapsed.exe"),
+            "C:/Program Files/Synapse/synapsed.exe"
+        );
+        assert_eq!(
+            package_path(Path::new("/opt/synapse"), Os::Linux),
+            "/opt/synapse"
+        );
+        let p = package_json_for(
+            Os::Windows,
+            Path::new(r"C:\Users\ana\AppData\Roaming\synapse\data\houdini-plugin"),
+            Some(Path::new(r"\\?\C:\Tools\synapsed.exe")),
+        );
+        assert!(is_ours(&p));
+        let v: Value = serde_json::from_str(&p).expect("json");
+        assert_eq!(
+            v["env"][1]["SYNAPSE_ROOT"],
+            "C:/Users/ana/AppData/Roaming/synapse/data/houdini-plugin"
+        );
+        assert_eq!(v["env"][2]["SYNAPSED_BIN"], "C:/Tools/synapsed.exe");
+        assert!(
+            !p.contains('\\'),
+            "no backslash (and no JSON escapes) in {p}"
+        );
     }
 }
