@@ -168,6 +168,37 @@ class _Conn:
         self.fake._cv.notify_all()
 
 
+class ServerEnd:
+    """The daemon's end of one connection, as raw bytes (test control)."""
+
+    def __init__(self, conn: "_Conn") -> None:
+        self._conn = conn
+        self._cv = conn.fake._cv
+
+    def recv(self, timeout: Optional[float] = None) -> bytes:
+        """What the client wrote (at least one byte), or b"" once it closed its handle."""
+        conn = self._conn
+        with self._cv:
+            ok = self._cv.wait_for(lambda: conn.to_server or conn.client_closed, timeout)
+            assert ok, "nothing from the client"
+            data = bytes(conn.to_server)
+            conn.to_server.clear()
+            conn.pump()
+            return data
+
+    def send(self, data: bytes) -> None:
+        with self._cv:
+            if self._conn.client_closed:
+                raise BrokenPipeError("the client closed its handle")
+            self._conn.to_client += data
+            self._conn.pump()
+
+    def close(self) -> None:
+        with self._cv:
+            self._conn.server_closed = True
+            self._conn.pump()
+
+
 class FakePipeServer:
     """The daemon's side of one pipe name (test control)."""
 
@@ -180,6 +211,8 @@ class FakePipeServer:
         #: WaitNamedPipe never sees a free instance (it times out).
         self.stay_busy = False
         self.conns: list[_Conn] = []
+        #: Called on a new thread with a :class:`ServerEnd` for each connection.
+        self.on_connect: Optional[Any] = None
 
     def _conn(self, timeout: float) -> _Conn:
         cv = self.fake._cv
@@ -297,7 +330,9 @@ class FakeWinapi:
             handle = next(self._ids)
             self._handles[handle] = _Handle(conn, bool(flags_and_attributes & FILE_FLAG_OVERLAPPED))
             self._cv.notify_all()
-            return handle
+        if server.on_connect is not None:
+            threading.Thread(target=server.on_connect, args=(ServerEnd(conn),), daemon=True).start()
+        return handle
 
     def WaitNamedPipe(self, name, timeout, /):  # noqa: N802
         with self._cv:
