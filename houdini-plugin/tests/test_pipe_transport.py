@@ -290,6 +290,10 @@ def test_pipe_name_and_override(monkeypatch):
     monkeypatch.delenv("SYNAPSE_SOCKET", raising=False)
     monkeypatch.setenv("USERNAME", "artist")
     assert transport_pipe.default_pipe_name() == "\\\\.\\pipe\\synapse-artist"
+    monkeypatch.setenv("USERNAME", "Ana María (FX)")
+    assert transport_pipe.default_pipe_name() == "\\\\.\\pipe\\synapse-Ana_María__FX_"  # as the daemon names it
+    monkeypatch.delenv("USERNAME")
+    assert transport_pipe.default_pipe_name() == "\\\\.\\pipe\\synapse-user"
     monkeypatch.setenv("SYNAPSE_SOCKET", "\\\\.\\pipe\\custom")
     assert transport_pipe.default_pipe_name() == "\\\\.\\pipe\\custom"
 

@@ -28,7 +28,6 @@ Windows CPython.
 from __future__ import annotations
 
 import errno
-import getpass
 import os
 import threading
 import time
@@ -66,11 +65,14 @@ READ_CHUNK = 64 * 1024
 
 
 def default_pipe_name() -> str:
-    """``SYNAPSE_SOCKET``, else ``\\\\.\\pipe\\synapse-<user>`` (``<user>`` is ``%USERNAME%``)."""
+    """``SYNAPSE_SOCKET``, else ``\\\\.\\pipe\\synapse-<user>``, named as the daemon names it:
+    ``<user>`` is ``%USERNAME%`` (``user`` when unset) with every character but
+    letters, digits, ``-``, ``_`` and ``.`` replaced by ``_``."""
     explicit = os.environ.get("SYNAPSE_SOCKET")
     if explicit:
         return explicit
-    user = os.environ.get("USERNAME") or getpass.getuser()
+    user = os.environ.get("USERNAME") or "user"
+    user = "".join(c if c.isalnum() or c in "-_." else "_" for c in user)
     return "\\\\.\\pipe\\synapse-" + user
 
 
