@@ -266,13 +266,13 @@ pub fn is_ours(text: &str) -> bool {
         .is_some_and(|env| env.iter().any(|e| e.get(MARKER_VAR).is_some()))
 }
 
-/// The default data dir: `$XDG_DATA_HOME/synapse` or `~/.local/share/synapse`
-/// (as `serve`); on Windows the `directories` data dir
-/// (`%APPDATA%\synapse\data`).
+/// The default data dir, as `serve`'s: `$XDG_DATA_HOME/synapse` or
+/// `~/.local/share/synapse`; on Windows the `directories` local data dir
+/// (`%LOCALAPPDATA%\synapse\data`).
 pub fn default_data_dir() -> PathBuf {
     if Os::current() == Os::Windows {
         if let Some(p) = directories::ProjectDirs::from("", "", "synapse") {
-            return p.data_dir().to_owned();
+            return p.data_local_dir().to_owned();
         }
     }
     std::env::var_os("XDG_DATA_HOME")
@@ -638,8 +638,8 @@ mod tests {
     fn windows_package_paths_use_forward_slashes_without_verbatim_prefix() {
         let w = |p: &str| package_path(Path::new(p), Os::Windows);
         assert_eq!(
-            w(r"\\?\C:\Users\ana\AppData\Roaming\synapse\data\houdini-plugin"),
-            "C:/Users/ana/AppData/Roaming/synapse/data/houdini-plugin"
+            w(r"\\?\C:\Users\ana\AppData\Local\synapse\data\houdini-plugin"),
+            "C:/Users/ana/AppData/Local/synapse/data/houdini-plugin"
         );
         assert_eq!(
             w(r"\\?\UNC\srv\tools\synapsed.exe"),
@@ -655,14 +655,14 @@ mod tests {
         );
         let p = package_json_for(
             Os::Windows,
-            Path::new(r"C:\Users\ana\AppData\Roaming\synapse\data\houdini-plugin"),
+            Path::new(r"C:\Users\ana\AppData\Local\synapse\data\houdini-plugin"),
             Some(Path::new(r"\\?\C:\Tools\synapsed.exe")),
         );
         assert!(is_ours(&p));
         let v: Value = serde_json::from_str(&p).expect("json");
         assert_eq!(
             v["env"][1]["SYNAPSE_ROOT"],
-            "C:/Users/ana/AppData/Roaming/synapse/data/houdini-plugin"
+            "C:/Users/ana/AppData/Local/synapse/data/houdini-plugin"
         );
         assert_eq!(v["env"][2]["SYNAPSED_BIN"], "C:/Tools/synapsed.exe");
         assert!(

@@ -245,7 +245,11 @@ fn houdini_user_pref_dir_with_the_version_placeholder() {
     // Houdini expands `__HVER__` to its version; every existing match is a prefs dir.
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    for d in ["studio/houdini20.5", "studio/houdini21.0", "studio/houdini-old"] {
+    for d in [
+        "studio/houdini20.5",
+        "studio/houdini21.0",
+        "studio/houdini-old",
+    ] {
         std::fs::create_dir_all(h.join(d)).unwrap();
     }
     let pattern = h.join("studio/houdini__HVER__");
