@@ -103,3 +103,26 @@ def test_threaded_reader_kills_and_reaps_on_bad_readiness(env, tmp_path, name, b
     assert time.monotonic() - t0 < 3
     pid = int(pidfile.read_text())
     assert wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 5)
+
+
+def test_a_busy_pipe_is_retried_never_answered_with_a_second_daemon(monkeypatch):
+    from synapse_houdini import transport
+
+    monkeypatch.setattr(transport, "IS_WINDOWS", True)
+    monkeypatch.setattr(launcher, "BACKOFF_START_S", 0.01)
+    monkeypatch.setattr(launcher, "BACKOFF_MAX_S", 0.02)
+    spawned = []
+    monkeypatch.setattr(launcher, "spawn_daemon", lambda *a, **k: spawned.append(a))
+
+    def busy(path):
+        raise TimeoutError(110, "every instance of the pipe stayed busy for 5 s", path)
+
+    sup = launcher.Supervisor(busy, lambda client, info: None, socket_path="\\\\.\\pipe\\synapse-x",
+                              synapsed_bin=sys.executable)  # found: only the rule stops a spawn
+    sup.start()
+    try:
+        assert wait_until(lambda: sup.status()["state"] == "gave_up", 10), sup.status()
+    finally:
+        sup.stop()
+    assert spawned == []
+    assert "busy" in sup.status()["last_error"]

@@ -507,6 +507,11 @@ mod tests {
             .iter()
             .any(|(p, _)| *p == "python/synapse_houdini/host.py"));
         assert!(PLUGIN_FILES.iter().all(|(p, _)| !p.contains("__pycache__")));
+        // Both transports ship: the plugin picks one by platform.
+        for t in ["transport", "transport_unix", "transport_pipe"] {
+            let path = format!("python/synapse_houdini/{t}.py");
+            assert!(PLUGIN_FILES.iter().any(|(p, _)| *p == path), "{path}");
+        }
         assert_ne!(plugin_version(), "unknown");
         assert_eq!(
             version_of("x = 1\n__version__ = \"1.2.3\"\n"),

@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any, Callable, Mapping, Optional
 
+from . import transport as _transport
 from .rpc import RpcClient, default_socket_path
 
 log = logging.getLogger("synapse_houdini.launcher")
@@ -402,6 +403,11 @@ class Supervisor:
         path = self._socket_path()
         try:
             return self._make_client(path), {"socket": path, "spawned": False}
+        except TimeoutError:
+            if _transport.IS_WINDOWS:
+                # Every instance of the pipe stayed busy: a daemon is there. Try
+                # again after the backoff rather than start a second one.
+                raise
         except OSError:
             pass  # nothing answers: start one
         if stop_event.is_set():
