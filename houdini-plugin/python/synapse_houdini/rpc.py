@@ -28,7 +28,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import queue
 import socket
 import threading
