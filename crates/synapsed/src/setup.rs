@@ -8,6 +8,12 @@
 //!   given with `--prefs-dir`, else `$HOUDINI_USER_PREF_DIR` and every
 //!   `~/houdiniX.Y` (Linux), `~/Library/Preferences/houdini/X.Y` (macOS),
 //!   `%USERPROFILE%\Documents\houdiniX.Y` (Windows) that exists.
+//!   `$HOUDINI_USER_PREF_DIR` may hold `__HVER__` (every matching dir found).
+//!   Windows follows Houdini's own `$HOME`: `%HOME%` when set (Houdini then
+//!   keeps `houdiniX.Y` there), else the Documents folder (the known folder,
+//!   which may be redirected, e.g. to OneDrive, and `%USERPROFILE%\Documents`).
+//! - Paths in the package JSON are written with `/` on every OS (Houdini and
+//!   Python take them on Windows; no `\\?\` verbatim prefix).
 //! - The package JSON sets `SYNAPSE_ROOT` to the plugin files, `SYNAPSED_BIN`
 //!   to this binary, appends `$SYNAPSE_ROOT/python` to `PYTHONPATH`, adds
 //!   `$SYNAPSE_ROOT` to `hpath`, and carries `SYNAPSE_PACKAGE_BY` as the mark
@@ -29,6 +35,9 @@ mod plugin {
 }
 
 pub use plugin::PLUGIN_FILES;
+
+mod prefs;
+pub use prefs::{package_path, prefs_dirs, prefs_dirs_in, user_pref_dirs, windows_prefs_roots, Os};
 
 /// The package file name in `packages/`.
 pub const PACKAGE_FILE: &str = "synapse.json";
@@ -71,73 +80,6 @@ pub struct HoudiniArgs {
     pub data_dir: Option<PathBuf>,
 }
 
-/// Operating system layouts of Houdini prefs dirs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Os {
-    /// `~/houdiniX.Y`.
-    Linux,
-    /// `~/Library/Preferences/houdini/X.Y`.
-    Macos,
-    /// `%USERPROFILE%\Documents\houdiniX.Y`.
-    Windows,
-}
-
-impl Os {
-    /// The OS this binary runs on.
-    pub fn current() -> Self {
-        if cfg!(target_os = "macos") {
-            Os::Macos
-        } else if cfg!(windows) {
-            Os::Windows
-        } else {
-            Os::Linux
-        }
-    }
-}
-
-fn is_version(s: &str) -> bool {
-    let mut parts = s.split('.');
-    let ok =
-        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    ok(parts.next()) && ok(parts.next()) && parts.all(|p| ok(Some(p)))
-}
-
-fn subdirs(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| e.path().is_dir() && keep(&e.file_name().to_string_lossy()))
-        .map(|e| e.path())
-        .collect()
-}
-
-/// The Houdini user prefs dirs of `os` under `home` that exist, plus
-/// `user_pref_dir` (`$HOUDINI_USER_PREF_DIR`) when set without `__HVER__`.
-pub fn prefs_dirs(os: Os, home: &Path, user_pref_dir: Option<&str>) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(p) = user_pref_dir
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && !p.contains("__HVER__"))
-    {
-        out.push(PathBuf::from(p));
-    }
-    let versioned = |n: &str| n.strip_prefix("houdini").is_some_and(is_version);
-    let mut found = match os {
-        Os::Linux => subdirs(home, versioned),
-        Os::Macos => subdirs(&home.join("Library/Preferences/houdini"), is_version),
-        Os::Windows => subdirs(&home.join("Documents"), versioned),
-    };
-    found.sort();
-    for f in found {
-        if !out.contains(&f) {
-            out.push(f);
-        }
-    }
-    out
-}
-
 /// The plugin's version (`__version__` of the embedded `__init__.py`).
 pub fn plugin_version() -> &'static str {
     PLUGIN_FILES
@@ -163,12 +105,17 @@ pub fn version_of(source: &str) -> Option<&str> {
 
 /// The package JSON for plugin files at `root` and the binary `exe`.
 pub fn package_json(root: &Path, exe: Option<&Path>) -> String {
+    package_json_for(Os::current(), root, exe)
+}
+
+/// [`package_json`] with the paths written as on `os`.
+pub fn package_json_for(os: Os, root: &Path, exe: Option<&Path>) -> String {
     let mut env = vec![
         json!({ MARKER_VAR: format!("{MARKER} {}", env!("CARGO_PKG_VERSION")) }),
-        json!({ "SYNAPSE_ROOT": root.display().to_string() }),
+        json!({ "SYNAPSE_ROOT": package_path(root, os) }),
     ];
     if let Some(exe) = exe {
-        env.push(json!({ "SYNAPSED_BIN": exe.display().to_string() }));
+        env.push(json!({ "SYNAPSED_BIN": package_path(exe, os) }));
     }
     env.push(json!({ "PYTHONPATH": { "value": "$SYNAPSE_ROOT/python", "method": "append" } }));
     let v = json!({ "load_package_once": true, "env": env, "hpath": "$SYNAPSE_ROOT" });
@@ -183,8 +130,15 @@ pub fn is_ours(text: &str) -> bool {
         .is_some_and(|env| env.iter().any(|e| e.get(MARKER_VAR).is_some()))
 }
 
-/// The default data dir (as `serve`).
+/// The default data dir, as `serve`'s: `$XDG_DATA_HOME/synapse` or
+/// `~/.local/share/synapse`; on Windows the `directories` local data dir
+/// (`%LOCALAPPDATA%\synapse\data`).
 pub fn default_data_dir() -> PathBuf {
+    if Os::current() == Os::Windows {
+        if let Some(p) = directories::ProjectDirs::from("", "", "synapse") {
+            return p.data_local_dir().to_owned();
+        }
+    }
     std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -195,8 +149,11 @@ pub fn default_data_dir() -> PathBuf {
 
 /// The user's home (`HOME`, or `USERPROFILE` on Windows).
 pub fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
+    env_path("HOME").or_else(|| env_path("USERPROFILE"))
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
 }
@@ -207,9 +164,19 @@ pub fn target_dirs(given: &[PathBuf]) -> Vec<PathBuf> {
         return given.to_vec();
     }
     let pref = std::env::var("HOUDINI_USER_PREF_DIR").ok();
+    if Os::current() == Os::Windows {
+        let documents =
+            directories::UserDirs::new().and_then(|u| u.document_dir().map(Path::to_owned));
+        let roots = windows_prefs_roots(
+            env_path("HOME").as_deref(),
+            documents.as_deref(),
+            env_path("USERPROFILE").as_deref(),
+        );
+        return prefs_dirs_in(Os::Windows, &roots, pref.as_deref());
+    }
     match home() {
         Some(h) => prefs_dirs(Os::current(), &h, pref.as_deref()),
-        None => pref.map(PathBuf::from).into_iter().collect(),
+        None => user_pref_dirs(pref.as_deref()),
     }
 }
 
@@ -404,45 +371,15 @@ mod tests {
             .iter()
             .any(|(p, _)| *p == "python/synapse_houdini/host.py"));
         assert!(PLUGIN_FILES.iter().all(|(p, _)| !p.contains("__pycache__")));
+        // Both transports ship: the plugin picks one by platform.
+        for t in ["transport", "transport_unix", "transport_pipe"] {
+            let path = format!("python/synapse_houdini/{t}.py");
+            assert!(PLUGIN_FILES.iter().any(|(p, _)| *p == path), "{path}");
+        }
         assert_ne!(plugin_version(), "unknown");
         assert_eq!(
             version_of("x = 1\n__version__ = \"1.2.3\"\n"),
             Some("1.2.3")
-        );
-    }
-
-    #[test]
-    fn prefs_dirs_per_os_layout() {
-        let home = tempfile::tempdir().expect("tmp");
-        let h = home.path();
-        for d in [
-            "houdini20.5",
-            "houdini21.0",
-            "houdini",
-            "houdinix.y",
-            "Library/Preferences/houdini/21.0",
-            "Library/Preferences/houdini/foo",
-            "Documents/houdini21.0",
-        ] {
-            std::fs::create_dir_all(h.join(d)).expect("mkdir");
-        }
-        assert_eq!(
-            prefs_dirs(Os::Linux, h, None),
-            vec![h.join("houdini20.5"), h.join("houdini21.0")]
-        );
-        assert_eq!(
-            prefs_dirs(Os::Macos, h, None),
-            vec![h.join("Library/Preferences/houdini/21.0")]
-        );
-        assert_eq!(
-            prefs_dirs(Os::Windows, h, Some("")),
-            vec![h.join("Documents/houdini21.0")]
-        );
-        let env = h.join("custom").display().to_string();
-        assert_eq!(prefs_dirs(Os::Linux, h, Some(&env))[0], h.join("custom"));
-        assert_eq!(
-            prefs_dirs(Os::Linux, h, Some("/x/houdini__HVER__")).len(),
-            2
         );
     }
 
@@ -457,5 +394,42 @@ mod tests {
         assert_eq!(v["hpath"], "$SYNAPSE_ROOT");
         assert!(!is_ours(r#"{"env":[{"SYNAPSE_ROOT":"/x"}]}"#));
         assert!(!is_ours("not json"));
+    }
+
+    #[test]
+    fn windows_package_paths_use_forward_slashes_without_verbatim_prefix() {
+        let w = |p: &str| package_path(Path::new(p), Os::Windows);
+        assert_eq!(
+            w(r"\\?\C:\Users\ana\AppData\Local\synapse\data\houdini-plugin"),
+            "C:/Users/ana/AppData/Local/synapse/data/houdini-plugin"
+        );
+        assert_eq!(
+            w(r"\\?\UNC\srv\tools\synapsed.exe"),
+            "//srv/tools/synapsed.exe"
+        );
+        assert_eq!(
+            w(r"C:\Program Files\Synapse\synapsed.exe"),
+            "C:/Program Files/Synapse/synapsed.exe"
+        );
+        assert_eq!(
+            package_path(Path::new("/opt/synapse"), Os::Linux),
+            "/opt/synapse"
+        );
+        let p = package_json_for(
+            Os::Windows,
+            Path::new(r"C:\Users\ana\AppData\Local\synapse\data\houdini-plugin"),
+            Some(Path::new(r"\\?\C:\Tools\synapsed.exe")),
+        );
+        assert!(is_ours(&p));
+        let v: Value = serde_json::from_str(&p).expect("json");
+        assert_eq!(
+            v["env"][1]["SYNAPSE_ROOT"],
+            "C:/Users/ana/AppData/Local/synapse/data/houdini-plugin"
+        );
+        assert_eq!(v["env"][2]["SYNAPSED_BIN"], "C:/Tools/synapsed.exe");
+        assert!(
+            !p.contains('\\'),
+            "no backslash (and no JSON escapes) in {p}"
+        );
     }
 }

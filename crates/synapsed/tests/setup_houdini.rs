@@ -239,3 +239,24 @@ fn prefs_dirs_are_found_from_home_and_the_environment() {
         assert!(h.join("houdini21.0/packages/synapse.json").is_file());
     }
 }
+
+#[test]
+fn houdini_user_pref_dir_with_the_version_placeholder() {
+    // Houdini expands `__HVER__` to its version; every existing match is a prefs dir.
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    for d in [
+        "studio/houdini20.5",
+        "studio/houdini21.0",
+        "studio/houdini-old",
+    ] {
+        std::fs::create_dir_all(h.join(d)).unwrap();
+    }
+    let pattern = h.join("studio/houdini__HVER__");
+    let out = setup(h, &[("HOUDINI_USER_PREF_DIR", &pattern)], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    assert!(h.join("studio/houdini20.5/packages/synapse.json").is_file());
+    assert!(h.join("studio/houdini21.0/packages/synapse.json").is_file());
+    assert!(!h.join("studio/houdini-old/packages").exists());
+    assert!(!h.join("studio/houdini__HVER__").exists());
+}

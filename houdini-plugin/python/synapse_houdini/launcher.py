@@ -1,9 +1,10 @@
 """Find, start and supervise ``synapsed`` without ever blocking Houdini.
 
 * :func:`find_synapsed`: ``SYNAPSED_BIN``, then the package's ``bin/``, then ``PATH``.
-* :func:`spawn_daemon`: ``synapsed serve --exit-when-idle N`` detached (new session,
-  stdin ``/dev/null``, stderr appended to a log file under the user's temp dir),
-  then read its one readiness line from stdout
+* :func:`spawn_daemon`: ``synapsed serve --exit-when-idle N`` detached (Unix: a new
+  session; Windows: no console window, detached, its own process group; no
+  inherited handles but its standard ones; stdin the null device, stderr appended
+  to a log file, see :func:`log_dir`), then read its one readiness line from stdout
   (``{"ready":true,"socket":PATH,"pid":N,"version":"x.y.z","protocol":1}``, ≤5 s).
   The API key goes to the child in its **environment** only: never argv, never logs.
 * :class:`Supervisor`: a background thread that connects to a running daemon or
@@ -18,14 +19,16 @@ import collections
 import json
 import logging
 import os
+import queue
 import select
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
+from . import transport as _transport
 from .rpc import RpcClient, default_socket_path
 
 log = logging.getLogger("synapse_houdini.launcher")
@@ -38,6 +41,15 @@ GIVE_UP_WINDOW_S = 180.0
 #: A connection that lived this long resets the backoff to its start.
 HEALTHY_AFTER_S = 30.0
 DEFAULT_IDLE_EXIT_S = 300
+
+#: Windows: read the readiness line on a thread (``select`` takes sockets only there).
+READY_BY_THREAD = os.name == "nt"
+IS_WINDOWS = os.name == "nt"
+
+# Windows process creation flags (winbase.h).
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+DETACHED_PROCESS = 0x00000008
+CREATE_NO_WINDOW = 0x08000000
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -62,16 +74,38 @@ def find_synapsed(explicit: Optional[str] = None) -> Optional[str]:
     return shutil.which("synapsed")
 
 
+def default_log_dir(windows: bool, env: Mapping[str, str]) -> str:
+    """Where the daemon's log goes when ``SYNAPSE_LOG_DIR`` is unset.
+
+    Windows: ``%LOCALAPPDATA%\\synapse\\logs`` (per user, not roamed); elsewhere
+    ``$TMPDIR/synapse-<uid>-logs``.
+    """
+    if windows:
+        local = env.get("LOCALAPPDATA") or os.path.join(env.get("USERPROFILE") or tempfile.gettempdir(), "AppData", "Local")
+        return os.path.join(local, "synapse", "logs")
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tempfile.gettempdir(), f"synapse-{uid}-logs")
+
+
 def log_dir() -> str:
-    """The directory for the daemon's log (``$SYNAPSE_LOG_DIR`` or ``$TMPDIR/synapse-<uid>-logs``)."""
-    explicit = os.environ.get("SYNAPSE_LOG_DIR")
-    if explicit:
-        path = explicit
-    else:
-        uid = os.getuid() if hasattr(os, "getuid") else 0
-        path = os.path.join(tempfile.gettempdir(), f"synapse-{uid}-logs")
+    """The directory for the daemon's log (``$SYNAPSE_LOG_DIR``, else :func:`default_log_dir`); made if missing."""
+    path = os.environ.get("SYNAPSE_LOG_DIR") or default_log_dir(IS_WINDOWS, os.environ)
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
+
+
+def popen_platform_kwargs(windows: bool) -> dict[str, Any]:
+    """``subprocess.Popen`` options that detach the daemon from Houdini.
+
+    Unix: a new session (no controlling terminal, signals to Houdini's group miss
+    it). Windows: no console window flashes up, no console is shared, and its own
+    process group (Ctrl-C/Ctrl-Break sent to Houdini's group miss it). Both: no
+    inherited file descriptors/handles beyond stdin/stdout/stderr
+    (``close_fds=True`` restricts the handle list on Windows).
+    """
+    if windows:
+        return {"creationflags": CREATE_NO_WINDOW | DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP, "close_fds": True}
+    return {"start_new_session": True, "close_fds": True}
 
 
 def get_api_key() -> Optional[str]:
@@ -120,7 +154,16 @@ def read_ready_line(proc: subprocess.Popen, timeout: float, what: str = "synapse
     it exits. On any failure (silence past the deadline, exit or stdout closed first,
     a line that is not a JSON object) the child is killed and reaped in the
     background and :class:`LaunchError` is raised. Never waits past the deadline.
+
+    Unix waits with ``select``; Windows (:data:`READY_BY_THREAD`) with a thread
+    that reads the line and then keeps draining.
     """
+    assert proc.stdout is not None
+    line = _first_line_by_thread(proc, timeout, what) if READY_BY_THREAD else _first_line_by_select(proc, timeout, what)
+    return _parse_ready(proc, line, what, drain=not READY_BY_THREAD)
+
+
+def _first_line_by_select(proc: subprocess.Popen, timeout: float, what: str) -> bytes:
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     deadline = time.monotonic() + timeout
@@ -142,16 +185,74 @@ def read_ready_line(proc: subprocess.Popen, timeout: float, what: str = "synapse
                 raise LaunchError(f"{what} closed its stdout without printing a readiness line") from None
             raise LaunchError(f"{what} exited with status {code} before it was ready")
         buf += chunk
-    line = buf.split(b"\n", 1)[0]
+    return buf.split(b"\n", 1)[0]
+
+
+def _first_line_by_thread(proc: subprocess.Popen, timeout: float, what: str) -> bytes:
+    """Read the first line on a thread that then drains stdout and reaps the child."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    first: "queue.Queue[Optional[bytes]]" = queue.Queue()
+
+    def pump() -> None:
+        buf, sent = b"", False
+        try:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                if not sent:
+                    buf += chunk
+                    if b"\n" in buf:
+                        first.put(buf.split(b"\n", 1)[0])
+                        sent, buf = True, b""
+        except (OSError, ValueError):
+            pass
+        finally:
+            if not sent:
+                first.put(None)
+            try:
+                proc.wait()
+            except Exception:  # pragma: no cover - defensive
+                pass
+
+    threading.Thread(target=pump, name="synapsed-stdout", daemon=True).start()
+    try:
+        line = first.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        _kill(proc)  # the pump thread sees end of stream and reaps it
+        raise LaunchError(f"{what} printed no readiness line within {timeout:g} s") from None
+    if line is None:
+        try:
+            code = proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            raise LaunchError(f"{what} closed its stdout without printing a readiness line") from None
+        raise LaunchError(f"{what} exited with status {code} before it was ready")
+    return line
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        proc.kill()
+    except OSError:  # pragma: no cover - already gone
+        pass
+
+
+def _parse_ready(proc: subprocess.Popen, line: bytes, what: str, drain: bool) -> dict:
+    """Parse the readiness line; on failure kill the child (reaped by the drain)."""
+    reap = _kill_and_reap if drain else _kill
     try:
         message = json.loads(line.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        _kill_and_reap(proc)
+        reap(proc)
         raise LaunchError(f"{what}'s readiness line is not JSON: {line[:200]!r}") from exc
     if not isinstance(message, dict):
-        _kill_and_reap(proc)
+        reap(proc)
         raise LaunchError(f"{what}'s readiness line is not a JSON object: {line[:200]!r}")
-    _start_drain(proc)
+    if drain:
+        _start_drain(proc)
     return message
 
 
@@ -185,8 +286,7 @@ def spawn_daemon(
                 stdout=subprocess.PIPE,
                 stderr=log_file,
                 env=child_env,
-                start_new_session=True,
-                close_fds=True,
+                **popen_platform_kwargs(IS_WINDOWS),
             )
         except OSError as exc:
             raise LaunchError(f"could not run {binary}: {exc}") from exc
@@ -303,6 +403,11 @@ class Supervisor:
         path = self._socket_path()
         try:
             return self._make_client(path), {"socket": path, "spawned": False}
+        except TimeoutError:
+            if _transport.IS_WINDOWS:
+                # Every instance of the pipe stayed busy: a daemon is there. Try
+                # again after the backoff rather than start a second one.
+                raise
         except OSError:
             pass  # nothing answers: start one
         if stop_event.is_set():

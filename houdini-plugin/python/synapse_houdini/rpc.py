@@ -1,4 +1,7 @@
-"""NDJSON JSON-RPC 2.0 client over a Unix socket (design §3).
+"""NDJSON JSON-RPC 2.0 client over the daemon's local socket (design §3).
+
+The transport is chosen by platform (:mod:`.transport`): a Unix socket, or on
+Windows a named pipe opened for overlapped I/O.
 
 One compact JSON message per ``\\n``-terminated UTF-8 line. Both sides may send
 requests on one connection; each side matches only its own ids.
@@ -10,7 +13,8 @@ Threads
   **notification** thread (so a slow callback never stalls the reader); requests
   from the daemon (``tool.invoke``) go to a **worker pool** and are answered there,
   never on the reader thread;
-* writes are serialised by a lock, one whole line per ``sendall``.
+* writes are serialised by a lock, one whole line per ``sendall``; a write never
+  waits for the reader (on Windows that takes overlapped I/O: :mod:`.transport_pipe`).
 
 When the socket closes, every pending call fails at once with
 :class:`ConnectionClosed` (its ``unsent`` flag says whether the request line was
@@ -24,12 +28,14 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import queue
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
+
+from . import transport as _transport
+from .transport_unix import SocketTransport
 
 log = logging.getLogger("synapse_houdini.rpc")
 
@@ -70,20 +76,13 @@ class ConnectionClosed(ConnectionError):
 
 
 def default_socket_path() -> str:
-    """Resolve the daemon's socket path exactly as design §3 says.
+    """Resolve the daemon's address exactly as design §3 says.
 
-    ``SYNAPSE_SOCKET`` wins; else ``$XDG_RUNTIME_DIR/synapse/synapsed.sock``; else
+    ``SYNAPSE_SOCKET`` wins; else on Windows ``\\\\.\\pipe\\synapse-<user>``; else
+    ``$XDG_RUNTIME_DIR/synapse/synapsed.sock``; else
     ``$TMPDIR/synapse-<uid>/synapsed.sock`` (``/tmp`` when ``TMPDIR`` is unset).
     """
-    explicit = os.environ.get("SYNAPSE_SOCKET")
-    if explicit:
-        return explicit
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        return os.path.join(runtime, "synapse", "synapsed.sock")
-    tmp = os.environ.get("TMPDIR") or "/tmp"
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return os.path.join(tmp, f"synapse-{uid}", "synapsed.sock")
+    return _transport.default_address()
 
 
 def _dumps(message: dict) -> bytes:
@@ -105,20 +104,22 @@ class _Pending:
 
 
 class RpcClient:
-    """A JSON-RPC 2.0 peer on a connected stream socket.
+    """A JSON-RPC 2.0 peer on a connected stream socket or transport.
 
-    Use :meth:`connect` to open the daemon's socket. The client is thread-safe:
+    *sock* is a connected ``socket.socket`` or a transport object
+    (``sendall``/``readline``/``close``, see :mod:`.transport_unix`).
+    Use :meth:`connect` to open the daemon's socket or pipe. The client is thread-safe:
     any thread may :meth:`call` or :meth:`notify` concurrently.
     """
 
     def __init__(
         self,
-        sock: socket.socket,
+        sock: Any,
         on_notification: Optional[NotificationCallback] = None,
         max_workers: int = 8,
         name: str = "synapse-rpc",
     ) -> None:
-        self._sock = sock
+        self._transport = SocketTransport(sock) if isinstance(sock, socket.socket) else sock
         self._on_notification = on_notification
         self._handlers: dict[str, Handler] = {}
         self._pending: dict[int, _Pending] = {}
@@ -138,20 +139,13 @@ class RpcClient:
 
     @classmethod
     def connect(cls, path: Optional[str] = None, timeout: float = 5.0, **kwargs: Any) -> "RpcClient":
-        """Connect to the Unix socket at *path* (default :func:`default_socket_path`).
+        """Connect to the daemon at *path* (default :func:`default_socket_path`):
+        a Unix socket, or a named pipe on Windows.
 
-        Raises ``OSError`` (``FileNotFoundError``, ``ConnectionRefusedError``...)
-        when nothing listens there.
+        Raises ``OSError`` (``FileNotFoundError``, ``ConnectionRefusedError``,
+        ``TimeoutError``...) when nothing listens there.
         """
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(path or default_socket_path())
-            sock.settimeout(None)
-        except BaseException:
-            sock.close()
-            raise
-        return cls(sock, **kwargs)
+        return cls(_transport.open_transport(path or default_socket_path(), timeout), **kwargs)
 
     def register_handler(self, method: str, handler: Handler) -> None:
         """Serve requests for *method* from the peer: ``handler(params) -> result``.
@@ -186,7 +180,7 @@ class RpcClient:
             if pending is not None:
                 pending.sent = True  # from here on the peer may receive it
             try:
-                self._sock.sendall(data)
+                self._transport.sendall(data)
             except OSError as exc:
                 # The reader notices too; make sure waiters are released.
                 self._shutdown()
@@ -256,7 +250,7 @@ class RpcClient:
 
     def _read_loop(self) -> None:
         try:
-            reader = self._sock.makefile("rb")
+            reader = self._transport
             while True:
                 line = reader.readline(MAX_LINE_BYTES + 1)
                 if not line:
@@ -378,14 +372,7 @@ class RpcClient:
             self._closed.set()
             pending = list(self._pending.values())
             self._pending.clear()
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
-            self._sock.close()
-        except OSError:
-            pass
+        self._transport.close()
         # The socket is closed: no request can be written any more, so ``sent`` is final.
         for item in pending:
             item.error = ConnectionClosed("connection closed before the response", unsent=not item.sent)
