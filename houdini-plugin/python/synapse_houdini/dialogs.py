@@ -92,10 +92,10 @@ def open_dialog() -> Optional[dict[str, str]]:
     minimized = core.Qt.WindowState.WindowMinimized
     for window in gui.QGuiApplication.topLevelWindows():
         try:
-            if not window.isVisible() or window.type() != dialog_type:
+            title = window.title().strip()  # first: the cheapest test, and most windows fail it
+            if title not in DIALOG_TITLES or not window.isVisible() or window.type() != dialog_type:
                 continue
-            title = str(window.title()).strip()
-            if title not in DIALOG_TITLES or window.windowStates() & minimized:
+            if window.windowStates() & minimized:
                 continue
         except RuntimeError:  # deleted while we looked
             continue
