@@ -44,17 +44,17 @@ fn the_field_is_optional_on_the_wire() {
             error: None,
         },
     };
-    let v = serde_json::to_value(&ok).unwrap();
+    let v = serde_json::to_value(&ok).expect("serializes");
     assert_eq!(
         v,
         json!({"turn_id": "turn_1", "seq": 3, "type": "tool_result", "call_id": "c", "is_error": false, "duration_ms": 4})
     );
     // An older daemon's event (no `error`) still parses.
-    let back: TurnEvent = serde_json::from_value(v).unwrap();
+    let back: TurnEvent = serde_json::from_value(v).expect("an event without error parses");
     assert_eq!(back, ok);
     let failed = json!({"turn_id": "turn_1", "seq": 4, "type": "tool_result", "call_id": "c", "is_error": true,
         "duration_ms": 0, "error": {"error_type": "NotPermitted", "message": "m"}});
-    let parsed: TurnEvent = serde_json::from_value(failed).unwrap();
+    let parsed: TurnEvent = serde_json::from_value(failed).expect("an event with error parses");
     assert!(
         matches!(parsed.kind, TurnEventKind::ToolResult { error: Some(ref e), .. } if e.error_type == "NotPermitted")
     );
