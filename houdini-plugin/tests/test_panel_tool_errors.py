@@ -29,13 +29,20 @@ SCRIPT = {"responses": [
 ]}
 
 
+APPROVAL_SCRIPT = {"responses": [
+    _msg([_text("Renaming."),
+          _tool("toolu_wait", "houdini_rename_node", {"path": "/stage/sphere1", "new_name": "ball"})], "tool_use"),
+    _msg([_text("Nobody answered.")]),
+]}
+
+
 @pytest.fixture
-def stack(tmp_path, main_loop):
+def stack(tmp_path, main_loop, request):
+    script, env = getattr(request, "param", (SCRIPT, {"SYNAPSE_MAX_TOOL_RESULT_BYTES": str(MAX_RESULT_BYTES)}))
     synapsed = harness.require_binary(harness.synapsed_bin(), "cargo build -p synapsed")
     scripted = harness.require_binary(harness.scripted_api_bin(), "cargo build -p synapse-test-support --bin synapse-scripted-api")
-    api = harness.ScriptedApi(SCRIPT, str(tmp_path), binary=scripted).start()
-    daemon = harness.Daemon(str(tmp_path), base_url=api.url, binary=synapsed,
-                            extra_env={"SYNAPSE_MAX_TOOL_RESULT_BYTES": str(MAX_RESULT_BYTES)}).start()
+    api = harness.ScriptedApi(script, str(tmp_path), binary=scripted).start()
+    daemon = harness.Daemon(str(tmp_path), base_url=api.url, binary=synapsed, extra_env=env).start()
     import fake_scene
 
     fake_scene.build_demo_scene()
@@ -73,6 +80,21 @@ def test_daemon_made_tool_errors_show_their_message_live(stack, make_panel):
     results = {b["tool_use_id"]: harness.block_text(b) for b in harness.tool_result_blocks(api.requests()[1])}
     for call_id, (error_type, _fragment) in expected.items():
         assert f'"error_type":"{error_type}"' in results[call_id]
+
+
+@pytest.mark.parametrize("stack", [(APPROVAL_SCRIPT, {"SYNAPSE_APPROVAL_TIMEOUT_S": "1"})], indirect=True)
+def test_an_unanswered_approval_shows_approval_timeout_on_the_card(stack, make_panel, main_loop):
+    import hou
+
+    panel = make_panel()
+    view = _send(panel, "rename the sphere")
+    assert qwait_for(lambda: "toolu_wait" in view.cards and view.cards["toolu_wait"].state == "awaiting_approval", 20)
+    card = view.cards["toolu_wait"]
+    assert qwait_for(lambda: card.state == "error", 20), card.history
+    shown = card.error_label.text()
+    assert shown.startswith("ApprovalTimeout: ") and "within 1 s" in shown, shown
+    assert qwait_for(lambda: view.final, 20) and view.status == "complete"
+    assert main_loop.run_sync(lambda: hou.node("/stage/sphere1") is not None)  # never run
 
 
 def test_the_event_error_is_read_defensively():
