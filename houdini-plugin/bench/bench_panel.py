@@ -231,6 +231,50 @@ panel.shutdown()
 """
 
 
+SPLIT_SNIPPET = r"""
+import os, sys, time
+sys.path.insert(0, {python!r})
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6 import QtCore, QtWidgets
+app = QtWidgets.QApplication([])
+# Standard-library modules synapse_houdini uses, imported by Houdini's own start-up Python
+# (most of them; not verified in Houdini): what is left of the import is ours.
+import concurrent.futures, dataclasses, datetime, inspect, json, logging, queue, random, re, shutil
+import socket, subprocess, tempfile, textwrap, traceback, typing
+t0 = time.perf_counter()
+import synapse_houdini
+t1 = time.perf_counter()
+QtCore.Qt.AlignLeft  # PySide6's one-time creation of the Qt namespace's Python enums
+t2 = time.perf_counter()
+from synapse_houdini.panel.view import SynapsePanel
+panel = SynapsePanel(host_provider=lambda: None)
+panel.resize(560, 800)
+t3 = time.perf_counter()
+print((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000)
+panel.shutdown()
+"""
+
+
+def bench_build_split(runs: int, env: dict) -> None:
+    """The first-PySide6-use case taken apart: what is ours and what is PySide6's."""
+    pkg, enums, panel = [], [], []
+    code = SPLIT_SNIPPET.format(python=os.path.join(PLUGIN, "python"))
+    for run in range(runs + 1):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+        parts = out.stdout.split()
+        if len(parts) != 3:
+            raise RuntimeError(out.stderr)
+        if run == 0:
+            continue
+        pkg.append(float(parts[0]))
+        enums.append(float(parts[1]))
+        panel.append(float(parts[2]))
+    print("[3b] first PySide6 code of the process, taken apart:")
+    print(f"    import synapse_houdini, its stdlib modules already in (ours; done at Houdini start-up): {summary(pkg)}")
+    print(f"    first use of QtCore.Qt (PySide6 builds its enums):      {summary(enums)}")
+    print(f"    panel import + build after that (ours):                 {summary(panel)}")
+
+
 def bench_build(runs: int) -> None:
     import tempfile
 
@@ -255,6 +299,7 @@ def bench_build(runs: int) -> None:
         print(f"[3] import + build, Qt loaded, {what}: {summary(warm)}")
         print(f"    ... + first show and event pass:          {summary(shown)}")
         print(f"    cold (PySide6 import + QApplication too): {summary(cold)}")
+    bench_build_split(runs, env)
 
 
 def main() -> int:

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use serde_json::{json, Value};
+use synapse_protocol::ToolResultError;
 use synapse_protocol::{
     text_of_blocks, to_sorted_json, tool_result_block, tool_result_block_with_images, ErrorKind,
     Timestamp, ToolCallRecord, ToolErrorEnvelope, TurnError, TurnEventKind, TurnResult, TurnStatus,
@@ -450,6 +451,7 @@ async fn run_tools(
                 call_id: u.id.clone(),
                 is_error,
                 duration_ms: 0,
+                error: is_error.then(|| ToolResultError::from_result_text(&text)),
             });
             let record = ToolCallRecord {
                 call_id: u.id.clone(),
@@ -510,6 +512,7 @@ async fn run_tools(
             call_id: u.id.clone(),
             is_error,
             duration_ms,
+            error: is_error.then(|| ToolResultError::from_result_text(&text)),
         });
         let record = ToolCallRecord {
             call_id: u.id.clone(),

@@ -787,6 +787,11 @@ pub enum TurnEventKind {
         is_error: bool,
         /// Dispatch to result.
         duration_ms: u64,
+        /// With `is_error`: the envelope's `error_type` and (clipped)
+        /// `error_message`, so a client can show why at once, also for errors
+        /// the daemon made (`UnknownTool`, `NotPermitted`, `ToolResultTooLarge`...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ToolResultError>,
     },
     /// The API call failed and will be retried after `delay_ms`.
     Retry {
@@ -959,6 +964,39 @@ pub struct ReadyLine {
     pub version: String,
     /// Protocol revision.
     pub protocol: u32,
+}
+
+/// Why a tool call failed, as carried by a `tool_result` [`TurnEvent`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ToolResultError {
+    /// The envelope's `error_type` (`ToolError` when the content was not an envelope).
+    pub error_type: String,
+    /// The envelope's `error_message`, at most [`ToolResultError::MAX_MESSAGE_CHARS`] characters.
+    pub message: String,
+}
+
+impl ToolResultError {
+    /// The longest `message` carried by an event (the model gets the whole text).
+    pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+    /// The error summary of a failed tool's result `text` (the JSON sent to the model).
+    pub fn from_result_text(text: &str) -> Self {
+        let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
+        let error_type = field("error_type").unwrap_or_else(|| "ToolError".to_owned());
+        let message = field("error_message").unwrap_or_else(|| text.to_owned());
+        let message = if message.chars().count() > Self::MAX_MESSAGE_CHARS {
+            let mut clipped: String = message.chars().take(Self::MAX_MESSAGE_CHARS - 1).collect();
+            clipped.push('…');
+            clipped
+        } else {
+            message
+        };
+        Self {
+            error_type,
+            message,
+        }
+    }
 }
 
 #[cfg(test)]

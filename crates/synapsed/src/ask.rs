@@ -134,6 +134,7 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
                 call_id,
                 is_error,
                 duration_ms,
+                ..
             } => {
                 let _ = if approver.was_denied(&call_id) {
                     writeln!(out, "  ✗ denied")

@@ -459,6 +459,14 @@ async fn host_disconnect_mid_call_gives_host_unavailable() {
         .find(|e| e["type"] == "tool_result")
         .expect("tool_result event");
     assert_eq!(tr["is_error"], true);
+    // The event says why, as the model was told (a client shows it at once).
+    assert_eq!(tr["error"]["error_type"], "HostUnavailable", "{tr}");
+    assert!(
+        tr["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{tr}"
+    );
     let reqs = api.requests();
     let last = strip_cache_control(
         reqs[1].body["messages"]

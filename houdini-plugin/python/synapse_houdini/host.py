@@ -33,6 +33,7 @@ from .errors import ToolError, TurnCancelled, TurnNotComplete, tool_error_envelo
 from .launcher import DEFAULT_IDLE_EXIT_S, Supervisor, get_api_key
 from .rpc import ConnectionClosed, RpcClient, RpcError
 from . import context as _context
+from . import dialogs as _dialogs
 from .tools import ToolDef, ToolResult, builtin_tools
 from .undo import UndoJournal
 
@@ -544,6 +545,8 @@ class Host:
     def _run_body(self, tool: ToolDef, tool_input: dict, call_id: Optional[str] = None,
                   turn_id: Optional[str] = None, timeout_s: float = DEFAULT_TOOL_TIMEOUT_S) -> Any:
         """The body as run on the main thread: undo group around mutating tools, recorded per turn."""
+        if self.ui_available and not self.marshal.headless:
+            _dialogs.check()  # HoudiniDialogOpen: nothing runs while a Houdini dialog window is up
         with _context.running(tool.name, call_id, turn_id, timeout_s):
             if tool.read_only:
                 return tool.fn(tool_input)

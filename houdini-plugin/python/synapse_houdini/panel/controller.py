@@ -139,6 +139,14 @@ def prepare_event(host: Any, event: dict) -> dict:
             if reply.get("is_error"):
                 out["_error"] = fmt.error_message(content)
             out["_images"] = fmt.decode_images(reply.get("images"))
+        # What the daemon says the model got (also for errors it made itself: UnknownTool,
+        # NotPermitted, ApprovalTimeout, ToolResultTooLarge...; the host never saw those).
+        carried = event.get("error")
+        if event.get("is_error") and isinstance(carried, dict):
+            message = fmt.error_message({"error_type": carried.get("error_type"),
+                                         "error_message": carried.get("message")})
+            if message:
+                out["_error"] = message
     return out
 
 

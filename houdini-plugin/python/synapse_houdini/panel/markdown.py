@@ -163,9 +163,24 @@ def to_html(source: str) -> str:
     return "".join(out)
 
 
+def is_paragraph_line(line: str) -> bool:
+    """True for a line :func:`to_html` renders as a plain paragraph line whatever the
+    lines around it are (no block syntax, no leading space, no HTML-collapsed
+    trailing space, no line separator)."""
+    if not line.strip() or line[0] in " \t" or line[-1] in " \t" or "\u2028" in line or "\r" in line:
+        return False
+    return not (_FENCE.match(line) or _HEADING.match(line) or _RULE.match(line) or _BULLET.match(line)
+                or _NUMBERED.match(line) or _QUOTE.match(escape(line)))
+
+
+def paragraph_line_html(line: str) -> str:
+    """One paragraph line as :func:`to_html` renders it inside its ``<p>``."""
+    return _inline(escape(line))
+
+
 def plain_to_html(text: str) -> str:
     """Show *text* verbatim (escaped, line breaks kept)."""
     return escape(text).replace("\n", "<br>")
 
 
-__all__ = ["escape", "plain_to_html", "to_html"]
+__all__ = ["escape", "is_paragraph_line", "paragraph_line_html", "plain_to_html", "to_html"]

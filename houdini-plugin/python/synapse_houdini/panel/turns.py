@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Optional
 
 from . import format as fmt
 from .cards import ToolCard
-from .markdown import to_html
+from .markdown import is_paragraph_line, paragraph_line_html, to_html
 from .qt import Qt, QtGui, QtWidgets
 from .stream import StreamText
 
@@ -33,6 +34,38 @@ def _label(parent: Any, name: str = "", rich: bool = True) -> Any:
     return label
 
 
+#: What a delta may contain to be appended as plain text: no Markdown syntax, no
+#: HTML-significant characters, no control characters or line breaks. (Negated
+#: ASCII classes: a wide Unicode range would cost ~15 ms to compile at import.)
+_PLAIN_DELTA = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029`*_\[\]()<>&#\\~]*")
+#: A last line whose block type (paragraph, heading, list item, quote) appending words cannot change.
+_SETTLED_LINE = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d{1,9}[.)]\s+|>\s?)?[^\W\d_]")
+
+
+def plain_append_safe(rendered: str, added: str) -> bool:
+    """True when rendering ``rendered + added`` shows ``rendered``'s rendering followed by
+    ``added`` as text in the same format (so no re-render is needed).
+
+    Only plain words and punctuation are appended (no Markdown or HTML syntax, no
+    line break, no double spaces, which HTML would collapse), to a last line that is
+    already a paragraph, heading, list item or quote with text, outside any code fence,
+    and not ending in a formatting mark (``*``, ``_``, a backtick, ``#``), which appended
+    letters could turn into (or out of) formatting.
+    """
+    if not added or not _PLAIN_DELTA.fullmatch(added) or "  " in added:
+        return False
+    if "```" in rendered or "~~~" in rendered or rendered.endswith("\n"):
+        return False
+    last_line = rendered[rendered.rfind("\n") + 1:]
+    if not _SETTLED_LINE.match(last_line) or last_line.rstrip(" ")[-1:] in ("*", "_", "`", "#", "\\", ""):
+        return False
+    if last_line.endswith(" ") and added.startswith(" "):
+        return False  # two spaces in a row: HTML shows one
+    if added.endswith(" ") and last_line.lstrip().startswith("#"):
+        return False  # a heading drops its trailing spaces
+    return True
+
+
 class TextSegment(QtWidgets.QTextBrowser):
     """Streamed assistant text in ONE incrementally laid-out document.
 
@@ -55,8 +88,15 @@ class TextSegment(QtWidgets.QTextBrowser):
         self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
         self.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
         self.document().setDocumentMargin(2)
+        # No undo stack: it would keep every replaced tail for the life of the transcript.
+        self.document().setUndoRedoEnabled(False)
         self.stream = StreamText()
         self._tail_start = 0
+        #: The tail source as last rendered (the plain-text fast path appends to it).
+        self._rendered_tail = ""
+        #: Renders done by appending plain text / by re-rendering the tail (for tests, benchmarks).
+        self.fast_renders = 0
+        self.full_renders = 0
         self._on_dirty = on_dirty
         self._dirty = False
         self.chunks = 0
@@ -69,20 +109,94 @@ class TextSegment(QtWidgets.QTextBrowser):
             self._on_dirty(self)
 
     def render(self) -> None:
-        """Freeze what can be frozen, re-render the tail (called by the coalescing timer)."""
+        """Freeze what can be frozen, re-render the tail (called by the coalescing timer).
+
+        When only plain words were added to a settled line of the tail since the last
+        render, they are appended as text (same look, no re-render). Everything else
+        runs in one edit block, so the document is laid out once per render.
+        """
         self._dirty = False
-        cursor = QtGui.QTextCursor(self.document())
-        cursor.setPosition(self._tail_start)
-        cursor.movePosition(QtGui.QTextCursor.End, QtGui.QTextCursor.KeepAnchor)
-        cursor.removeSelectedText()
-        for chunk in self.stream.take_chunks():
-            self._insert(cursor, to_html(chunk))
-            self.chunks += 1
-        self._tail_start = cursor.position()
+        chunks = self.stream.take_chunks()
         tail = self.stream.tail()
-        if tail.strip():
-            self._insert(cursor, to_html(tail))
+        cursor = QtGui.QTextCursor(self.document())
+        if not chunks and (self._append_plain(cursor, tail) or self._rerender_last_lines(cursor, tail)):
+            self.fast_renders += 1
+            self._fit()
+            return
+        self.full_renders += 1
+        cursor.beginEditBlock()
+        try:
+            cursor.setPosition(self._tail_start)
+            # Removing the old tail merges its first block into the last frozen one, which
+            # then takes the tail's block format (a rule or list item there was lost): restore it.
+            frozen_format = cursor.blockFormat()
+            cursor.movePosition(QtGui.QTextCursor.End, QtGui.QTextCursor.KeepAnchor)
+            cursor.removeSelectedText()
+            if self._tail_start > 0:
+                cursor.setBlockFormat(frozen_format)
+            for chunk in chunks:
+                self._insert(cursor, to_html(chunk))
+                self.chunks += 1
+            self._tail_start = cursor.position()
+            self._rendered_tail = ""
+            if tail.strip():
+                self._insert(cursor, to_html(tail))
+                self._rendered_tail = tail
+        finally:
+            cursor.endEditBlock()
         self._fit()
+
+    def _rerender_last_lines(self, cursor: Any, tail: str) -> bool:
+        """A tail that is one plain paragraph: re-render only from its last rendered line.
+
+        Paragraph lines render independently (joined by line breaks), so the lines
+        before the last one are kept as they are in the document.
+        """
+        before = self._rendered_tail
+        # The last line rendered (a line break at the end starts no line in the document).
+        start = before.rfind("\n", 0, len(before) - 1) + 1
+        if not before or not tail.startswith(before[:start]) or "```" in tail or "~~~" in tail:
+            return False
+        lines = tail[start:].split("\n")
+        if lines[-1] == "":
+            lines.pop()  # ends with a line break: the next line is not known yet
+        if not lines or not all(is_paragraph_line(line) for line in lines):
+            return False
+        if start and not all(is_paragraph_line(line) for line in before[:start - 1].split("\n")):
+            return False
+        block = self.document().lastBlock()
+        separator = block.text().rfind("\u2028")
+        if (separator < 0) != (start == 0):
+            return False  # the document does not look as expected: re-render it all
+        cursor.beginEditBlock()
+        try:
+            cursor.setPosition(block.position() + separator + 1)
+            cursor.movePosition(QtGui.QTextCursor.End, QtGui.QTextCursor.KeepAnchor)
+            cursor.removeSelectedText()
+            for index, line in enumerate(lines):
+                if index:
+                    cursor.insertText("\u2028")  # what <br> becomes
+                cursor.insertHtml("<p>" + paragraph_line_html(line) + "</p>")
+        finally:
+            cursor.endEditBlock()
+        self._rendered_tail = tail
+        return True
+
+    def _append_plain(self, cursor: Any, tail: str) -> bool:
+        """Append what the tail gained as plain text, if that renders exactly like a re-render."""
+        before = self._rendered_tail
+        if not before or not tail.startswith(before) or len(tail) == len(before):
+            return False
+        added = tail[len(before):]
+        if not plain_append_safe(before, added):
+            return False
+        cursor.movePosition(QtGui.QTextCursor.End)
+        if before[-1] == " ":
+            # The rendered HTML ended the block without its trailing space; put it back.
+            added = " " + added.lstrip(" ") if self.document().characterAt(cursor.position() - 1) != " " else added
+        cursor.insertText(added)
+        self._rendered_tail = tail
+        return True
 
     def _insert(self, cursor: Any, html: str) -> None:
         if cursor.position() > 0:
