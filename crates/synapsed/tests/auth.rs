@@ -173,6 +173,23 @@ async fn a_running_daemon_uses_a_key_stored_after_it_started() {
          or set ANTHROPIC_API_KEY in the daemon's environment and restart it\n"
     );
     assert!(!err.contains("-32004"), "no raw code in human output");
+    // The issue's case: the key exported in the shell of `ask` only.
+    let out = tokio::process::Command::new(bin())
+        .args(["ask", "hi", "--socket"])
+        .arg(&d.socket)
+        .env("ANTHROPIC_API_KEY", "sk-in-the-shell-only")
+        .env_remove("SYNAPSE_SOCKET")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = s(&out.stderr);
+    assert!(err.starts_with("synapsed: No API key: "), "{err}");
+    assert!(
+        err.contains("note: ANTHROPIC_API_KEY is set in this shell, but a running daemon keeps the environment it was started with"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-in-the-shell-only"));
     let conn = Conn::open(&d.socket).await;
     let e = conn
         .err("turn.submit", json!({"prompt": "over the socket"}))
