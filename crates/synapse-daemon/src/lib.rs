@@ -18,6 +18,7 @@
 
 pub mod activity;
 pub mod approvals;
+pub mod auth_gate;
 pub mod budget;
 pub mod config;
 pub mod direct;

@@ -272,6 +272,11 @@ fn turns_error(e: TurnsError) -> ErrorObjectOwned {
             "Storage error",
             Some(serde_json::json!({"kind": "storage", "message": msg})),
         ),
+        TurnsError::NoCredential(msg) => ErrorObjectOwned::owned(
+            code::NO_CREDENTIAL,
+            "No API key",
+            Some(serde_json::Value::String(msg)),
+        ),
     }
 }
 

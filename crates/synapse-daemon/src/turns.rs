@@ -57,6 +57,9 @@ pub enum TurnsError {
     /// `-32603`: the store cannot take the write (disk full, I/O error).
     #[error("{0}")]
     Storage(String),
+    /// `-32004`: no API credential anywhere; nothing was stored.
+    #[error("{0}")]
+    NoCredential(String),
 }
 
 impl From<synapse_store::StoreError> for TurnsError {
@@ -273,9 +276,12 @@ impl Turns {
             }),
         };
         let sid = session_id.clone();
+        let gate = state.clone();
         // One commit: a new session and its first turn go in together; a
         // continued session must exist (checked inside the transaction).
+        // No credential: refused before anything is stored (same hop).
         blocking(move || {
+            crate::auth_gate::check_submit(&gate.config, &store, (!new_session).then_some(&*sid))?;
             let inserted = if new_session {
                 store.insert_turn_in_new_session(&new_turn)
             } else {

@@ -19,6 +19,9 @@ pub const NOT_FOUND: i32 = -32001;
 pub const TURN_NOT_COMPLETE: i32 = -32002;
 /// A turn needs a host and none (or more than one candidate) is registered.
 pub const NO_HOST: i32 = -32003;
+/// `turn.submit` refused: no API credential can be found (environment, OS
+/// keyring, key file); `data` says what to run. Nothing is stored.
+pub const NO_CREDENTIAL: i32 = -32004;
 /// A line longer than [`crate::MAX_LINE_BYTES`]. Answered with `"id": null`.
 pub const MESSAGE_TOO_LARGE: i32 = -32007;
 
@@ -32,5 +35,6 @@ pub const ALL: &[(i32, &str)] = &[
     (NOT_FOUND, "Not found"),
     (TURN_NOT_COMPLETE, "Turn not complete"),
     (NO_HOST, "No host"),
+    (NO_CREDENTIAL, "No API key"),
     (MESSAGE_TOO_LARGE, "Message too large"),
 ];

@@ -43,6 +43,9 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::json!({"error": e}));
             }
             eprintln!("synapsed: {}", crate::client_cmds::rpc_line(&e));
+            if e.code == synapse_protocol::code::NO_CREDENTIAL {
+                shell_key_note();
+            }
             return Ok(ExitCode::from(1));
         }
         Err(e) => return Err(e.into()),
@@ -206,10 +209,8 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(e) = &result.error {
             eprintln!("error ({}): {}", e.kind.as_str(), e.message);
-            if e.kind == synapse_protocol::ErrorKind::Authentication
-                && std::env::var_os("ANTHROPIC_API_KEY").is_some_and(|v| !v.is_empty())
-            {
-                eprintln!("note: ANTHROPIC_API_KEY is set in this shell, but a running daemon keeps the environment it was started with; `synapsed auth login` stores the key where the daemon finds it at the next turn");
+            if e.kind == synapse_protocol::ErrorKind::Authentication {
+                shell_key_note();
             }
         }
     }
@@ -220,4 +221,11 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A key exported in this shell does not reach a daemon that is running.
+fn shell_key_note() {
+    if std::env::var_os("ANTHROPIC_API_KEY").is_some_and(|v| !v.is_empty()) {
+        eprintln!("note: ANTHROPIC_API_KEY is set in this shell, but a running daemon keeps the environment it was started with; `synapsed auth login` stores the key where the daemon finds it at the next turn");
+    }
 }

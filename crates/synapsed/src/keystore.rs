@@ -24,6 +24,8 @@ use synapse_agent::credentials::{
 };
 use synapse_agent::{Secret, Settings};
 
+use crate::os_keyring as keyring;
+
 /// Keyring service name.
 pub const SERVICE: &str = "synapse";
 /// Keyring user name.

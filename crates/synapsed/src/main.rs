@@ -15,6 +15,7 @@ mod keystore;
 mod logging;
 mod mcp;
 mod models_cmd;
+mod os_keyring;
 mod serve;
 mod setup;
 mod usage;

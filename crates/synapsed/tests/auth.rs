@@ -162,12 +162,51 @@ async fn a_running_daemon_uses_a_key_stored_after_it_started() {
         serde_json::from_slice(&run_cli(&d.socket, &["status", "--json"]).await.stdout).unwrap();
     assert_eq!(st["auth"], json!("missing"));
 
+    // No key anywhere: the submit is refused, nothing is stored (ADR 0029).
     let out = run_cli(&d.socket, &["ask", "hi"]).await;
     assert_eq!(out.status.code(), Some(1));
     let err = s(&out.stderr);
+    assert_eq!(
+        err,
+        "synapsed: No API key: none in the environment, the OS keyring or the key file; \
+         run `synapsed auth login` (a running daemon uses the key from the next turn), \
+         or set ANTHROPIC_API_KEY in the daemon's environment and restart it\n"
+    );
+    assert!(!err.contains("-32004"), "no raw code in human output");
+    // The issue's case: the key exported in the shell of `ask` only.
+    let out = tokio::process::Command::new(bin())
+        .args(["ask", "hi", "--socket"])
+        .arg(&d.socket)
+        .env("ANTHROPIC_API_KEY", "sk-in-the-shell-only")
+        .env_remove("SYNAPSE_SOCKET")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = s(&out.stderr);
+    assert!(err.starts_with("synapsed: No API key: "), "{err}");
     assert!(
-        err.contains("error (authentication): no API key: run `synapsed auth login`"),
+        err.contains("note: ANTHROPIC_API_KEY is set in this shell, but a running daemon keeps the environment it was started with"),
         "{err}"
+    );
+    assert!(!err.contains("sk-in-the-shell-only"));
+    let conn = Conn::open(&d.socket).await;
+    let e = conn
+        .err("turn.submit", json!({"prompt": "over the socket"}))
+        .await;
+    assert_eq!(e.code, -32004, "{e:?}");
+    assert_eq!(e.message, "No API key");
+    assert!(
+        e.data
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|d| d.contains("run `synapsed auth login`")),
+        "{e:?}"
+    );
+    assert_eq!(
+        conn.call("session.list", json!({})).await,
+        json!([]),
+        "a refused submit stores no session"
     );
     assert!(api.requests().is_empty());
 
@@ -187,11 +226,15 @@ async fn a_running_daemon_uses_a_key_stored_after_it_started() {
         Some(KEY)
     );
 
-    // Logged out: the next turn has no key again.
+    // Logged out: the next submit is refused again; only the one session
+    // that ran is stored.
     assert_eq!(auth(cfg.path(), &["logout"], "").status.code(), Some(0));
     let out = run_cli(&d.socket, &["ask", "and now"]).await;
     assert_eq!(out.status.code(), Some(1));
+    assert!(s(&out.stderr).starts_with("synapsed: No API key: "));
     assert_eq!(api.requests().len(), 1);
+    let sessions = conn.call("session.list", json!({})).await;
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
 
     d.signal(15);
     let _ = d.child.wait();

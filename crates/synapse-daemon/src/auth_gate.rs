@@ -1,0 +1,62 @@
+//! `turn.submit` is refused when no API credential can be found (ADR 0029).
+//!
+//! Checked at each submit, before anything is stored: a turn that could only
+//! end `api_error`/`authentication` is not created, and neither is its
+//! session. The credential is resolved again at each request by the agent,
+//! so a key stored after the daemon started (`synapsed auth login`) is used
+//! at once, and a key removed between submit and request still fails the
+//! turn with `authentication`.
+//!
+//! The error is `-32004` "No API key"; its `data` (a string, like the
+//! `-32602` explanations) says what to run. It never contains a credential.
+
+use synapse_agent::credentials::{CredentialResolver, FixedCredential};
+
+use crate::config::DaemonConfig;
+use crate::turns::TurnsError;
+
+/// What a user does about a missing key, for a daemon that is already
+/// running (a key exported in the client's shell does not reach it).
+pub const FIX: &str =
+    "run `synapsed auth login` (a running daemon uses the key from the next turn), \
+or set ANTHROPIC_API_KEY in the daemon's environment and restart it";
+
+/// Why a submit was refused: the text of the error's `data`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Missing(pub String);
+
+/// Ok when a credential can be found now (environment, OS keyring, key
+/// file, or the settings of an embedded daemon). Blocking: the OS keyring
+/// may be asked over D-Bus; call it from a blocking task.
+pub fn require(config: &DaemonConfig) -> Result<(), Missing> {
+    let resolved = match &config.credentials {
+        Some(c) => c.resolve(),
+        None => FixedCredential::from_settings(&config.settings).resolve(),
+    };
+    match resolved {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(Missing(format!(
+            "none in the environment, the OS keyring or the key file; {FIX}"
+        ))),
+        Err(e) => Err(Missing(format!("{e}; {FIX}"))),
+    }
+}
+
+/// The submit's check: `-32004` when no credential is found, except that an
+/// unknown continued session is still `-32001` (the params' error first).
+/// Nothing is written.
+pub(crate) fn check_submit(
+    config: &DaemonConfig,
+    store: &synapse_store::Store,
+    continued: Option<&str>,
+) -> Result<(), TurnsError> {
+    let Err(Missing(why)) = require(config) else {
+        return Ok(());
+    };
+    if let Some(id) = continued {
+        if !store.session_exists(id)? {
+            return Err(TurnsError::NotFound(format!("session {id}")));
+        }
+    }
+    Err(TurnsError::NoCredential(why))
+}
