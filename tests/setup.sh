@@ -11,7 +11,7 @@ cd "$root"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import pytest, pxr, anthropic, mcp, PySide6, importlib.metadata as m; m.distribution("types-houdini"), m.distribution("maturin")' 2>/dev/null; then
+if ! .venv/bin/python -c 'import pytest, pxr, anthropic, mcp, PySide6, importlib.metadata as m; m.distribution("types-houdini"), m.distribution("maturin"), m.distribution("typeshed_client")' 2>/dev/null; then
     .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 # Qt (the panel tests, offscreen) needs a few system libraries; install the missing ones.
