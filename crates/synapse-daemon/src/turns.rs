@@ -391,7 +391,7 @@ impl Turns {
         let prepared = blocking(move || {
             let compaction = store.latest_compaction(&sid)?;
             let from = compaction.as_ref().map_or(0, |c| c.0);
-            let history = store.session_history_from(&sid, from)?;
+            let history = store.session_history_raw_from(&sid, from)?;
             let tools = session_tools(&store, &sid, host_specs);
             let allowed = store.session_allowed_tools(&sid).unwrap_or_else(|e| {
                 tracing::warn!(turn_id = %tid, error = %e, "cannot read the session's allowed tools");
@@ -420,7 +420,8 @@ impl Turns {
             turn_id: turn.turn_id.clone(),
             session_id: turn.session_id.clone(),
             history_bytes: history.bytes,
-            history: history.messages,
+            history: Vec::new(),
+            stored_history: history.messages,
             stored_idx,
             summary,
             prompt: turn.prompt.clone(),
