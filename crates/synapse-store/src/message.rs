@@ -390,6 +390,31 @@ impl Store {
         Ok(())
     }
 
+    /// Insert a turn already started, in one commit: its session when
+    /// `new_session`, the turn (see [`Store::insert_turn`]), `queued` →
+    /// `running` with `started_at`, and its prompt as the session's next
+    /// message. The daemon's submit path when the turn can run at once: the
+    /// only fsync before its first request (ADR 0028).
+    pub fn insert_started_turn(
+        &self,
+        turn: &crate::NewTurn,
+        new_session: bool,
+        started_at: Timestamp,
+        prompt: &Value,
+    ) -> Result<()> {
+        let stored = stored_message(&turn.turn_id, prompt)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if new_session {
+            crate::session::insert_session(&tx, &turn.session_id, turn.created_at, None)?;
+        }
+        crate::turn::insert_turn_tx(&tx, turn)?;
+        crate::turn::set_running_tx(&tx, &turn.turn_id, started_at)?;
+        append_tx(&tx, &turn.session_id, &turn.turn_id, &stored)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The session's history as Anthropic-shaped messages, oldest first:
     /// what to send when continuing it. Empty for an unknown session.
     pub fn session_messages(&self, session_id: &str) -> Result<Vec<Value>> {

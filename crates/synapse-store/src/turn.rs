@@ -395,10 +395,8 @@ pub(crate) fn set_running_tx(
     started_at: Timestamp,
 ) -> Result<()> {
     require_status(conn, turn_id, TurnStatus::Running, &[TurnStatus::Queued])?;
-    conn.execute(
-        "UPDATE turns SET status = 'running', started_at = ?2 WHERE id = ?1",
-        params![turn_id, started_at.unix_ms()],
-    )?;
+    conn.prepare_cached("UPDATE turns SET status = 'running', started_at = ?2 WHERE id = ?1")?
+        .execute(params![turn_id, started_at.unix_ms()])?;
     Ok(())
 }
 
@@ -425,7 +423,7 @@ pub(crate) fn add_usage_tx(conn: &Connection, turn_id: &str, usage: &Usage) -> R
 }
 
 /// Insert a queued turn inside `tx` (see [`Store::insert_turn`]).
-fn insert_turn_tx(tx: &rusqlite::Transaction<'_>, turn: &NewTurn) -> Result<()> {
+pub(crate) fn insert_turn_tx(tx: &rusqlite::Transaction<'_>, turn: &NewTurn) -> Result<()> {
     let params_json =
         serde_json::to_string(&turn.params).map_err(StoreError::json("turns.params"))?;
     let title: Option<Option<String>> = tx
@@ -435,21 +433,22 @@ fn insert_turn_tx(tx: &rusqlite::Transaction<'_>, turn: &NewTurn) -> Result<()> 
     let Some(title) = title else {
         return Err(StoreError::not_found("session", &turn.session_id));
     };
-    let inserted = tx.execute(
-        "INSERT INTO turns (id, session_id, seq, prompt, host_id, status, created_at, params)
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO turns (id, session_id, seq, prompt, host_id, status, created_at, params)
          VALUES (?1, ?2,
                  (SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE session_id = ?2),
                  ?3, ?4, 'queued', ?5, ?6)
          ON CONFLICT (id) DO NOTHING",
-        params![
+        )?
+        .execute(params![
             turn.turn_id,
             turn.session_id,
             turn.prompt,
             turn.host_id,
             turn.created_at.unix_ms(),
             params_json
-        ],
-    )?;
+        ])?;
     if inserted == 0 {
         return Err(StoreError::AlreadyExists {
             what: "turn",
