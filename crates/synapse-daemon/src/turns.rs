@@ -1,8 +1,12 @@
 //! Turns: submission, scheduling, running, cancelling, waiting, shutdown.
 //!
 //! - A submitted turn is persisted `queued` and put on its session's FIFO
-//!   queue once the `turn.submit` response has been queued on the submitter's
-//!   connection (so that response always precedes the turn's first event).
+//!   queue at submit (in commit order); it runs only once the `turn.submit`
+//!   response has been queued on the submitter's connection (so that
+//!   response always precedes the turn's first event). When the session is
+//!   idle and a slot is free, the turn is instead committed `running` with
+//!   its prompt in the submit's commit and starts as soon as the response
+//!   is queued (ADR 0028).
 //! - Each session with queued turns has one worker task that runs them in
 //!   order; workers of different sessions run concurrently, at most
 //!   `concurrent_sessions` at a time (a semaphore).
@@ -88,6 +92,10 @@ pub struct LiveTurn {
     /// Set when the turn was committed `running` at submit: what its worker
     /// needs, taken by [`Turns::start`].
     ready: Mutex<Option<Box<Ready>>>,
+    /// Its submit response is queued ([`Turns::start`] was called): its
+    /// session's worker may run it (its first event follows that response).
+    answered: AtomicBool,
+    answered_signal: tokio::sync::Notify,
 }
 
 /// Everything a turn reads before its first request (see [`read_start`]).
@@ -387,14 +395,38 @@ impl Turns {
             hub: Hub::new(&turn_id),
             result,
             ready: Mutex::new(ready),
+            answered: AtomicBool::new(false),
+            answered_signal: tokio::sync::Notify::new(),
         });
         turn.hub.subscribe(caller);
-        self.lock().live.insert(turn_id, turn.clone());
+        let spawn_worker = {
+            let mut inner = self.lock();
+            inner.live.insert(turn_id, turn.clone());
+            // A queued turn takes its place in its session's queue now, in
+            // the order the submits were committed (not the order their
+            // responses happen to be written); its worker waits for
+            // `start` before running it.
+            if fast {
+                false
+            } else {
+                let entry = inner.sessions.entry(turn.session_id.clone()).or_default();
+                entry.0.push_back(turn.clone());
+                !std::mem::replace(&mut entry.1, true)
+            }
+        };
+        if spawn_worker {
+            let this = self.clone();
+            let state = state.clone();
+            let sid = turn.session_id.clone();
+            tokio::spawn(async move { this.session_worker(state, sid, None).await });
+        }
         state.activity.turn_started();
         Ok(turn)
     }
 
-    /// Queue `turn` on its session (after its submit response was queued).
+    /// Let `turn` run (after its submit response was queued): a turn
+    /// committed `running` at submit starts now; a queued one when its
+    /// session's worker reaches it.
     pub fn start(self: &Arc<Self>, state: &Arc<State>, turn: Arc<LiveTurn>) {
         let ready = turn.ready.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(ready) = ready {
@@ -411,25 +443,8 @@ impl Turns {
             tokio::spawn(async move { this.session_worker(state, sid, Some((turn, ready))).await });
             return;
         }
-        let spawn_worker = {
-            let mut inner = self.lock();
-            let entry = inner.sessions.entry(turn.session_id.clone()).or_default();
-            entry.0.push_back(turn.clone());
-            if entry.1 {
-                false
-            } else {
-                entry.1 = true;
-                true
-            }
-        };
-        if spawn_worker {
-            let this = self.clone();
-            let state = state.clone();
-            tokio::spawn(async move {
-                this.session_worker(state, turn.session_id.clone(), None)
-                    .await
-            });
-        }
+        turn.answered.store(true, Ordering::Release);
+        turn.answered_signal.notify_one();
     }
 
     /// Take the idle `session_id`'s worker and a slot, when both are free.
@@ -497,6 +512,14 @@ impl Turns {
                     }
                 }
             };
+            // Its submit response first (`start` follows it at once); a
+            // cancel ends a queued turn without its worker.
+            while !next.answered.load(Ordering::Acquire) {
+                tokio::select! {
+                    () = next.answered_signal.notified() => {}
+                    () = next.cancel.cancelled() => break,
+                }
+            }
             let permit = tokio::select! {
                 p = self.slots.clone().acquire_owned() => p.ok(),
                 () = next.cancel.cancelled() => None,
