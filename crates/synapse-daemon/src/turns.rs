@@ -720,17 +720,23 @@ impl Turns {
         let store = self.store.clone();
         let r = result.clone();
         blocking(move || {
-            match store.finish_turn(&r) {
-                // Already final in the store (a retry after a partial failure).
-                Err(synapse_store::StoreError::InvalidTransition { .. }) => {}
-                other => other?,
+            if r.status == TurnStatus::Complete {
+                match store.finish_turn(&r) {
+                    // Already final in the store (a retry after a partial failure).
+                    Err(synapse_store::StoreError::InvalidTransition { .. }) => {}
+                    other => other?,
+                }
+                return Ok(());
             }
-            if r.status != TurnStatus::Complete {
-                store.repair_session(
-                    &r.session_id,
-                    &synapse_store::Repair::ended(r.status),
-                    Timestamp::now(),
-                )?;
+            // The final status and the history's repair in one commit.
+            let repair = synapse_store::Repair::ended(r.status);
+            match store.finish_turn_repairing(&r, &repair, Timestamp::now()) {
+                Err(synapse_store::StoreError::InvalidTransition { .. }) => {
+                    store.repair_session(&r.session_id, &repair, Timestamp::now())?;
+                }
+                other => {
+                    other?;
+                }
             }
             Ok(())
         })

@@ -305,51 +305,28 @@ impl Store {
     /// final and the stored status `queued`/`running`; finishing an already
     /// final turn is [`StoreError::InvalidTransition`] and changes nothing.
     pub fn finish_turn(&self, result: &TurnResult) -> Result<()> {
-        let turn_id = result.turn_id.as_str();
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if !result.status.is_final() {
-            let from =
-                status_of(&tx, turn_id)?.ok_or_else(|| StoreError::not_found("turn", turn_id))?;
-            return Err(StoreError::InvalidTransition {
-                turn_id: turn_id.to_owned(),
-                from,
-                to: result.status,
-            });
-        }
-        require_status(
-            &tx,
-            turn_id,
-            result.status,
-            &[TurnStatus::Queued, TurnStatus::Running],
-        )?;
-        let u = &result.usage;
-        tx.execute(
-            "UPDATE turns SET status = ?2, text = ?3, iterations = ?4,
-                 input_tokens = ?5, output_tokens = ?6, cache_read_input_tokens = ?7,
-                 cache_creation_input_tokens = ?8, error_kind = ?9, error_message = ?10,
-                 started_at = COALESCE(started_at, ?11), finished_at = ?12
-             WHERE id = ?1",
-            params![
-                turn_id,
-                result.status.as_str(),
-                result.text,
-                result.iterations,
-                to_i64(u.input_tokens),
-                to_i64(u.output_tokens),
-                to_i64(u.cache_read_input_tokens),
-                to_i64(u.cache_creation_input_tokens),
-                result.error.as_ref().map(|e| e.kind.as_str()),
-                result.error.as_ref().map(|e| e.message.as_str()),
-                result.started_at.unix_ms(),
-                result.finished_at.unix_ms()
-            ],
-        )?;
-        for call in &result.tool_calls {
-            upsert_tool_call(&tx, turn_id, call)?;
-        }
+        finish_turn_tx(&tx, result)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// [`Store::finish_turn`] and [`Store::repair_session`] of its session
+    /// in one transaction (one commit): how a turn that stopped early ends
+    /// (cancel → `done` waits for one fsync, not two).
+    pub fn finish_turn_repairing(
+        &self,
+        result: &TurnResult,
+        repair: &crate::Repair,
+        now: Timestamp,
+    ) -> Result<crate::RepairReport> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        finish_turn_tx(&tx, result)?;
+        let report = crate::recovery::repair_in(&tx, &result.session_id, repair, now)?;
+        tx.commit()?;
+        Ok(report)
     }
 
     /// One turn, with `result` (including tool calls) when final.
@@ -464,5 +441,50 @@ pub(crate) fn insert_turn_tx(tx: &rusqlite::Transaction<'_>, turn: &NewTurn) -> 
         }
     }
     crate::message::touch_session(tx, &turn.session_id, turn.created_at.unix_ms())?;
+    Ok(())
+}
+
+/// Make a turn final inside `tx` (see [`Store::finish_turn`]).
+fn finish_turn_tx(tx: &Connection, result: &TurnResult) -> Result<()> {
+    let turn_id = result.turn_id.as_str();
+    if !result.status.is_final() {
+        let from = status_of(tx, turn_id)?.ok_or_else(|| StoreError::not_found("turn", turn_id))?;
+        return Err(StoreError::InvalidTransition {
+            turn_id: turn_id.to_owned(),
+            from,
+            to: result.status,
+        });
+    }
+    require_status(
+        &tx,
+        turn_id,
+        result.status,
+        &[TurnStatus::Queued, TurnStatus::Running],
+    )?;
+    let u = &result.usage;
+    tx.prepare_cached(
+        "UPDATE turns SET status = ?2, text = ?3, iterations = ?4,
+             input_tokens = ?5, output_tokens = ?6, cache_read_input_tokens = ?7,
+             cache_creation_input_tokens = ?8, error_kind = ?9, error_message = ?10,
+             started_at = COALESCE(started_at, ?11), finished_at = ?12
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        turn_id,
+        result.status.as_str(),
+        result.text,
+        result.iterations,
+        to_i64(u.input_tokens),
+        to_i64(u.output_tokens),
+        to_i64(u.cache_read_input_tokens),
+        to_i64(u.cache_creation_input_tokens),
+        result.error.as_ref().map(|e| e.kind.as_str()),
+        result.error.as_ref().map(|e| e.message.as_str()),
+        result.started_at.unix_ms(),
+        result.finished_at.unix_ms()
+    ])?;
+    for call in &result.tool_calls {
+        upsert_tool_call(tx, turn_id, call)?;
+    }
     Ok(())
 }
