@@ -392,7 +392,13 @@ impl Turns {
             created_at: now,
             phase: AtomicU8::new(if ready.is_some() { RUNNING } else { QUEUED }),
             cancel: CancellationToken::new(),
-            hub: Hub::new(&turn_id),
+            // A turn started here runs before its submit answer is written:
+            // its events are held until `start` (after that answer).
+            hub: if ready.is_some() {
+                Hub::held(&turn_id)
+            } else {
+                Hub::new(&turn_id)
+            },
             result,
             ready: Mutex::new(ready),
             answered: AtomicBool::new(false),
@@ -420,17 +426,10 @@ impl Turns {
             let sid = turn.session_id.clone();
             tokio::spawn(async move { this.session_worker(state, sid, None).await });
         }
-        state.activity.turn_started();
-        Ok(turn)
-    }
-
-    /// Let `turn` run (after its submit response was queued): a turn
-    /// committed `running` at submit starts now; a queued one when its
-    /// session's worker reaches it.
-    pub fn start(self: &Arc<Self>, state: &Arc<State>, turn: Arc<LiveTurn>) {
         let ready = turn.ready.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(ready) = ready {
-            // Committed `running` at submit; the event follows the response.
+            // Committed `running`: the request goes out now, alongside the
+            // submit answer; `running` is the first event (held, see above).
             turn.hub.emit(
                 TurnEventKind::Status {
                     status: TurnStatus::Running,
@@ -440,9 +439,19 @@ impl Turns {
             let this = self.clone();
             let state = state.clone();
             let sid = turn.session_id.clone();
-            tokio::spawn(async move { this.session_worker(state, sid, Some((turn, ready))).await });
-            return;
+            let t = turn.clone();
+            tokio::spawn(async move { this.session_worker(state, sid, Some((t, ready))).await });
         }
+        state.activity.turn_started();
+        Ok(turn)
+    }
+
+    /// Let `turn` run (after its submit response was queued): a turn
+    /// committed `running` at submit starts now; a queued one when its
+    /// session's worker reaches it.
+    pub fn start(self: &Arc<Self>, _state: &Arc<State>, turn: Arc<LiveTurn>) {
+        // A turn started at submit: its held events go out now.
+        turn.hub.release(&self.global);
         turn.answered.store(true, Ordering::Release);
         turn.answered_signal.notify_one();
     }
