@@ -1130,7 +1130,8 @@ impl Drop for SendToolCancel<'_> {
 /// usage and tool-call records gathered since the previous one.
 ///
 /// The first message (the prompt) starts the turn: `queued` → `running` and
-/// the prompt in one commit, then the `running` event. So the path from the
+/// the prompt in one commit, then the `running` event (unless the turn was
+/// committed `running` with its prompt at submit: then nothing is written). So the path from the
 /// worker taking a turn to its first request byte makes one fsync, and each
 /// tool round two (the assistant message with its usage, the tool results
 /// with their call records). Usage of an attempt that produced no message (a
