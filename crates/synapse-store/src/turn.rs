@@ -456,7 +456,7 @@ fn finish_turn_tx(tx: &Connection, result: &TurnResult) -> Result<()> {
         });
     }
     require_status(
-        &tx,
+        tx,
         turn_id,
         result.status,
         &[TurnStatus::Queued, TurnStatus::Running],
