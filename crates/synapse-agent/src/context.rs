@@ -205,6 +205,7 @@ pub fn summary_request(model: &str, older: &[Value]) -> ProviderRequest {
         max_tokens: SUMMARY_MAX_TOKENS,
         system: Some(String::new()),
         tools: Vec::new(),
+        stored: Vec::new(),
         messages: vec![json!({"role": "user", "content": [{"type": "text", "text": prompt}]})],
     }
 }
@@ -215,10 +216,7 @@ pub fn prepend_summary(messages: &mut [Value], summary: &str) {
     let Some(first) = messages.first_mut() else {
         return;
     };
-    let block = json!({
-        "type": "text",
-        "text": format!("{SUMMARY_MARKER} Summary of the earlier conversation:\n{summary}")
-    });
+    let block = summary_block(summary);
     match first.get_mut("content") {
         Some(Value::Array(content)) => content.insert(0, block),
         Some(Value::String(text)) => {
@@ -227,6 +225,27 @@ pub fn prepend_summary(messages: &mut [Value], summary: &str) {
         }
         _ => first["content"] = json!([block]),
     }
+}
+
+/// The text block that carries a compaction's `summary` in front of the
+/// first message sent.
+pub fn summary_block(summary: &str) -> Value {
+    json!({
+        "type": "text",
+        "text": format!("{SUMMARY_MARKER} Summary of the earlier conversation:\n{summary}")
+    })
+}
+
+/// [`prepend_summary`] on a request: on its first stored message when it has
+/// one (only that message's text is rewritten), else on its first message.
+pub fn prepend_summary_to(req: &mut ProviderRequest, summary: &str) {
+    if let Some(first) = req.stored.first_mut() {
+        if first.prepend_block(&summary_block(summary)).is_ok() {
+            return;
+        }
+        req.materialize();
+    }
+    prepend_summary(&mut req.messages, summary);
 }
 
 /// A provider sink for the summary request: usage and retries count to the
@@ -276,6 +295,7 @@ impl Window {
             Some((prompt, history)) if history_bytes > 0 && !history.is_empty() => {
                 // Everything but the messages, then the known history and the prompt.
                 let frame = ProviderRequest {
+                    stored: Vec::new(),
                     messages: Vec::new(),
                     ..req.clone_without_messages()
                 };
@@ -349,6 +369,8 @@ pub(crate) async fn compact(
     cancel: &CancellationToken,
 ) -> Result<(), ProviderError> {
     let before = win.estimate();
+    // Compaction edits messages: the stored ones are parsed from here on.
+    req.materialize();
     if elide(&mut req.messages, KEEP_TOOL_RESULTS) > 0 {
         win.measure(req);
         observer.event(TurnEventKind::Compaction {
@@ -368,14 +390,17 @@ pub(crate) async fn compact(
     // The smallest cut that leaves at most half the budget; at most up to
     // the current turn's prompt, which always stays.
     let half = win.threshold / 2;
+    // Bytes from each message to the end, each message measured once (the
+    // search was quadratic: seconds at 5,000 turns).
+    let mut rest = vec![0usize; req.messages.len() + 1];
+    for (i, m) in req.messages.iter().enumerate().rev() {
+        rest[i] = rest[i + 1] + json_bytes(m) + 1;
+    }
     let cut = starts
         .iter()
         .copied()
         .filter(|&s| s > 0)
-        .find(|&s| {
-            let rest: usize = req.messages[s..].iter().map(|m| json_bytes(m) + 1).sum();
-            tokens_of_bytes(rest) <= half
-        })
+        .find(|&s| tokens_of_bytes(rest[s]) <= half)
         .unwrap_or(current);
     if cut == 0 {
         tracing::warn!("the current turn alone is over the context budget; nothing to summarize");

@@ -6,7 +6,7 @@
 
 use futures::future::BoxFuture;
 use serde_json::Value;
-use synapse_protocol::{ToolSpec, TurnError, Usage};
+use synapse_protocol::{RawMessage, ToolSpec, TurnError, Usage};
 use tokio_util::sync::CancellationToken;
 
 /// One request: everything the API call needs.
@@ -20,7 +20,10 @@ pub struct ProviderRequest {
     pub system: Option<String>,
     /// Tools (the last one carries `cache_control`).
     pub tools: Vec<ToolSpec>,
-    /// Anthropic-shaped messages, oldest first, sent verbatim.
+    /// Stored messages sent first, as their stored JSON text (spliced into
+    /// the body byte for byte, never parsed; ADR 0028).
+    pub stored: Vec<RawMessage>,
+    /// Anthropic-shaped messages sent after `stored`, oldest first, verbatim.
     pub messages: Vec<Value>,
 }
 
@@ -32,8 +35,25 @@ impl ProviderRequest {
             max_tokens: self.max_tokens,
             system: self.system.clone(),
             tools: self.tools.clone(),
+            stored: Vec::new(),
             messages: Vec::new(),
         }
+    }
+
+    /// Parse the `stored` messages into `messages` (in front), for the code
+    /// that edits the history (compaction). Sends the same bytes as before.
+    pub fn materialize(&mut self) {
+        if self.stored.is_empty() {
+            return;
+        }
+        let mut all: Vec<Value> = self.stored.drain(..).map(|m| m.to_value()).collect();
+        all.append(&mut self.messages);
+        self.messages = all;
+    }
+
+    /// How many messages the request sends.
+    pub fn message_count(&self) -> usize {
+        self.stored.len() + self.messages.len()
     }
 }
 

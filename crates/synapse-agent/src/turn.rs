@@ -62,8 +62,11 @@ pub struct TurnSpec {
     /// Its session.
     pub session_id: String,
     /// Prior Anthropic-shaped messages of the session, sent verbatim before
-    /// the new prompt.
+    /// the new prompt (after `stored_history`).
     pub history: Vec<Value>,
+    /// Prior messages of the session as their stored JSON text, sent first
+    /// and spliced byte for byte (the daemon's path; ADR 0028).
+    pub stored_history: Vec<synapse_protocol::RawMessage>,
     /// The user's new message.
     pub prompt: String,
     /// System prompt; `None`: the settings' default; `Some("")`: none.
@@ -247,6 +250,7 @@ async fn run_loop(
                 .unwrap_or_else(|| settings.system_prompt.clone()),
         ),
         tools,
+        stored: spec.stored_history,
         messages: spec.history,
     };
     let user = json!({"role": "user", "content": [{"type": "text", "text": spec.prompt}]});
@@ -255,7 +259,7 @@ async fn run_loop(
     }
     req.messages.push(user);
     if let Some(summary) = &spec.summary {
-        context::prepend_summary(&mut req.messages, summary);
+        context::prepend_summary_to(&mut req, summary);
     }
     let mut window = context::Window::new(settings, &req, spec.stored_idx, spec.history_bytes);
     let set = |f: &dyn Fn(&mut Progress)| {

@@ -308,8 +308,9 @@ fn refused(tool: &str, error_type: &str, message: String) -> ToolOutcome {
 }
 
 /// The mode of a new turn: the one asked for, else the session's last
-/// mode, else the config's `default_mode`.
-pub(crate) async fn submit_mode(
+/// mode, else the config's `default_mode`. Runs on a blocking thread (the
+/// submit path folds this read into its one blocking call).
+pub(crate) fn submit_mode_blocking(
     store: &synapse_store::Store,
     asked: Option<PermissionMode>,
     session_id: Option<&str>,
@@ -318,18 +319,14 @@ pub(crate) async fn submit_mode(
     if let Some(m) = asked {
         return m;
     }
-    let Some(sid) = session_id.map(str::to_owned) else {
+    let Some(sid) = session_id else {
         return default;
     };
-    let store = store.clone();
-    match tokio::task::spawn_blocking(move || store.session_last_mode(&sid)).await {
-        Ok(Ok(Some(m))) => PermissionMode::parse(&m).unwrap_or(default),
-        Ok(Ok(None)) => default,
-        other => {
-            tracing::warn!(
-                ?other,
-                "cannot read the session's last mode; using default_mode"
-            );
+    match store.session_last_mode(sid) {
+        Ok(Some(m)) => PermissionMode::parse(&m).unwrap_or(default),
+        Ok(None) => default,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the session's last mode; using default_mode");
             default
         }
     }

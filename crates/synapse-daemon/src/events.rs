@@ -46,6 +46,9 @@ struct HubState {
     next_seq: u64,
     peers: Vec<Peer>,
     done: bool,
+    /// Events held until [`Hub::release`] (a turn that runs before its
+    /// submit answer is written: its events must follow that answer).
+    held: Option<Vec<TurnEventKind>>,
 }
 
 impl Hub {
@@ -54,6 +57,25 @@ impl Hub {
         Self {
             turn_id: turn_id.to_owned(),
             state: Mutex::new(HubState::default()),
+        }
+    }
+
+    /// A hub whose events are held until [`Hub::release`].
+    pub fn held(turn_id: &str) -> Self {
+        let hub = Self::new(turn_id);
+        hub.lock().held = Some(Vec::new());
+        hub
+    }
+
+    /// Send the held events, in order, and stop holding (no-op when not
+    /// holding).
+    pub fn release(&self, global: &Global) {
+        let mut st = self.lock();
+        let Some(held) = st.held.take() else {
+            return;
+        };
+        for kind in held {
+            self.send(&mut st, kind, global);
         }
     }
 
@@ -75,11 +97,19 @@ impl Hub {
 
     /// Emit one event to the turn's subscribers and the global ones.
     pub fn emit(&self, kind: TurnEventKind, global: &Global) {
-        let done = kind.is_done();
-        let required = kind.is_required();
         // Seq assignment and queueing happen under the lock so every
         // subscriber sees events in seq order.
         let mut st = self.lock();
+        if let Some(held) = st.held.as_mut() {
+            held.push(kind);
+            return;
+        }
+        self.send(&mut st, kind, global);
+    }
+
+    fn send(&self, st: &mut HubState, kind: TurnEventKind, global: &Global) {
+        let done = kind.is_done();
+        let required = kind.is_required();
         if st.done {
             return;
         }

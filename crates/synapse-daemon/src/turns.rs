@@ -1,8 +1,12 @@
 //! Turns: submission, scheduling, running, cancelling, waiting, shutdown.
 //!
 //! - A submitted turn is persisted `queued` and put on its session's FIFO
-//!   queue once the `turn.submit` response has been queued on the submitter's
-//!   connection (so that response always precedes the turn's first event).
+//!   queue at submit (in commit order); it runs only once the `turn.submit`
+//!   response has been queued on the submitter's connection (so that
+//!   response always precedes the turn's first event). When the session is
+//!   idle and a slot is free, the turn is instead committed `running` with
+//!   its prompt in the submit's commit and starts as soon as the response
+//!   is queued (ADR 0028).
 //! - Each session with queued turns has one worker task that runs them in
 //!   order; workers of different sessions run concurrently, at most
 //!   `concurrent_sessions` at a time (a semaphore).
@@ -88,6 +92,31 @@ pub struct LiveTurn {
     /// Its events.
     pub hub: Hub,
     result: watch::Sender<Option<TurnResult>>,
+    /// Set when the turn was committed `running` at submit: what its worker
+    /// needs, taken by [`Turns::start`].
+    ready: Mutex<Option<Box<Ready>>>,
+    /// Its submit response is queued ([`Turns::start`] was called): its
+    /// session's worker may run it (its first event follows that response).
+    answered: AtomicBool,
+    answered_signal: tokio::sync::Notify,
+}
+
+/// Everything a turn reads before its first request (see [`read_start`]).
+type Prepared = (
+    synapse_store::RawHistory,
+    Option<String>,
+    Vec<ToolSpec>,
+    Vec<String>,
+);
+
+/// A turn started at submit: the session was idle and a slot free, so the
+/// turn, `running` and its prompt went in one commit with the submit, and
+/// its start-up reads were made in the same blocking call (ADR 0028).
+#[derive(Debug)]
+struct Ready {
+    started_at: Timestamp,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    prepared: Result<Prepared, TurnsError>,
 }
 
 impl LiveTurn {
@@ -255,43 +284,80 @@ impl Turns {
             Some(id) => (id.clone(), false),
             None => (format!("sess_{}", uuid::Uuid::now_v7().simple()), true),
         };
-        let mode = crate::approvals::submit_mode(
-            &self.store,
-            params.mode,
-            params.session_id.as_deref(),
-            state.budget.policy().default_mode,
-        )
-        .await;
+        // The session's worker and a slot are taken now when the session is
+        // idle: then the turn is committed `running` with its prompt in the
+        // submit's own commit, and its start-up reads ride in the same
+        // blocking call (one fsync and one hop before the first request).
+        let permit = self.reserve(&session_id);
+        let fast = permit.is_some();
         let store = self.store.clone();
-        let new_turn = NewTurn {
-            turn_id: turn_id.clone(),
-            session_id: session_id.clone(),
-            prompt: params.prompt.clone(),
-            host_id: host.as_ref().map(|h| h.host_id.clone()),
-            created_at: now,
-            params: json!({
-                "system": params.system, "model": params.model,
-                "max_tokens": params.max_tokens, "max_iterations": params.max_iterations,
-                "mode": mode, "max_turn_cost_usd": params.max_turn_cost_usd,
-            }),
-        };
         let sid = session_id.clone();
+        let asked_mode = params.mode;
+        let continued = params.session_id.clone();
+        let default_mode = state.budget.policy().default_mode;
+        let prompt = params.prompt.clone();
+        let host_id = host.as_ref().map(|h| h.host_id.clone());
+        let host_specs = host.as_ref().map(|h| h.tools().to_vec());
+        let tid = turn_id.clone();
+        let turn_params = json!({
+            "system": params.system, "model": params.model,
+            "max_tokens": params.max_tokens, "max_iterations": params.max_iterations,
+            "max_turn_cost_usd": params.max_turn_cost_usd,
+        });
         let gate = state.clone();
         // One commit: a new session and its first turn go in together; a
         // continued session must exist (checked inside the transaction).
         // No credential: refused before anything is stored (same hop).
-        blocking(move || {
-            crate::auth_gate::check_submit(&gate.config, &store, (!new_session).then_some(&*sid))?;
-            let inserted = if new_session {
+        let submitted = blocking(move || {
+            crate::auth_gate::check_submit(&gate.config, &store, continued.as_deref())?;
+            let mode = crate::approvals::submit_mode_blocking(
+                &store,
+                asked_mode,
+                continued.as_deref(),
+                default_mode,
+            );
+            let mut turn_params = turn_params;
+            turn_params["mode"] = json!(mode);
+            let new_turn = NewTurn {
+                turn_id: tid.clone(),
+                session_id: sid.clone(),
+                prompt: prompt.clone(),
+                host_id,
+                created_at: now,
+                params: turn_params,
+            };
+            let inserted = if fast {
+                store.insert_started_turn(&new_turn, new_session, now, &prompt_message(&prompt))
+            } else if new_session {
                 store.insert_turn_in_new_session(&new_turn)
             } else {
                 store.insert_turn(&new_turn)
             };
             match inserted {
-                Err(e) if e.is_not_found() => Err(TurnsError::NotFound(format!("session {sid}"))),
-                Err(e) if e.is_storage_fault() => Err(TurnsError::Storage(e.to_string())),
-                other => Ok(other?),
+                Err(e) if e.is_not_found() => {
+                    return Err(TurnsError::NotFound(format!("session {sid}")))
+                }
+                Err(e) if e.is_storage_fault() => return Err(TurnsError::Storage(e.to_string())),
+                other => other?,
             }
+            // Read after the commit (a new session exists only now), without
+            // the prompt just committed: the agent loop adds it.
+            let prepared = fast.then(|| {
+                read_start(&store, &sid, host_specs, &tid).and_then(|mut p| {
+                    let h = &mut p.0;
+                    match (h.messages.pop(), h.stored_idx.pop()) {
+                        (Some(_), Some(idx)) if idx + 1 == h.next_idx => {
+                            h.next_idx = idx;
+                            h.bytes = h.messages.iter().map(|m| m.json_len()).sum();
+                            Ok(p)
+                        }
+                        _ => Err(TurnsError::Internal(
+                            "the prompt just stored is not the session's last message".into(),
+                        )),
+                    }
+                })
+            });
+            Ok((mode, prepared))
         })
         .await
         .map_err(|e| match e {
@@ -300,7 +366,25 @@ impl Turns {
                 TurnsError::Storage(error.message)
             }
             other => other,
-        })?;
+        });
+        let (mode, prepared) = match submitted {
+            Ok(x) => x,
+            Err(e) => {
+                if fast {
+                    drop(permit);
+                    self.release(state, &session_id);
+                }
+                return Err(e);
+            }
+        };
+        let ready = match (permit, prepared) {
+            (Some(permit), Some(prepared)) => Some(Box::new(Ready {
+                started_at: now,
+                permit,
+                prepared,
+            })),
+            _ => None,
+        };
         state.storage.succeeded();
         let (result, _) = watch::channel(None);
         let turn = Arc::new(LiveTurn {
@@ -312,38 +396,123 @@ impl Turns {
             mode,
             approvals: Default::default(),
             created_at: now,
-            phase: AtomicU8::new(QUEUED),
+            phase: AtomicU8::new(if ready.is_some() { RUNNING } else { QUEUED }),
             cancel: CancellationToken::new(),
-            hub: Hub::new(&turn_id),
+            // A turn started here runs before its submit answer is written:
+            // its events are held until `start` (after that answer).
+            hub: if ready.is_some() {
+                Hub::held(&turn_id)
+            } else {
+                Hub::new(&turn_id)
+            },
             result,
+            ready: Mutex::new(ready),
+            answered: AtomicBool::new(false),
+            answered_signal: tokio::sync::Notify::new(),
         });
         turn.hub.subscribe(caller);
-        self.lock().live.insert(turn_id, turn.clone());
-        state.activity.turn_started();
-        Ok(turn)
-    }
-
-    /// Queue `turn` on its session (after its submit response was queued).
-    pub fn start(self: &Arc<Self>, state: &Arc<State>, turn: Arc<LiveTurn>) {
         let spawn_worker = {
             let mut inner = self.lock();
-            let entry = inner.sessions.entry(turn.session_id.clone()).or_default();
-            entry.0.push_back(turn.clone());
-            if entry.1 {
+            inner.live.insert(turn_id, turn.clone());
+            // A queued turn takes its place in its session's queue now, in
+            // the order the submits were committed (not the order their
+            // responses happen to be written); its worker waits for
+            // `start` before running it.
+            if fast {
                 false
             } else {
-                entry.1 = true;
-                true
+                let entry = inner.sessions.entry(turn.session_id.clone()).or_default();
+                entry.0.push_back(turn.clone());
+                !std::mem::replace(&mut entry.1, true)
             }
         };
         if spawn_worker {
             let this = self.clone();
             let state = state.clone();
-            tokio::spawn(async move { this.session_worker(state, turn.session_id.clone()).await });
+            let sid = turn.session_id.clone();
+            tokio::spawn(async move { this.session_worker(state, sid, None).await });
+        }
+        let ready = turn.ready.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(ready) = ready {
+            // Committed `running`: the request goes out now, alongside the
+            // submit answer; `running` is the first event (held, see above).
+            turn.hub.emit(
+                TurnEventKind::Status {
+                    status: TurnStatus::Running,
+                },
+                &self.global,
+            );
+            let this = self.clone();
+            let state = state.clone();
+            let sid = turn.session_id.clone();
+            let t = turn.clone();
+            tokio::spawn(async move { this.session_worker(state, sid, Some((t, ready))).await });
+        }
+        state.activity.turn_started();
+        Ok(turn)
+    }
+
+    /// Let `turn` run (after its submit response was queued): a turn
+    /// committed `running` at submit starts now; a queued one when its
+    /// session's worker reaches it.
+    pub fn start(self: &Arc<Self>, _state: &Arc<State>, turn: Arc<LiveTurn>) {
+        // A turn started at submit: its held events go out now.
+        turn.hub.release(&self.global);
+        turn.answered.store(true, Ordering::Release);
+        turn.answered_signal.notify_one();
+    }
+
+    /// Take the idle `session_id`'s worker and a slot, when both are free.
+    fn reserve(&self, session_id: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let mut inner = self.lock();
+        if inner.closing || inner.sessions.contains_key(session_id) {
+            return None;
+        }
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        inner
+            .sessions
+            .insert(session_id.to_owned(), (VecDeque::new(), true));
+        Some(permit)
+    }
+
+    /// Give back a [`Turns::reserve`]d worker whose turn was not submitted:
+    /// turns queued behind it meanwhile get a worker.
+    fn release(self: &Arc<Self>, state: &Arc<State>, session_id: &str) {
+        let queued = {
+            let mut inner = self.lock();
+            match inner.sessions.get(session_id) {
+                Some((q, _)) if q.is_empty() => {
+                    inner.sessions.remove(session_id);
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            }
+        };
+        if queued {
+            let this = self.clone();
+            let state = state.clone();
+            let sid = session_id.to_owned();
+            tokio::spawn(async move { this.session_worker(state, sid, None).await });
         }
     }
 
-    async fn session_worker(self: Arc<Self>, state: Arc<State>, session_id: String) {
+    async fn session_worker(
+        self: Arc<Self>,
+        state: Arc<State>,
+        session_id: String,
+        first: Option<(Arc<LiveTurn>, Box<Ready>)>,
+    ) {
+        if let Some((turn, ready)) = first {
+            let Ready {
+                started_at,
+                permit,
+                prepared,
+            } = *ready;
+            self.run_prepared(&state, turn, started_at, prepared, true)
+                .await;
+            drop(permit);
+        }
         loop {
             let next = {
                 let mut inner = self.lock();
@@ -358,6 +527,14 @@ impl Turns {
                     }
                 }
             };
+            // Its submit response first (`start` follows it at once); a
+            // cancel ends a queued turn without its worker.
+            while !next.answered.load(Ordering::Acquire) {
+                tokio::select! {
+                    () = next.answered_signal.notified() => {}
+                    () = next.cancel.cancelled() => break,
+                }
+            }
             let permit = tokio::select! {
                 p = self.slots.clone().acquire_owned() => p.ok(),
                 () = next.cancel.cancelled() => None,
@@ -386,26 +563,26 @@ impl Turns {
         // The turn becomes `running` in the store together with its prompt
         // (one commit, when the agent hands the prompt to the observer), and
         // the `running` event follows that commit.
-        // Every read the turn needs before its first request, in one
-        // blocking call: the history to send (after the newest compaction
-        // record, whose summary goes in front; refusal turns left out), the
-        // tools to offer, and the session's `allow_session` answers.
         let store = self.store.clone();
         let sid = turn.session_id.clone();
         let host_specs = turn.host.as_ref().map(|h| h.tools().to_vec());
         let tid = turn.turn_id.clone();
-        let prepared = blocking(move || {
-            let compaction = store.latest_compaction(&sid)?;
-            let from = compaction.as_ref().map_or(0, |c| c.0);
-            let history = store.session_history_from(&sid, from)?;
-            let tools = session_tools(&store, &sid, host_specs);
-            let allowed = store.session_allowed_tools(&sid).unwrap_or_else(|e| {
-                tracing::warn!(turn_id = %tid, error = %e, "cannot read the session's allowed tools");
-                Vec::new()
-            });
-            Ok((history, compaction.map(|c| c.1), tools, allowed))
-        })
-        .await;
+        let prepared = blocking(move || Ok(read_start(&store, &sid, host_specs, &tid))).await;
+        let prepared = prepared.and_then(|p| p);
+        self.run_prepared(state, turn, started_at, prepared, false)
+            .await;
+    }
+
+    /// Run a turn whose start-up reads are made; `prompt_committed`: the
+    /// turn was committed `running` with its prompt at submit.
+    async fn run_prepared(
+        &self,
+        state: &Arc<State>,
+        turn: Arc<LiveTurn>,
+        started_at: Timestamp,
+        prepared: Result<Prepared, TurnsError>,
+        prompt_committed: bool,
+    ) {
         let (history, summary, tools, allowed) = match prepared {
             Ok(h) => h,
             Err(e) => {
@@ -426,7 +603,8 @@ impl Turns {
             turn_id: turn.turn_id.clone(),
             session_id: turn.session_id.clone(),
             history_bytes: history.bytes,
-            history: history.messages,
+            history: Vec::new(),
+            stored_history: history.messages,
             stored_idx,
             summary,
             prompt: turn.prompt.clone(),
@@ -464,6 +642,7 @@ impl Turns {
             turn: &turn,
             started_at,
             started: AtomicBool::new(false),
+            prompt_committed,
             pending: Mutex::new(Pending::default()),
             meter,
         };
@@ -556,17 +735,23 @@ impl Turns {
         let store = self.store.clone();
         let r = result.clone();
         blocking(move || {
-            match store.finish_turn(&r) {
-                // Already final in the store (a retry after a partial failure).
-                Err(synapse_store::StoreError::InvalidTransition { .. }) => {}
-                other => other?,
+            if r.status == TurnStatus::Complete {
+                match store.finish_turn(&r) {
+                    // Already final in the store (a retry after a partial failure).
+                    Err(synapse_store::StoreError::InvalidTransition { .. }) => {}
+                    other => other?,
+                }
+                return Ok(());
             }
-            if r.status != TurnStatus::Complete {
-                store.repair_session(
-                    &r.session_id,
-                    &synapse_store::Repair::ended(r.status),
-                    Timestamp::now(),
-                )?;
+            // The final status and the history's repair in one commit.
+            let repair = synapse_store::Repair::ended(r.status);
+            match store.finish_turn_repairing(&r, &repair, Timestamp::now()) {
+                Err(synapse_store::StoreError::InvalidTransition { .. }) => {
+                    store.repair_session(&r.session_id, &repair, Timestamp::now())?;
+                }
+                other => {
+                    other?;
+                }
             }
             Ok(())
         })
@@ -766,6 +951,32 @@ fn failed_result(
     }
 }
 
+/// Every read a turn needs before its first request, on a blocking thread:
+/// the history to send (after the newest compaction record, whose summary
+/// goes in front; refusal turns left out) as stored JSON text, the tools to
+/// offer, and the session's `allow_session` answers.
+fn read_start(
+    store: &Store,
+    sid: &str,
+    host_specs: Option<Vec<ToolSpec>>,
+    tid: &str,
+) -> Result<Prepared, TurnsError> {
+    let compaction = store.latest_compaction(sid)?;
+    let from = compaction.as_ref().map_or(0, |c| c.0);
+    let history = store.session_history_raw_from(sid, from)?;
+    let tools = session_tools(store, sid, host_specs);
+    let allowed = store.session_allowed_tools(sid).unwrap_or_else(|e| {
+        tracing::warn!(turn_id = %tid, error = %e, "cannot read the session's allowed tools");
+        Vec::new()
+    });
+    Ok((history, compaction.map(|c| c.1), tools, allowed))
+}
+
+/// The prompt as the agent loop stores it (the first message of a turn).
+fn prompt_message(prompt: &str) -> Value {
+    json!({"role": "user", "content": [{"type": "text", "text": prompt}]})
+}
+
 /// Run a store call off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, TurnsError> + Send + 'static,
@@ -925,7 +1136,8 @@ impl Drop for SendToolCancel<'_> {
 /// usage and tool-call records gathered since the previous one.
 ///
 /// The first message (the prompt) starts the turn: `queued` → `running` and
-/// the prompt in one commit, then the `running` event. So the path from the
+/// the prompt in one commit, then the `running` event (unless the turn was
+/// committed `running` with its prompt at submit: then nothing is written). So the path from the
 /// worker taking a turn to its first request byte makes one fsync, and each
 /// tool round two (the assistant message with its usage, the tool results
 /// with their call records). Usage of an attempt that produced no message (a
@@ -936,6 +1148,9 @@ struct Observer<'a> {
     turn: &'a LiveTurn,
     started_at: Timestamp,
     started: AtomicBool,
+    /// The prompt was committed with the turn at submit (and the `running`
+    /// event sent): the first message is not written again.
+    prompt_committed: bool,
     /// Usage, tool calls and spend rows not yet committed.
     pending: Mutex<Pending>,
     /// The turn's spend (§12).
@@ -1004,6 +1219,9 @@ impl TurnObserver for Observer<'_> {
             let sid = self.turn.session_id.clone();
             let tid = self.turn.turn_id.clone();
             let first = !self.started.swap(true, Ordering::AcqRel);
+            if first && self.prompt_committed {
+                return Ok(());
+            }
             let saved = if first {
                 let at = self.started_at;
                 blocking(move || Ok(store.start_turn(&sid, &tid, at, &message)?)).await

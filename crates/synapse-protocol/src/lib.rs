@@ -14,6 +14,7 @@ pub mod code;
 pub mod direct;
 pub mod jsonrpc;
 pub mod method;
+pub mod raw_message;
 pub mod schema;
 pub mod time;
 pub mod types;
@@ -23,6 +24,7 @@ pub use direct::{
     ToolImage,
 };
 pub use jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response};
+pub use raw_message::{RawMessage, RawMessageError};
 pub use time::{seconds, Timestamp, MAX_TIMEOUT_S};
 pub use types::*;
 

@@ -36,7 +36,7 @@ use rusqlite::Connection;
 
 pub use error::{Result, StoreError};
 pub use lock::DataDirLock;
-pub use message::{history_problem, History};
+pub use message::{history_problem, History, RawHistory};
 pub use recovery::{RecoveryReport, Repair, RepairReport};
 pub use schema::SCHEMA_VERSION;
 pub use spend::{SpendRecord, SpendTotal};

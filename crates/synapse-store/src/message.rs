@@ -306,6 +306,20 @@ pub struct History {
     pub bytes: usize,
 }
 
+/// The history to send for a session as stored JSON text (see
+/// [`Store::session_history_raw_from`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RawHistory {
+    /// The messages, oldest first, as their stored JSON.
+    pub messages: Vec<synapse_protocol::RawMessage>,
+    /// The stored index of each message.
+    pub stored_idx: Vec<i64>,
+    /// The index the session's next message will get.
+    pub next_idx: i64,
+    /// About the bytes the messages take in a request.
+    pub bytes: usize,
+}
+
 /// Bump a session's `updated_at` (never backwards).
 pub(crate) fn touch_session(conn: &Connection, session_id: &str, now: i64) -> Result<()> {
     conn.prepare_cached("UPDATE sessions SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
@@ -376,6 +390,31 @@ impl Store {
         Ok(())
     }
 
+    /// Insert a turn already started, in one commit: its session when
+    /// `new_session`, the turn (see [`Store::insert_turn`]), `queued` →
+    /// `running` with `started_at`, and its prompt as the session's next
+    /// message. The daemon's submit path when the turn can run at once: the
+    /// only fsync before its first request (ADR 0028).
+    pub fn insert_started_turn(
+        &self,
+        turn: &crate::NewTurn,
+        new_session: bool,
+        started_at: Timestamp,
+        prompt: &Value,
+    ) -> Result<()> {
+        let stored = stored_message(&turn.turn_id, prompt)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if new_session {
+            crate::session::insert_session(&tx, &turn.session_id, turn.created_at, None)?;
+        }
+        crate::turn::insert_turn_tx(&tx, turn)?;
+        crate::turn::set_running_tx(&tx, &turn.turn_id, started_at)?;
+        append_tx(&tx, &turn.session_id, &turn.turn_id, &stored)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The session's history as Anthropic-shaped messages, oldest first:
     /// what to send when continuing it. Empty for an unknown session.
     pub fn session_messages(&self, session_id: &str) -> Result<Vec<Value>> {
@@ -421,6 +460,38 @@ impl Store {
                 serde_json::from_str(&content).map_err(StoreError::json("messages.content"))?;
             out.messages
                 .push(json!({ "role": role.as_str(), "content": content }));
+            out.stored_idx.push(row.get(2)?);
+        }
+        out.next_idx = conn
+            .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM messages WHERE session_id = ?1")?
+            .query_row([session_id], |r| r.get(0))?;
+        Ok(out)
+    }
+
+    /// [`Store::session_history_from`] with each message kept as its stored
+    /// JSON text ([`RawHistory`]): nothing is parsed, so the request splices
+    /// the stored bytes (the turn start path; ADR 0028).
+    pub fn session_history_raw_from(&self, session_id: &str, from_idx: i64) -> Result<RawHistory> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.role, m.content, m.idx FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
+             WHERE m.session_id = ?1 AND m.idx >= ?2
+               AND (t.status IS NULL OR t.status != 'refusal')
+             ORDER BY m.idx",
+        )?;
+        let mut rows = stmt.query(params![session_id, from_idx])?;
+        let mut out = RawHistory::default();
+        while let Some(row) = rows.next()? {
+            let role: String = row.get(0)?;
+            let content: String = row.get(1)?;
+            let m = synapse_protocol::RawMessage::new(&role, content).map_err(|e| {
+                StoreError::Corrupt {
+                    table: "messages",
+                    detail: format!("a message of session {session_id}: {e}"),
+                }
+            })?;
+            out.bytes += m.json_len();
+            out.messages.push(m);
             out.stored_idx.push(row.get(2)?);
         }
         out.next_idx = conn

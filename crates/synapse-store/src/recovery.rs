@@ -239,7 +239,7 @@ fn repair_history(mut src: Vec<StoredMessage>, repair: &Repair, now: Timestamp) 
 
 /// Load, repair and (if needed) rewrite one session's history inside the
 /// caller's transaction.
-fn repair_in(
+pub(crate) fn repair_in(
     conn: &Connection,
     session_id: &str,
     repair: &Repair,

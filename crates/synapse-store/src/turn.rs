@@ -305,51 +305,28 @@ impl Store {
     /// final and the stored status `queued`/`running`; finishing an already
     /// final turn is [`StoreError::InvalidTransition`] and changes nothing.
     pub fn finish_turn(&self, result: &TurnResult) -> Result<()> {
-        let turn_id = result.turn_id.as_str();
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if !result.status.is_final() {
-            let from =
-                status_of(&tx, turn_id)?.ok_or_else(|| StoreError::not_found("turn", turn_id))?;
-            return Err(StoreError::InvalidTransition {
-                turn_id: turn_id.to_owned(),
-                from,
-                to: result.status,
-            });
-        }
-        require_status(
-            &tx,
-            turn_id,
-            result.status,
-            &[TurnStatus::Queued, TurnStatus::Running],
-        )?;
-        let u = &result.usage;
-        tx.execute(
-            "UPDATE turns SET status = ?2, text = ?3, iterations = ?4,
-                 input_tokens = ?5, output_tokens = ?6, cache_read_input_tokens = ?7,
-                 cache_creation_input_tokens = ?8, error_kind = ?9, error_message = ?10,
-                 started_at = COALESCE(started_at, ?11), finished_at = ?12
-             WHERE id = ?1",
-            params![
-                turn_id,
-                result.status.as_str(),
-                result.text,
-                result.iterations,
-                to_i64(u.input_tokens),
-                to_i64(u.output_tokens),
-                to_i64(u.cache_read_input_tokens),
-                to_i64(u.cache_creation_input_tokens),
-                result.error.as_ref().map(|e| e.kind.as_str()),
-                result.error.as_ref().map(|e| e.message.as_str()),
-                result.started_at.unix_ms(),
-                result.finished_at.unix_ms()
-            ],
-        )?;
-        for call in &result.tool_calls {
-            upsert_tool_call(&tx, turn_id, call)?;
-        }
+        finish_turn_tx(&tx, result)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// [`Store::finish_turn`] and [`Store::repair_session`] of its session
+    /// in one transaction (one commit): how a turn that stopped early ends
+    /// (cancel → `done` waits for one fsync, not two).
+    pub fn finish_turn_repairing(
+        &self,
+        result: &TurnResult,
+        repair: &crate::Repair,
+        now: Timestamp,
+    ) -> Result<crate::RepairReport> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        finish_turn_tx(&tx, result)?;
+        let report = crate::recovery::repair_in(&tx, &result.session_id, repair, now)?;
+        tx.commit()?;
+        Ok(report)
     }
 
     /// One turn, with `result` (including tool calls) when final.
@@ -395,10 +372,8 @@ pub(crate) fn set_running_tx(
     started_at: Timestamp,
 ) -> Result<()> {
     require_status(conn, turn_id, TurnStatus::Running, &[TurnStatus::Queued])?;
-    conn.execute(
-        "UPDATE turns SET status = 'running', started_at = ?2 WHERE id = ?1",
-        params![turn_id, started_at.unix_ms()],
-    )?;
+    conn.prepare_cached("UPDATE turns SET status = 'running', started_at = ?2 WHERE id = ?1")?
+        .execute(params![turn_id, started_at.unix_ms()])?;
     Ok(())
 }
 
@@ -425,7 +400,7 @@ pub(crate) fn add_usage_tx(conn: &Connection, turn_id: &str, usage: &Usage) -> R
 }
 
 /// Insert a queued turn inside `tx` (see [`Store::insert_turn`]).
-fn insert_turn_tx(tx: &rusqlite::Transaction<'_>, turn: &NewTurn) -> Result<()> {
+pub(crate) fn insert_turn_tx(tx: &rusqlite::Transaction<'_>, turn: &NewTurn) -> Result<()> {
     let params_json =
         serde_json::to_string(&turn.params).map_err(StoreError::json("turns.params"))?;
     let title: Option<Option<String>> = tx
@@ -435,21 +410,22 @@ fn insert_turn_tx(tx: &rusqlite::Transaction<'_>, turn: &NewTurn) -> Result<()> 
     let Some(title) = title else {
         return Err(StoreError::not_found("session", &turn.session_id));
     };
-    let inserted = tx.execute(
-        "INSERT INTO turns (id, session_id, seq, prompt, host_id, status, created_at, params)
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO turns (id, session_id, seq, prompt, host_id, status, created_at, params)
          VALUES (?1, ?2,
                  (SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE session_id = ?2),
                  ?3, ?4, 'queued', ?5, ?6)
          ON CONFLICT (id) DO NOTHING",
-        params![
+        )?
+        .execute(params![
             turn.turn_id,
             turn.session_id,
             turn.prompt,
             turn.host_id,
             turn.created_at.unix_ms(),
             params_json
-        ],
-    )?;
+        ])?;
     if inserted == 0 {
         return Err(StoreError::AlreadyExists {
             what: "turn",
@@ -465,5 +441,50 @@ fn insert_turn_tx(tx: &rusqlite::Transaction<'_>, turn: &NewTurn) -> Result<()> 
         }
     }
     crate::message::touch_session(tx, &turn.session_id, turn.created_at.unix_ms())?;
+    Ok(())
+}
+
+/// Make a turn final inside `tx` (see [`Store::finish_turn`]).
+fn finish_turn_tx(tx: &Connection, result: &TurnResult) -> Result<()> {
+    let turn_id = result.turn_id.as_str();
+    if !result.status.is_final() {
+        let from = status_of(tx, turn_id)?.ok_or_else(|| StoreError::not_found("turn", turn_id))?;
+        return Err(StoreError::InvalidTransition {
+            turn_id: turn_id.to_owned(),
+            from,
+            to: result.status,
+        });
+    }
+    require_status(
+        tx,
+        turn_id,
+        result.status,
+        &[TurnStatus::Queued, TurnStatus::Running],
+    )?;
+    let u = &result.usage;
+    tx.prepare_cached(
+        "UPDATE turns SET status = ?2, text = ?3, iterations = ?4,
+             input_tokens = ?5, output_tokens = ?6, cache_read_input_tokens = ?7,
+             cache_creation_input_tokens = ?8, error_kind = ?9, error_message = ?10,
+             started_at = COALESCE(started_at, ?11), finished_at = ?12
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        turn_id,
+        result.status.as_str(),
+        result.text,
+        result.iterations,
+        to_i64(u.input_tokens),
+        to_i64(u.output_tokens),
+        to_i64(u.cache_read_input_tokens),
+        to_i64(u.cache_creation_input_tokens),
+        result.error.as_ref().map(|e| e.kind.as_str()),
+        result.error.as_ref().map(|e| e.message.as_str()),
+        result.started_at.unix_ms(),
+        result.finished_at.unix_ms()
+    ])?;
+    for call in &result.tool_calls {
+        upsert_tool_call(tx, turn_id, call)?;
+    }
     Ok(())
 }

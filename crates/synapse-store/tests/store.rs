@@ -587,3 +587,66 @@ fn tool_specs_rewrite_is_idempotent_and_checks_the_session() -> TestResult {
     assert!(err.is_not_found());
     Ok(())
 }
+
+/// The raw history (the daemon's turn start) is the parsed history, message
+/// for message, as the stored bytes: same messages, indexes and refusal rule.
+#[test]
+fn raw_history_is_the_parsed_history_as_stored_text() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    store.insert_turn_in_new_session(&new_turn("t1", "s1", "look", 0))?;
+    store.start_turn("s1", "t1", ts(1), &user("look"))?;
+    store.append_message("s1", "t1", &assistant_tools(&["toolu_1"]))?;
+    store.append_message("s1", "t1", &results(&["toolu_1"]))?;
+    store.append_message(
+        "s1",
+        "t1",
+        &json!({"role": "assistant", "content": [{"type": "text", "text": "é \"q\"", "citations": [{"x": 1.5}]}]}),
+    )?;
+    store.finish_turn(&TurnResult {
+        turn_id: "t1".into(),
+        session_id: "s1".into(),
+        status: TurnStatus::Complete,
+        text: String::new(),
+        iterations: 2,
+        tool_calls: vec![],
+        usage: Usage::default(),
+        error: None,
+        started_at: ts(1),
+        finished_at: ts(2),
+        mode: None,
+    })?;
+    store.insert_turn(&new_turn("t2", "s1", "why", 3))?;
+    store.start_turn("s1", "t2", ts(4), &user("why"))?;
+    store.append_message("s1", "t2", &assistant_text(""))?;
+    store.finish_turn(&TurnResult {
+        turn_id: "t2".into(),
+        session_id: "s1".into(),
+        status: TurnStatus::Refusal,
+        text: String::new(),
+        iterations: 1,
+        tool_calls: vec![],
+        usage: Usage::default(),
+        error: None,
+        started_at: ts(4),
+        finished_at: ts(5),
+        mode: None,
+    })?;
+    for from in [0, 1, 3, 9] {
+        let parsed = store.session_history_from("s1", from)?;
+        let raw = store.session_history_raw_from("s1", from)?;
+        assert_eq!(raw.stored_idx, parsed.stored_idx, "from {from}");
+        assert_eq!(raw.next_idx, parsed.next_idx);
+        let as_values: Vec<Value> = raw.messages.iter().map(|m| m.to_value()).collect();
+        assert_eq!(as_values, parsed.messages, "from {from}");
+        for (m, v) in raw.messages.iter().zip(&parsed.messages) {
+            assert_eq!(serde_json::to_string(m)?, serde_json::to_string(v)?);
+        }
+    }
+    assert_eq!(store.session_history_raw_from("s1", 0)?.messages.len(), 4);
+    assert!(store
+        .session_history_raw_from("nope", 0)?
+        .messages
+        .is_empty());
+    Ok(())
+}

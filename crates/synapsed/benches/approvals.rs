@@ -23,8 +23,12 @@ use synapse_test_support::daemon::{DaemonProcess, Options};
 use synapse_test_support::messages_api::{Script, ScriptResponse, ScriptedApi};
 use synapse_test_support::stats::p50_p99_max;
 
+/// The daemon measured: this build's, or `SYNAPSE_BENCH_DAEMON` (another
+/// build's binary, for an A/B in the same run conditions).
 fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_synapsed"))
+    std::env::var_os("SYNAPSE_BENCH_DAEMON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_synapsed")))
 }
 
 fn summary(name: &str, unit: &str, mut v: Vec<f64>) -> (f64, f64) {

@@ -52,6 +52,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         Err(e) => tracing::warn!(error = %e, "the API key cannot be read now; turns fail with `authentication` until this is fixed"),
     }
+    // Handlers before the readiness line: a SIGTERM sent as soon as the
+    // line is read must stop the daemon cleanly, not kill it.
+    let stop = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let line = serde_json::to_string(&bound.ready_line())?;
     {
         let mut out = std::io::stdout().lock();
@@ -60,9 +65,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(socket = %bound.ready_line().socket, pid = std::process::id(), "synapsed ready");
 
-    let stop = CancellationToken::new();
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let on_signal = stop.clone();
     tokio::spawn(async move {
         tokio::select! {

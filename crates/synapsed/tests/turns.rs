@@ -603,6 +603,71 @@ async fn fifo_within_a_session() {
     check_history(&sid, m);
 }
 
+/// Turns submitted back to back from several connections to a busy session
+/// run in the order they were accepted (their `seq`): a turn joins its
+/// session's queue before its submit is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_submits_run_in_accepted_order() {
+    const N: usize = 6;
+    let mut script = vec![tool_use(
+        "Looking.",
+        "toolu_ord",
+        "probe",
+        json!({"path": "/o"}),
+        10,
+        5,
+    )];
+    script.push(text("zero done", 10, 5));
+    for i in 0..N {
+        script.push(text(&format!("answer {i}"), 10, 5));
+    }
+    let api = api(script);
+    let d = daemon(&api);
+    let mut host = TestHost::register(&d.socket, Mode::Hold).await;
+    let c = Conn::open(&d.socket).await;
+    let (t0, sid) = c.submit(json!({"prompt": "zero"})).await;
+    let (id, _) = host.invoke().await;
+    let mut conns = Vec::new();
+    for _ in 0..N {
+        conns.push(Conn::open(&d.socket).await);
+    }
+    // One after another, each on its own connection: a submit is sent as
+    // soon as the previous one was answered, so its turn must come after.
+    let mut ids = Vec::new();
+    for (i, k) in conns.iter().enumerate() {
+        ids.push(
+            k.submit(json!({"prompt": format!("prompt {i}"), "session_id": sid}))
+                .await,
+        );
+    }
+    host.respond(id, json!({"is_error": false, "content": {"ok": 1}}));
+    for (t, _) in ids
+        .iter()
+        .chain(std::iter::once(&(t0.clone(), sid.clone())))
+    {
+        let r = c
+            .call("turn.wait", json!({"turn_id": t, "timeout_s": 10}))
+            .await;
+        assert_eq!(r["status"], "complete", "{r}");
+    }
+    let s = c.call("session.get", json!({"session_id": sid})).await;
+    let by_seq: Vec<String> = s["turns"]
+        .as_array()
+        .expect("turns")
+        .iter()
+        .map(|t| t["prompt"].as_str().expect("prompt").to_owned())
+        .collect();
+    let by_run: Vec<String> = s["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"][0]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(by_seq.len(), N + 1);
+    assert_eq!(by_run, by_seq, "run order differs from accepted order");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_run_concurrently() {
     let api = api(vec![stall(), stall()]);

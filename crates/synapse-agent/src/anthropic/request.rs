@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use synapse_protocol::{SortedJson, ToolSpec};
+use synapse_protocol::{RawMessage, SortedJson, ToolSpec};
 
 use crate::provider::ProviderRequest;
 
@@ -55,14 +55,26 @@ struct Body<'a> {
     messages: Sendable<'a>,
 }
 
-/// The messages as sent: blank text blocks left out (see the module docs).
-struct Sendable<'a>(&'a [Value]);
+/// The messages as sent: the stored ones spliced as they are, then the
+/// others; blank text blocks left out (see the module docs).
+struct Sendable<'a>(&'a [RawMessage], &'a [Value]);
 
 impl Serialize for Sendable<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        let mut seq = s.serialize_seq(Some(self.0.len() + self.1.len()))?;
         for m in self.0 {
+            if !m.may_hold_blank_text() {
+                seq.serialize_element(m)?;
+                continue;
+            }
+            let v = m.to_value();
+            match sendable(&v) {
+                Some(clean) => seq.serialize_element(&clean)?,
+                None => seq.serialize_element(&v)?,
+            }
+        }
+        for m in self.1 {
             match sendable(m) {
                 Some(clean) => seq.serialize_element(&clean)?,
                 None => seq.serialize_element(m)?,
@@ -126,7 +138,7 @@ pub fn body_bytes(req: &ProviderRequest) -> Result<Vec<u8>, serde_json::Error> {
             }]
         }),
         tools,
-        messages: Sendable(&req.messages),
+        messages: Sendable(&req.stored, &req.messages),
     };
     serde_json::to_vec(&body)
 }
@@ -157,6 +169,7 @@ mod tests {
                 spec("a", json!({"type":"object"})),
                 spec("b", json!({"type":"object","properties":{"z":{},"a":{}}})),
             ],
+            stored: Vec::new(),
             messages: vec![json!({"role":"user","content":"hi"})],
         };
         let bytes = body_bytes(&req).expect("body");
@@ -180,6 +193,7 @@ mod tests {
             max_tokens: 1,
             system: None,
             tools: vec![],
+            stored: Vec::new(),
             messages: vec![
                 json!({"role":"user","content":[{"type":"text","text":"hi"}]}),
                 json!({"role":"assistant","content":[{"type":"text","text":" \n"}]}),
@@ -201,6 +215,54 @@ mod tests {
         assert_eq!(req.messages[1]["content"][0]["text"], " \n");
     }
 
+    /// Stored messages are spliced as their text, or cleaned exactly like
+    /// parsed ones when they may hold a blank text block; the body is the
+    /// same bytes either way.
+    #[test]
+    fn stored_messages_are_spliced_and_cleaned_like_parsed_ones() {
+        let messages = vec![
+            json!({"role":"user","content":[{"type":"text","text":"hi","z":{"b":1,"a":2.5}}]}),
+            json!({"role":"assistant","content":[{"type":"text","text":" \n"}]}),
+            json!({"role":"user","content":"go on"}),
+            json!({"role":"assistant","content":[{"type":"text","text":""},{"type":"tool_use","id":"t","name":"x","input":{}}]}),
+        ];
+        let raw: Vec<RawMessage> = messages
+            .iter()
+            .map(|m| {
+                RawMessage::new(
+                    m["role"].as_str().expect("role"),
+                    serde_json::to_string(&m["content"]).expect("text"),
+                )
+                .expect("raw")
+            })
+            .collect();
+        let parsed = ProviderRequest {
+            model: "m".into(),
+            max_tokens: 1,
+            system: None,
+            tools: vec![],
+            stored: Vec::new(),
+            messages,
+        };
+        let mut spliced = parsed.clone_without_messages();
+        spliced.stored = raw;
+        spliced.messages = vec![json!({"role":"user","content":"last"})];
+        let mut both = parsed.clone();
+        both.messages.push(json!({"role":"user","content":"last"}));
+        assert_eq!(
+            body_bytes(&spliced).expect("body"),
+            body_bytes(&both).expect("body")
+        );
+        let v: Value = serde_json::from_slice(&body_bytes(&spliced).expect("body")).expect("json");
+        assert_eq!(
+            v["messages"][1]["content"],
+            json!([{"type":"text","text":"(no content)"}])
+        );
+        spliced.materialize();
+        assert_eq!(spliced.messages, both.messages);
+        assert!(spliced.stored.is_empty());
+    }
+
     #[test]
     fn no_tools_no_system() {
         let req = ProviderRequest {
@@ -208,6 +270,7 @@ mod tests {
             max_tokens: 1,
             system: None,
             tools: vec![],
+            stored: Vec::new(),
             messages: vec![],
         };
         let v: Value = serde_json::from_slice(&body_bytes(&req).expect("body")).expect("json");
