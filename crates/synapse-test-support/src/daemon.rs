@@ -93,7 +93,7 @@ impl DaemonProcess {
         let socket = opts
             .socket
             .clone()
-            .unwrap_or_else(|| tmp.path().join("run").join("synapsed.sock"));
+            .unwrap_or_else(|| crate::test_socket(tmp.path()));
         let data_dir = opts
             .data_dir
             .clone()

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use synapse_agent::Settings;
 use synapse_daemon::DaemonConfig;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
@@ -61,20 +60,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(socket = %bound.ready_line().socket, pid = std::process::id(), "synapsed ready");
 
     let stop = CancellationToken::new();
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let stop_request = crate::interrupt::stop_requested()?;
     let on_signal = stop.clone();
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM"),
-            _ = int.recv() => tracing::info!("SIGINT"),
-        }
+        let what = stop_request.await;
+        tracing::info!("{what}");
         on_signal.cancel();
     });
     bound.serve(stop).await;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The data dir: `%LOCALAPPDATA%\synapse\data` on Windows (from `directories`).
+#[cfg(windows)]
+pub(crate) fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "synapse")
+        .map(|d| d.data_local_dir().to_owned())
+        .unwrap_or_else(|| std::env::temp_dir().join("synapse"))
+}
+
+#[cfg(not(windows))]
 pub(crate) fn default_data_dir() -> PathBuf {
     std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
