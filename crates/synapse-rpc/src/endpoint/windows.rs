@@ -4,9 +4,10 @@
 //!   the owner and SYSTEM ([`acl::OWNER_ONLY_SDDL`](super::acl::OWNER_ONLY_SDDL)),
 //!   and with `PIPE_REJECT_REMOTE_CLIENTS`: other users and other machines
 //!   cannot open it.
-//! - "Already running": the first instance is created with
+//! - "Already running": a name that can be opened as a client is served
+//!   already; then the first instance is created with
 //!   `FILE_FLAG_FIRST_PIPE_INSTANCE`, which fails when any process already
-//!   serves that name. There is no lock file and nothing to clean up: a pipe
+//!   serves that name (the atomic check on Windows; Wine ignores the flag). There is no lock file and nothing to clean up: a pipe
 //!   disappears with the last handle of the process that served it.
 //! - On accept the client's process id is read (`GetNamedPipeClientProcessId`)
 //!   and logged; the DACL is what keeps other users out.
@@ -71,6 +72,7 @@ impl Listener {
         if !is_pipe_name(path) {
             return Err(EndpointError::NotAPipeName(path.to_owned()));
         }
+        probe(path)?;
         let security = OwnerOnly::new()
             .map_err(io_err("cannot build the pipe's security descriptor", path))?;
         let first = create(path, &security, true).map_err(|e| {
@@ -107,6 +109,29 @@ impl Listener {
             Err(e) => tracing::debug!(error = %e, "pipe client connected (process id unknown)"),
         }
         Ok((Stream::Server(server), None))
+    }
+}
+
+/// Refuse a name some process already serves. `FILE_FLAG_FIRST_PIPE_INSTANCE`
+/// makes the check atomic on Windows; Wine does not enforce that flag, so the
+/// name is also opened as a client first (a daemon that answers sees a
+/// connection close at once).
+fn probe(path: &Path) -> Result<(), EndpointError> {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(_) => Err(EndpointError::AlreadyRunning(path.to_owned())),
+        Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) => {
+            Err(EndpointError::AlreadyRunning(path.to_owned()))
+        }
+        Err(e) if e.raw_os_error() == Some(ERROR_ACCESS_DENIED) => Err(EndpointError::Io {
+            action: "refusing pipe (it exists and this user may not open it)",
+            path: path.to_owned(),
+            source: e,
+        }),
+        Err(_) => Ok(()),
     }
 }
 
