@@ -30,6 +30,7 @@ targets=(
     synapsed:golden
     synapsed:turns
     synapsed:windows_daemon
+    synapsed:transport_figures
 )
 
 # 1. Packages (idempotent: nothing to do when they are there).
@@ -67,7 +68,19 @@ cp -f "$shim" "$bin_dir/"
 # 4. Build everything once.
 echo "== building for $triple (target dir $win_target)"
 pkg_args=()
-for t in "${targets[@]}"; do pkg_args+=(-p "${t%%:*}"); done
+for t in "${targets[@]}"; do
+    pkg=${t%%:*}
+    name=${t#*:}
+    [[ " ${pkg_args[*]} " == *" -p $pkg "* ]] || pkg_args+=(-p "$pkg")
+done
+for t in "${targets[@]}"; do
+    name=${t#*:}
+    if [ "$name" = lib ]; then
+        [[ " ${pkg_args[*]} " == *" --lib "* ]] || pkg_args+=(--lib)
+    else
+        [[ " ${pkg_args[*]} " == *" --test $name "* ]] || pkg_args+=(--test "$name")
+    fi
+done
 build_log="$win_target/build.json"
 t0=$(date +%s)
 "$cargo" test -Zbuild-std=std,panic_abort --target "$triple" --target-dir "$win_target" \

@@ -2,13 +2,14 @@
 //! `tests/windows/run.sh`): readiness and `daemon.status` over the pipe, a
 //! second instance refused while the first keeps serving, the pipe's DACL read
 //! back with the Win32 API, the CLI's `status`, `ask` and `stop`, the name free
-//! again after a stop, and the latency of a cancel measured. The Unix socket
+//! again after a stop. Cancel latency and the status round trip are measured
+//! on both transports by `transport_figures.rs`. The Unix socket
 //! equivalents (uid, modes, stale socket files) are in `daemon_core.rs`.
 #![cfg(windows)]
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -90,33 +91,4 @@ async fn cli_status_ask_and_stop() {
 
     let out = run_cli(&d.socket, &["status"]).await;
     assert_eq!(out.status.code(), Some(1), "no daemon: {out:?}");
-}
-
-/// From `turn.cancel` sent to the `done` event received, over the pipe, with a
-/// stalled Messages API stream (printed; the figures go to docs/performance.md).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_latency_over_the_pipe() {
-    const RUNS: usize = 5;
-    let api = api((0..RUNS).map(|_| stall()).collect());
-    let d = daemon(&api);
-    let mut c = Conn::open(&d.socket).await;
-    let mut micros = Vec::new();
-    for _ in 0..RUNS {
-        let (turn, _) = c.submit(json!({"prompt": "stall"})).await;
-        c.until_running(&turn).await;
-        let t0 = Instant::now();
-        let r = c.call("turn.cancel", json!({"turn_id": turn})).await;
-        assert_eq!(r, json!({"cancelled": true}));
-        let events = c.until_done(&turn).await;
-        micros.push(t0.elapsed().as_micros());
-        let done = events.last().expect("done");
-        assert_eq!(done["result"]["status"], "cancelled", "{done}");
-    }
-    micros.sort_unstable();
-    eprintln!(
-        "cancel latency over the named pipe (Wine), {RUNS} runs: min {} us, median {} us, max {} us",
-        micros[0],
-        micros[RUNS / 2],
-        micros[RUNS - 1]
-    );
 }
