@@ -2,10 +2,10 @@
 //!
 //! Two families behind one interface ([`Listener`], [`Stream`], [`connect`]):
 //!
-//! - Unix ([`unix`]): a `0600` Unix domain socket in a `0700` directory owned
+//! - Unix (`endpoint::unix`): a `0600` Unix domain socket in a `0700` directory owned
 //!   by the user, a lock file for "already running", stale socket files
 //!   replaced, and the peer's uid checked on every accept.
-//! - Windows ([`windows`]): the named pipe `\\.\pipe\synapse-<user>` with a
+//! - Windows (`endpoint::windows`): the named pipe `\\.\pipe\synapse-<user>` with a
 //!   protected DACL that lets in only the owner and SYSTEM, remote clients
 //!   rejected, and "already running" decided by the first pipe instance. There
 //!   are no lock or socket files; the client's process id is logged on accept.
