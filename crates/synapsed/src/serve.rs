@@ -51,6 +51,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         Err(e) => tracing::warn!(error = %e, "the API key cannot be read now; turns fail with `authentication` until this is fixed"),
     }
+    // Listen for stop requests before announcing readiness: a SIGTERM sent
+    // right after the readiness line must not find the default action.
+    let stop_request = crate::interrupt::stop_requested()?;
     let line = serde_json::to_string(&bound.ready_line())?;
     {
         let mut out = std::io::stdout().lock();
@@ -60,7 +63,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(socket = %bound.ready_line().socket, pid = std::process::id(), "synapsed ready");
 
     let stop = CancellationToken::new();
-    let stop_request = crate::interrupt::stop_requested()?;
     let on_signal = stop.clone();
     tokio::spawn(async move {
         let what = stop_request.await;
