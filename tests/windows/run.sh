@@ -25,12 +25,21 @@ targets=(
     synapse-rpc:lib
     synapse-rpc:peer_requests
     synapse-rpc:windows_pipe
+    synapse-protocol:lib
+    synapse-protocol:schemas
     synapse-daemon:lib
+    synapse-agent:lib
     synapse-agent:turns
+    synapse-agent:models
+    synapse-agent:secrets
+    synapse-mcp:lib
     synapsed:golden
     synapsed:turns
     synapsed:windows_daemon
     synapsed:transport_figures
+    synapsed:conversation
+    synapsed:direct_calls
+    synapsed:models
 )
 
 # 1. Packages (idempotent: nothing to do when they are there).
