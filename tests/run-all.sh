@@ -2,7 +2,8 @@
 # Every test: formatting, lints and rustdoc, the Rust workspace (unit, socket,
 # golden, storage, fuzz, crash and CLI tests), the JSON Schema freshness check,
 # then the Python plugin and cross-language end-to-end tests against the built
-# daemon. Ends with one line counting every test that ran, Rust and Python
+# daemon, then the Windows build's Rust tests under Wine (tests/windows/run.sh).
+# Ends with one line counting every test that ran, Rust, Python and Windows
 # together: `N passed, N failed` (a failed fmt/clippy/rustdoc check counts as
 # one failed test).
 set -uo pipefail
@@ -39,6 +40,21 @@ export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"  # the panel tests need n
 .venv/bin/python -m pytest -q houdini-plugin/tests tests 2>&1 | tee "$logs/pytest.txt"
 pytest_rc=${PIPESTATUS[0]}
 
+# The Windows build and its Rust tests under Wine (tests/windows/run.sh; its
+# own target dir target/windows). SYNAPSE_SKIP_WINDOWS=1 leaves it out.
+win_passed=0
+win_failed=0
+if [ "${SYNAPSE_SKIP_WINDOWS:-0}" != 1 ]; then
+    echo "== windows (under Wine)"
+    win_t0=$(date +%s)
+    bash tests/windows/run.sh 2>&1 | tee "$logs/windows.txt"
+    win_rc=${PIPESTATUS[0]}
+    echo "== windows step took $(( $(date +%s) - win_t0 )) s"
+    read -r win_passed win_failed < <(grep -E '^windows: [0-9]+ passed, [0-9]+ failed' "$logs/windows.txt" \
+        | tail -1 | awk '{ print $2 + 0, $4 + 0 } END { if (NR == 0) print 0, 0 }')
+    if [ "$win_rc" -ne 0 ] && [ "$win_failed" -eq 0 ]; then win_failed=1; fi
+fi
+
 # Counts: every `test result:` line of cargo, and pytest's summary line.
 read -r rust_passed rust_failed < <(awk '/^test result:/ {
         for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }
@@ -51,8 +67,8 @@ read -r py_passed py_failed < <(grep -E ' in [0-9.]+s' "$logs/pytest.txt" | tail
 if [ "$cargo_rc" -ne 0 ] && [ "$rust_failed" -eq 0 ]; then rust_failed=1; fi
 if [ "$pytest_rc" -ne 0 ] && [ "$py_failed" -eq 0 ]; then py_failed=1; fi
 
-echo "Rust: $rust_passed passed, $rust_failed failed; Python: $py_passed passed, $py_failed failed; checks failed: $checks_failed"
-passed=$((rust_passed + py_passed))
-failed=$((rust_failed + py_failed + checks_failed))
+echo "Rust: $rust_passed passed, $rust_failed failed; Python: $py_passed passed, $py_failed failed; Windows (Wine): $win_passed passed, $win_failed failed; checks failed: $checks_failed"
+passed=$((rust_passed + py_passed + win_passed))
+failed=$((rust_failed + py_failed + win_failed + checks_failed))
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

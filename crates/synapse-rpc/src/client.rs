@@ -16,12 +16,11 @@ use serde::Serialize;
 use serde_json::Value;
 use synapse_protocol::{ErrorObject, Id, Message, Notification, Request, Response, MAX_LINE_BYTES};
 use tokio::io::AsyncWriteExt;
-use tokio::net::unix::OwnedWriteHalf;
-use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 
 use crate::codec::{Frame, LineCodec};
+use crate::endpoint::{self, Stream, WriteHalf};
 use crate::peer::encode;
 
 /// Client failures.
@@ -62,7 +61,7 @@ type Pending = Arc<Mutex<HashMap<Id, oneshot::Sender<Response>>>>;
 
 /// A connection to the daemon.
 pub struct Client {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<WriteHalf>,
     pending: Pending,
     next_id: AtomicI64,
     incoming: mpsc::UnboundedReceiver<Incoming>,
@@ -72,7 +71,7 @@ pub struct Client {
 impl Client {
     /// Connect to the socket at `path`.
     pub async fn connect(path: &Path) -> Result<Self, ClientError> {
-        let stream = UnixStream::connect(path)
+        let stream = endpoint::connect(path)
             .await
             .map_err(|source| ClientError::Connect {
                 path: path.display().to_string(),
@@ -82,8 +81,8 @@ impl Client {
     }
 
     /// Wrap a connected stream.
-    pub fn from_stream(stream: UnixStream) -> Self {
-        let (read, write) = stream.into_split();
+    pub fn from_stream(stream: Stream) -> Self {
+        let (read, write) = endpoint::split(stream);
         let pending: Pending = Arc::default();
         let (tx, incoming) = mpsc::unbounded_channel();
         let reader_pending = pending.clone();

@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{Frame, LineCodec};
 use crate::dispatch::Dispatcher;
+use crate::endpoint::{self, Stream};
 use crate::peer::Peer;
 
 /// Most asynchronous calls running at once for one connection.
@@ -34,12 +34,12 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Serve one accepted stream until it closes or `shutdown` fires.
 pub async fn serve(
-    stream: UnixStream,
+    stream: Stream,
     peer: Peer,
     dispatcher: Dispatcher,
     shutdown: CancellationToken,
 ) {
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = endpoint::split(stream);
     let writer_peer = peer.clone();
     let writer = tokio::spawn(async move {
         let outbox = writer_peer.outbox().clone();

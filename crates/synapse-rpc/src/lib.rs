@@ -2,8 +2,8 @@
 //!
 //! Layers, bottom up (each a small module):
 //!
-//! - [`endpoint`]: where the socket lives, the directory and file modes, stale
-//!   socket recovery, and the peer-uid check on every accept.
+//! - [`endpoint`]: where the socket lives (a Unix socket, or a named pipe on
+//!   Windows), who may connect, and "already running".
 //! - [`codec`]: one JSON message per `\n`-terminated line, at most
 //!   [`MAX_LINE_BYTES`](synapse_protocol::MAX_LINE_BYTES); longer lines are
 //!   skipped and reported as a frame of their own.
@@ -19,12 +19,6 @@
 //! - [`connection`]: the reader and writer tasks of one connection, joined by
 //!   the outbox; [`server`] accepts connections and runs them.
 //! - [`client`]: a small async client used by the CLI, tests and benchmarks.
-
-#[cfg(not(unix))]
-compile_error!(
-    "synapse-rpc speaks over Unix domain sockets only for now; the Windows named-pipe \
-     transport of the design (\\\\.\\pipe\\synapse-<user>) is not implemented yet"
-);
 
 pub mod client;
 pub mod codec;

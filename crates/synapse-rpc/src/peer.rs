@@ -76,7 +76,8 @@ impl Peer {
         self.inner.id
     }
 
-    /// The peer's uid, as checked at accept.
+    /// The peer's uid, as checked at accept (`None` on Windows, where the
+    /// pipe's DACL decides who may connect).
     pub fn uid(&self) -> Option<u32> {
         self.inner.uid
     }

@@ -67,7 +67,7 @@ impl Server {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, uid)) => {
                         let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-                        let peer = Peer::new(id, Some(uid), Arc::new(Outbox::new(self.limits)));
+                        let peer = Peer::new(id, uid, Arc::new(Outbox::new(self.limits)));
                         self.hooks.opened(&peer);
                         let hooks = self.hooks.clone();
                         let dispatcher = self.dispatcher.clone();

@@ -25,7 +25,7 @@ async fn start() -> (
     mpsc::UnboundedReceiver<Result<Value, PeerError>>,
 ) {
     let tmp = tempfile::tempdir().expect("tmp");
-    let path = tmp.path().join("run").join("t.sock");
+    let path = synapse_test_support::test_socket(tmp.path());
     let listener = Listener::bind(&path).expect("bind");
     let (tx, rx) = mpsc::unbounded_channel();
     let mut m = RpcModule::new(tx);

@@ -237,6 +237,7 @@ fn is_db_file(path: &Path) -> bool {
         )
 }
 
+#[cfg(unix)]
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),

@@ -93,7 +93,7 @@ impl DaemonProcess {
         let socket = opts
             .socket
             .clone()
-            .unwrap_or_else(|| tmp.path().join("run").join("synapsed.sock"));
+            .unwrap_or_else(|| crate::test_socket(tmp.path()));
         let data_dir = opts
             .data_dir
             .clone()
@@ -195,4 +195,52 @@ pub fn read_line_within<R: Read + Send + 'static>(
     rx.recv_timeout(timeout).map_err(|_| {
         std::io::Error::new(std::io::ErrorKind::TimedOut, "no readiness line in time")
     })?
+}
+
+/// The two ends of a blocking connection: lines in, bytes out.
+pub type BlockingConnection = (
+    Box<dyn std::io::BufRead + Send>,
+    Box<dyn std::io::Write + Send>,
+);
+
+/// A blocking connection to the daemon at `socket`, for tests that write and
+/// read lines in turn. Unix: a socket whose reads fail after `read_timeout`.
+#[cfg(unix)]
+pub fn connect_blocking(
+    socket: &Path,
+    read_timeout: Duration,
+) -> std::io::Result<BlockingConnection> {
+    let stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(read_timeout))?;
+    let writer = stream.try_clone()?;
+    Ok((Box::new(std::io::BufReader::new(stream)), Box::new(writer)))
+}
+
+/// A blocking connection to the daemon at `socket`, for tests that write and
+/// read lines in turn. Windows: the pipe opened as a file (retried while every
+/// instance is busy). A synchronous pipe handle has no read timeout, so
+/// `read_timeout` is not applied: the test runner's own limit bounds a read.
+#[cfg(windows)]
+pub fn connect_blocking(
+    socket: &Path,
+    read_timeout: Duration,
+) -> std::io::Result<BlockingConnection> {
+    let _ = read_timeout;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let file = loop {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(socket)
+        {
+            Ok(f) => break f,
+            // ERROR_PIPE_BUSY: the daemon is between two pipe instances.
+            Err(e) if e.raw_os_error() == Some(231) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let writer = file.try_clone()?;
+    Ok((Box::new(std::io::BufReader::new(file)), Box::new(writer)))
 }

@@ -7,10 +7,14 @@
 //! - [`first_byte`]: a minimal Messages API that timestamps each request's first byte (benchmarks).
 //! - [`rng`]: a seeded generator for randomized tests.
 //! - [`stats`]: percentiles for the benchmark binaries.
+//! - [`endpoint_name`]: a fresh socket path (a named pipe on Windows) for a test.
 
 pub mod daemon;
+pub mod endpoint_name;
 pub mod first_byte;
 pub mod messages_api;
 pub mod models_api;
 pub mod rng;
 pub mod stats;
+
+pub use endpoint_name::test_socket;

@@ -26,7 +26,7 @@ pub async fn run(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
     // whole turn: a fresh `ctrl_c()` future per loop iteration would miss a
     // SIGINT delivered while an event is being printed (the handler being
     // installed, the default action would not run either).
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut sigint = crate::interrupt::Interrupt::new()?;
     let params = TurnSubmitParams {
         prompt: args.prompt.clone(),
         session_id: args.session.clone(),

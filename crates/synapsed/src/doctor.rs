@@ -72,6 +72,15 @@ fn check(check: &'static str, status: Status, detail: impl Into<String>) -> Chec
 }
 
 fn socket_dir(socket: &Path) -> Check {
+    if cfg!(windows) {
+        // A named pipe has no directory; its DACL (owner and SYSTEM only) is
+        // set by the daemon on every instance.
+        return check(
+            "socket dir",
+            Status::Ok,
+            format!("{} is a named pipe (no directory)", socket.display()),
+        );
+    }
     let Some(dir) = socket.parent() else {
         return check(
             "socket dir",

@@ -133,15 +133,15 @@ pub fn file_get(path: &Path) -> std::io::Result<Option<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        if !meta.file_type().is_file() {
-            return Err(std::io::Error::other(format!(
-                "{} is not a regular file",
-                path.display()
-            )));
-        }
         if meta.mode() & 0o077 != 0 {
             return Err(std::io::Error::other(format!(
                 "{} is readable by others (mode {:o}); run `chmod 600 {}` or `synapsed auth login` again",

@@ -11,6 +11,7 @@ mod client_cmds;
 #[cfg(test)]
 mod docs_check;
 mod doctor;
+mod interrupt;
 mod keystore;
 mod logging;
 mod mcp;

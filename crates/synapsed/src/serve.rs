@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use synapse_agent::Settings;
 use synapse_daemon::DaemonConfig;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
@@ -48,15 +47,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     match credentials.resolve() {
         Ok(Some(r)) => tracing::info!(source = %r.source, "API key found"),
         Ok(None) => tracing::warn!(
-            "no API key yet (environment, OS keyring or key file): turns fail with `authentication` until `synapsed auth login`"
+            "no API key yet (environment, OS keyring or key file): submits are refused until `synapsed auth login`"
         ),
-        Err(e) => tracing::warn!(error = %e, "the API key cannot be read now; turns fail with `authentication` until this is fixed"),
+        Err(e) => tracing::warn!(error = %e, "the API key cannot be read now; submits are refused until this is fixed"),
     }
-    // Handlers before the readiness line: a SIGTERM sent as soon as the
-    // line is read must stop the daemon cleanly, not kill it.
-    let stop = CancellationToken::new();
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    // Listen for stop requests before announcing readiness: a SIGTERM sent
+    // right after the readiness line must not find the default action.
+    let stop_request = crate::interrupt::stop_requested()?;
     let line = serde_json::to_string(&bound.ready_line())?;
     {
         let mut out = std::io::stdout().lock();
@@ -65,18 +62,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(socket = %bound.ready_line().socket, pid = std::process::id(), "synapsed ready");
 
+    let stop = CancellationToken::new();
     let on_signal = stop.clone();
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM"),
-            _ = int.recv() => tracing::info!("SIGINT"),
-        }
+        let what = stop_request.await;
+        tracing::info!("{what}");
         on_signal.cancel();
     });
     bound.serve(stop).await;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The data dir: `%LOCALAPPDATA%\synapse\data` on Windows (from `directories`).
+#[cfg(windows)]
+pub(crate) fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "synapse")
+        .map(|d| d.data_local_dir().to_owned())
+        .unwrap_or_else(|| std::env::temp_dir().join("synapse"))
+}
+
+#[cfg(not(windows))]
 pub(crate) fn default_data_dir() -> PathBuf {
     std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())

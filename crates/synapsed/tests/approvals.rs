@@ -474,6 +474,7 @@ async fn bad_approvals_change_nothing_and_a_restart_interrupts_the_wait() {
     check_history(sid, s["messages"].as_array().expect("messages"));
 }
 
+#[cfg(unix)] // a blocking Unix socket with a read timeout
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_subscriber_never_loses_an_approval_request() {
     use std::io::{BufRead, BufReader, Write};

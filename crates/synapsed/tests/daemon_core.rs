@@ -1,5 +1,7 @@
 //! The daemon core over a real socket: endpoint rules, framing, errors,
 //! back-pressure, concurrency, lifecycle. Each test starts its own `synapsed`.
+// The Unix socket suite (uid, modes, stale socket files); Windows: windows_daemon.rs.
+#![cfg(unix)]
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -274,7 +274,7 @@ async fn a_client_that_disconnects_cancels_its_calls() {
     let api = api(vec![]);
     let d = daemon(&api);
     let mut host = TestHost::register(&d.socket, Mode::Hold).await;
-    let mut raw = within("connect", tokio::net::UnixStream::connect(&d.socket))
+    let mut raw = within("connect", synapse_rpc::endpoint::connect(&d.socket))
         .await
         .expect("connect");
     raw.write_all(

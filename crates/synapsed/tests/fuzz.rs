@@ -2,6 +2,8 @@
 //! lines and params for every method. Every request that carries an id gets
 //! exactly one well-formed answer with that id, byte for byte; only the
 //! documented error codes appear; the daemon stays up and its memory flat.
+// Unix sockets directly and RSS from /proc.
+#![cfg(unix)]
 
 mod common;
 

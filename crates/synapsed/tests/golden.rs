@@ -1,13 +1,12 @@
 //! Replays `proto/examples/*.ndjson` byte for byte against a live daemon.
 //! See `proto/examples/README.md` for the format.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
-use synapse_test_support::daemon::DaemonProcess;
+use synapse_test_support::daemon::{connect_blocking, DaemonProcess};
 
 fn examples() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto/examples");
@@ -80,12 +79,8 @@ fn replay_golden_transcripts() {
             .unwrap_or_default();
         let d =
             DaemonProcess::spawn(&PathBuf::from(env!("CARGO_BIN_EXE_synapsed"))).expect("daemon");
-        let stream = UnixStream::connect(&d.socket).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let mut writer = stream.try_clone().expect("clone");
-        let mut reader = BufReader::new(stream);
+        let (mut reader, mut writer) =
+            connect_blocking(&d.socket, Duration::from_secs(10)).expect("connect");
         let socket_json = serde_json::to_string(&d.ready.socket).expect("json");
         let text = std::fs::read_to_string(&file).expect("read");
         for (n, raw) in text.lines().enumerate() {

@@ -253,16 +253,16 @@ async fn subscribe_one_turn_and_all_turns() {
 
 /// Reads raw NDJSON lines, to prove the submit response precedes the events.
 struct RawLines {
-    reader: BufReader<tokio::net::unix::OwnedReadHalf>,
-    writer: tokio::net::unix::OwnedWriteHalf,
+    reader: BufReader<synapse_rpc::endpoint::ReadHalf>,
+    writer: synapse_rpc::endpoint::WriteHalf,
 }
 
 impl RawLines {
     async fn connect(path: &std::path::Path) -> Self {
-        let s = within("connect", tokio::net::UnixStream::connect(path))
+        let s = within("connect", synapse_rpc::endpoint::connect(path))
             .await
             .expect("connect");
-        let (r, w) = s.into_split();
+        let (r, w) = synapse_rpc::endpoint::split(s);
         Self {
             reader: BufReader::new(r),
             writer: w,

@@ -1,8 +1,7 @@
-//! Where the daemon listens, and who may connect.
+//! The Unix family: a `0600` Unix domain socket in a checked `0700` directory.
 //!
 //! - Default path: `$XDG_RUNTIME_DIR/synapse/synapsed.sock`, else
 //!   `$TMPDIR/synapse-<uid>/synapsed.sock` (`/tmp` when `TMPDIR` is unset).
-//!   `SYNAPSE_SOCKET` or `--socket` override it.
 //! - The socket's directory is created `0700` when missing. An existing one
 //!   must be a real directory (not a symlink), owned by this user, and not
 //!   writable by group or others; anything else is refused with a message
@@ -20,63 +19,11 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::{UnixListener, UnixStream};
 
-/// Environment variable overriding the socket path.
-pub const SOCKET_ENV: &str = "SYNAPSE_SOCKET";
-
-/// Why the endpoint could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum EndpointError {
-    /// Another daemon answers on this socket.
-    #[error("another synapsed is already running on {0} (use `synapsed stop` first)")]
-    AlreadyRunning(PathBuf),
-    /// The socket directory is unsafe.
-    #[error("refusing socket directory {path}: {reason}")]
-    UnsafeDirectory {
-        /// The directory.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// Something that is not a socket is in the way.
-    #[error("refusing to replace {0}: it exists and is not a socket")]
-    NotASocket(PathBuf),
-    /// The path has no parent directory or is otherwise unusable.
-    #[error("invalid socket path {0}")]
-    InvalidPath(PathBuf),
-    /// An I/O error, with what was being done.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// On which path.
-        path: PathBuf,
-        /// The error.
-        source: io::Error,
-    },
-}
-
-fn io_err<'a>(
-    action: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(io::Error) -> EndpointError + 'a {
-    move |source| EndpointError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
-}
+use super::{io_err, EndpointError};
 
 /// This process's effective uid.
 pub fn current_uid() -> u32 {
     rustix::process::geteuid().as_raw()
-}
-
-/// The socket path: `SYNAPSE_SOCKET`, else the per-user default.
-pub fn socket_path_from_env() -> PathBuf {
-    match std::env::var_os(SOCKET_ENV) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => default_socket_path(),
-    }
 }
 
 /// The per-user default socket path (see the module docs).
@@ -216,11 +163,11 @@ impl Listener {
     }
 
     /// Accept the next connection from our own user; others are closed unanswered.
-    pub async fn accept(&self) -> io::Result<(UnixStream, u32)> {
+    pub async fn accept(&self) -> io::Result<(UnixStream, Option<u32>)> {
         loop {
             let (stream, _) = self.inner.accept().await?;
             match stream.peer_cred() {
-                Ok(cred) if cred.uid() == self.uid => return Ok((stream, cred.uid())),
+                Ok(cred) if cred.uid() == self.uid => return Ok((stream, Some(cred.uid()))),
                 Ok(cred) => {
                     tracing::warn!(peer_uid = cred.uid(), pid = ?cred.pid(), "refused a connection from another user");
                 }
@@ -255,4 +202,21 @@ impl Mode0600 for OpenOptions {
     fn mode_0600(&mut self) -> &mut Self {
         std::os::unix::fs::OpenOptionsExt::mode(self, 0o600)
     }
+}
+
+/// A connected stream: a Unix domain socket.
+pub type Stream = UnixStream;
+/// The read half of a [`Stream`].
+pub type ReadHalf = tokio::net::unix::OwnedReadHalf;
+/// The write half of a [`Stream`].
+pub type WriteHalf = tokio::net::unix::OwnedWriteHalf;
+
+/// Split a stream into halves that can be used from two tasks.
+pub fn split(stream: Stream) -> (ReadHalf, WriteHalf) {
+    stream.into_split()
+}
+
+/// Connect to the socket at `path`.
+pub async fn connect(path: &Path) -> io::Result<Stream> {
+    UnixStream::connect(path).await
 }
