@@ -438,34 +438,13 @@ impl Store {
     /// a compaction record does not cover), with each message's index and
     /// the index the next message will get.
     pub fn session_history_from(&self, session_id: &str, from_idx: i64) -> Result<History> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT m.role, m.content, m.idx FROM messages m LEFT JOIN turns t ON t.id = m.turn_id
-             WHERE m.session_id = ?1 AND m.idx >= ?2
-               AND (t.status IS NULL OR t.status != 'refusal')
-             ORDER BY m.idx",
-        )?;
-        let mut rows = stmt.query(params![session_id, from_idx])?;
-        let mut out = History::default();
-        while let Some(row) = rows.next()? {
-            let role: String = row.get(0)?;
-            let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt {
-                table: "messages",
-                detail: format!("unknown role in session {session_id}"),
-            })?;
-            let content: String = row.get(1)?;
-            // `{"content":…,"role":"assistant"}` around the stored text.
-            out.bytes += content.len() + 32;
-            let content: Value =
-                serde_json::from_str(&content).map_err(StoreError::json("messages.content"))?;
-            out.messages
-                .push(json!({ "role": role.as_str(), "content": content }));
-            out.stored_idx.push(row.get(2)?);
-        }
-        out.next_idx = conn
-            .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM messages WHERE session_id = ?1")?
-            .query_row([session_id], |r| r.get(0))?;
-        Ok(out)
+        let raw = self.session_history_raw_from(session_id, from_idx)?;
+        Ok(History {
+            messages: raw.messages.iter().map(|m| m.to_value()).collect(),
+            stored_idx: raw.stored_idx,
+            next_idx: raw.next_idx,
+            bytes: raw.bytes,
+        })
     }
 
     /// [`Store::session_history_from`] with each message kept as its stored
