@@ -355,7 +355,7 @@ mod tests {
     }
 
     fn data_of(text: &str) -> String {
-        let err = parse_params::<Sample>(&Params::new(Some(text))).unwrap_err();
+        let err = parse_params::<Sample>(&Params::new(Some(text))).expect_err("refused");
         assert_eq!(err.code(), synapse_protocol::code::INVALID_PARAMS);
         assert_eq!(err.message(), "Invalid params");
         let data = err.data().expect("data").get().to_string();
@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn absent_params_are_an_empty_object() {
-        let err = parse_params::<Sample>(&Params::new(None)).unwrap_err();
+        let err = parse_params::<Sample>(&Params::new(None)).expect_err("name is required");
         assert_eq!(err.code(), synapse_protocol::code::INVALID_PARAMS);
         #[derive(serde::Deserialize)]
         struct Nothing {}
