@@ -40,6 +40,9 @@ targets=(
     synapsed:conversation
     synapsed:direct_calls
     synapsed:models
+    synapsed:approvals
+    synapsed:budget
+    synapsed:crash
 )
 
 # 1. Packages (idempotent: nothing to do when they are there).

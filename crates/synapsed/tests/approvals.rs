@@ -402,7 +402,7 @@ async fn bad_approvals_change_nothing_and_a_restart_interrupts_the_wait() {
         2,
     )]);
     let tmp = tempfile::tempdir().expect("tmp");
-    let socket = tmp.path().join("run").join("synapsed.sock");
+    let socket = synapse_test_support::test_socket(tmp.path());
     let data = tmp.path().join("data");
     let mut d = daemon_at(&api, &socket, &data);
     let mut h = host(&socket).await;

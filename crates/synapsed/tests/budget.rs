@@ -68,7 +68,7 @@ async fn a_turn_cap_reached_mid_turn_sends_no_further_request() {
 async fn the_daily_cap_spans_turns_sessions_and_restarts() {
     let api = api(vec![text("one", 1000, 0), text("two", 1000, 0)]);
     let tmp = tempfile::tempdir().expect("tmp");
-    let socket = tmp.path().join("run").join("synapsed.sock");
+    let socket = synapse_test_support::test_socket(tmp.path());
     let data = tmp.path().join("data");
     let mut o = opts(&api, &[("SYNAPSE_DAILY_BUDGET_USD", "0.005")]);
     o.socket = Some(socket.clone());

@@ -75,7 +75,7 @@ async fn kill_nine_loop_leaves_consistent_sessions() {
     let mut rng = Rng::new(seed);
     let api = api(vec![]);
     let tmp = tempfile::tempdir().expect("tmp");
-    let socket = tmp.path().join("run").join("synapsed.sock");
+    let socket = synapse_test_support::test_socket(tmp.path());
     let data = tmp.path().join("data");
 
     let mut sessions: Vec<String> = Vec::new();

@@ -90,7 +90,7 @@ async fn a_full_disk_mid_turn_is_reported_as_a_storage_error_and_nothing_saved_i
     let Some(_mount) = Mount::tmpfs(&data, "4m") else {
         return skip("cannot mount a tmpfs");
     };
-    let socket = tmp.path().join("run").join("synapsed.sock");
+    let socket = synapse_test_support::test_socket(tmp.path());
     let api = api(vec![text("first answer", 10, 5)]);
     let d = daemon_at(&api, &socket, &data);
     let mut c = Conn::open(&socket).await;
