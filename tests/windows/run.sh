@@ -43,6 +43,7 @@ targets=(
     synapsed:approvals
     synapsed:budget
     synapsed:crash
+    synapsed:storage
 )
 
 # 1. Packages (idempotent: nothing to do when they are there).

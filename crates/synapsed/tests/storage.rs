@@ -2,7 +2,9 @@
 //! fills mid-turn, read-only databases and file systems, and two daemons on
 //! one data dir. The machines run the tests as root, so real mounts are
 //! used (a small tmpfs, read-only bind mounts); where mounting is refused
-//! the test says so and returns.
+//! the test says so and returns. On Windows only the tests without mounts
+//! are built.
+#![cfg_attr(windows, allow(dead_code, unused_imports))]
 
 mod common;
 
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 use synapse_test_support::daemon::{serve_command, Options};
+use synapse_test_support::test_socket;
 
 /// A mount made by a test, unmounted (lazily, even if busy) when dropped.
 struct Mount(PathBuf);
@@ -83,6 +86,8 @@ fn big_text(kib: usize) -> String {
     "Houdini nodes and parameters, explained at length. ".repeat(kib * 1024 / 51 + 1)
 }
 
+// Linux mounts (tmpfs, read-only bind mounts); nothing to mount on Windows.
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_mid_turn_is_reported_as_a_storage_error_and_nothing_saved_is_lost() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -90,7 +95,7 @@ async fn a_full_disk_mid_turn_is_reported_as_a_storage_error_and_nothing_saved_i
     let Some(_mount) = Mount::tmpfs(&data, "4m") else {
         return skip("cannot mount a tmpfs");
     };
-    let socket = synapse_test_support::test_socket(tmp.path());
+    let socket = test_socket(tmp.path());
     let api = api(vec![text("first answer", 10, 5)]);
     let d = daemon_at(&api, &socket, &data);
     let mut c = Conn::open(&socket).await;
@@ -175,8 +180,8 @@ async fn a_second_daemon_on_the_same_data_dir_refuses_and_names_the_first() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let api = api(vec![text("still mine", 1, 1)]);
-    let first = daemon_at(&api, &tmp.path().join("a").join("s.sock"), &data);
-    let (st, err) = start_refused(&tmp.path().join("b").join("s.sock"), &data);
+    let first = daemon_at(&api, &test_socket(&tmp.path().join("a")), &data);
+    let (st, err) = start_refused(&test_socket(&tmp.path().join("b")), &data);
     assert_eq!(st.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!("pid {}", first.ready.pid)) && err.contains("data directory"),
@@ -194,11 +199,13 @@ async fn a_second_daemon_on_the_same_data_dir_refuses_and_names_the_first() {
     assert_eq!(done.last().expect("done")["result"]["status"], "complete");
 }
 
+// Linux mounts (tmpfs, read-only bind mounts); nothing to mount on Windows.
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_database_file_is_a_start_up_error() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
-    let socket = tmp.path().join("run").join("s.sock");
+    let socket = test_socket(tmp.path());
     {
         let api = api(vec![]);
         let mut d = daemon_at(&api, &socket, &data);
@@ -218,6 +225,8 @@ async fn a_read_only_database_file_is_a_start_up_error() {
     assert!(err.contains("cannot be written"), "clear message: {err}");
 }
 
+// Linux mounts (tmpfs, read-only bind mounts); nothing to mount on Windows.
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_dir_on_a_read_only_file_system_is_a_start_up_error() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -226,7 +235,7 @@ async fn a_data_dir_on_a_read_only_file_system_is_a_start_up_error() {
     let Some(_ro) = Mount::read_only(&data) else {
         return skip("cannot bind-mount the data dir read-only");
     };
-    let (st, err) = start_refused(&tmp.path().join("run").join("s.sock"), &data);
+    let (st, err) = start_refused(&test_socket(tmp.path()), &data);
     assert_eq!(st.code(), Some(1), "{err}");
     assert!(err.contains("cannot be written"), "clear message: {err}");
     let lines: Vec<&str> = err.lines().filter(|l| l.contains("synapsed:")).collect();
