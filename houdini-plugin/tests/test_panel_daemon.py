@@ -9,6 +9,8 @@ not built (``cargo build --bins``).
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import signal
 import sys
@@ -47,21 +49,30 @@ def binaries():
             harness.require_binary(harness.scripted_api_bin(), "cargo build -p synapse-test-support --bin synapse-scripted-api"))
 
 
-@pytest.fixture
-def stack(tmp_path, binaries, main_loop, request):
-    """Scripted API (script = ``request.param``) + real daemon + the plugin host over the fake scene."""
-    api = harness.ScriptedApi(request.param, str(tmp_path)).start()
-    daemon = harness.Daemon(str(tmp_path), base_url=api.url).start()
+@contextlib.contextmanager
+def daemon_stack(tmp_path, main_loop, script, extra_env=None):
+    """Scripted API (``script``) + real daemon + the plugin host over the fake scene; yields (api, daemon)."""
+    api = harness.ScriptedApi(script, str(tmp_path)).start()
+    daemon = harness.Daemon(str(tmp_path), base_url=api.url, extra_env=extra_env).start()
     import fake_scene
 
     fake_scene.build_demo_scene()
-    host = synapse_houdini.start(socket_path=daemon.socket, is_main_thread=main_loop.is_main_thread,
-                                 extra_tools=[harness.touch_tool()])
-    assert host.wait_registered(15), synapse_houdini.status()
-    yield api, daemon
-    synapse_houdini.stop()
-    daemon.stop()
-    api.stop()
+    try:
+        host = synapse_houdini.start(socket_path=daemon.socket, is_main_thread=main_loop.is_main_thread,
+                                     extra_tools=[harness.touch_tool()])
+        assert host.wait_registered(15), synapse_houdini.status()
+        yield api, daemon
+    finally:
+        synapse_houdini.stop()
+        daemon.stop()
+        api.stop()
+
+
+@pytest.fixture
+def stack(tmp_path, binaries, main_loop, request):
+    """:func:`daemon_stack` with the script ``request.param``."""
+    with daemon_stack(tmp_path, main_loop, request.param) as pair:
+        yield pair
 
 
 def _send(panel, prompt):

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-import synapse_houdini
 from panel_support import app, make_panel, qwait_for  # noqa: F401  (fixtures)
-from test_panel_daemon import _msg, _send, _text, _tool, harness
+from test_panel_daemon import _msg, _send, _text, _tool, binaries, daemon_stack, harness  # noqa: F401  (fixture)
 
 #: Small enough that synapse_inspect_stage on /stage is too large for the model, large
 #: enough for the error envelopes (the daemon replaces any larger result, errors too).
@@ -37,22 +36,10 @@ APPROVAL_SCRIPT = {"responses": [
 
 
 @pytest.fixture
-def stack(tmp_path, main_loop, request):
+def stack(tmp_path, binaries, main_loop, request):
     script, env = getattr(request, "param", (SCRIPT, {"SYNAPSE_MAX_TOOL_RESULT_BYTES": str(MAX_RESULT_BYTES)}))
-    synapsed = harness.require_binary(harness.synapsed_bin(), "cargo build -p synapsed")
-    scripted = harness.require_binary(harness.scripted_api_bin(), "cargo build -p synapse-test-support --bin synapse-scripted-api")
-    api = harness.ScriptedApi(script, str(tmp_path), binary=scripted).start()
-    daemon = harness.Daemon(str(tmp_path), base_url=api.url, binary=synapsed, extra_env=env).start()
-    import fake_scene
-
-    fake_scene.build_demo_scene()
-    host = synapse_houdini.start(socket_path=daemon.socket, is_main_thread=main_loop.is_main_thread,
-                                 extra_tools=[harness.touch_tool()])
-    assert host.wait_registered(15), synapse_houdini.status()
-    yield api, daemon
-    synapse_houdini.stop()
-    daemon.stop()
-    api.stop()
+    with daemon_stack(tmp_path, main_loop, script, env) as pair:
+        yield pair
 
 
 def test_daemon_made_tool_errors_show_their_message_live(stack, make_panel):
