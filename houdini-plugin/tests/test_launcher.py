@@ -79,12 +79,16 @@ def test_spawn_failure_modes(env, tmp_path):
     assert "oops" in (tmp_path / "logs" / "synapsed.log").read_text()
 
 
-@pytest.mark.parametrize("name, body, match", [
+#: Readiness lines a launcher must refuse (shared with the Windows reader's tests).
+BAD_READINESS = [
     ("wrong_shape", "echo '{\"hello\": 1}'", "unexpected readiness line"),
     ("not_an_object", "echo '[1, 2]'", "not a JSON object"),
     ("not_json", "echo 'starting...'", "not JSON"),
     ("closes_stdout", "exec >&-", "closed its stdout"),
-])
+]
+
+
+@pytest.mark.parametrize("name, body, match", BAD_READINESS)
 def test_bad_readiness_kills_and_reaps_the_child(env, tmp_path, name, body, match):
     pidfile = tmp_path / f"{name}.pid"
     script = _exe(tmp_path / name, f"#!/bin/sh\necho $$ > '{pidfile}'\n{body}\nexec sleep 30\n")

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from synapse_houdini import launcher
+from test_launcher import BAD_READINESS
 from waiting import wait_until
 
 FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakes", "fake_daemon.py")
@@ -88,12 +89,7 @@ def test_threaded_reader_failure_modes(env, tmp_path):
     assert time.monotonic() - t0 < 2
 
 
-@pytest.mark.parametrize("name, body, match", [
-    ("wrong_shape", "echo '{\"hello\": 1}'", "unexpected readiness line"),
-    ("not_an_object", "echo '[1, 2]'", "not a JSON object"),
-    ("not_json", "echo 'starting...'", "not JSON"),
-    ("closes_stdout", "exec >&-", "closed its stdout"),
-])
+@pytest.mark.parametrize("name, body, match", BAD_READINESS)
 def test_threaded_reader_kills_and_reaps_on_bad_readiness(env, tmp_path, name, body, match):
     pidfile = tmp_path / f"{name}.pid"
     script = _exe(tmp_path / name, f"#!/bin/sh\necho $$ > '{pidfile}'\n{body}\nexec sleep 30\n")
