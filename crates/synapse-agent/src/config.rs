@@ -410,15 +410,7 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
     })?;
     let parsed: FileSettings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
-        // The TOML error may quote the offending line, which could be the key:
-        // keep only the location and the reason.
-        message: match e.span() {
-            Some(span) => {
-                let (line, column) = line_column(&text, span.start);
-                format!("line {line}, column {column}: {}", e.message())
-            }
-            None => e.message().to_owned(),
-        },
+        message: toml_error_message(&text, &e),
     })?;
     if let Ok(table) = toml::from_str::<toml::Table>(&text) {
         for (key, near) in crate::config_keys::unknown_keys(&table) {
@@ -433,6 +425,19 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
         }
     }
     Ok(parsed)
+}
+
+/// A config file's TOML error as `line L, column C: reason`. The parser's own
+/// rendering quotes the offending line, which could hold the API key: only
+/// the location and the reason are kept. Shared by every reader of the file.
+pub fn toml_error_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_owned(),
+    }
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.

@@ -127,7 +127,7 @@ impl Policy {
             })?;
             let f: FilePolicy = toml::from_str(&text).map_err(|e| PolicyError::Parse {
                 path: path.clone(),
-                message: e.message().to_owned(),
+                message: synapse_agent::config::toml_error_message(&text, &e),
             })?;
             p.apply_file(f)?;
         }
@@ -249,6 +249,16 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Policy::load_from(Some(&path), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn a_wrongly_typed_key_is_located_by_line_and_column() {
+        let err = load("model = \"m\"\n\ndefault_mode = 5\n", &[]).expect_err("wrong type");
+        let text = err.to_string();
+        assert!(
+            text.contains("line 3, column 16: invalid type: integer `5`, expected a string"),
+            "{text}"
+        );
     }
 
     #[test]
