@@ -2,10 +2,10 @@
 """Micro-benchmark: one ``tool.invoke`` round trip through the plugin.
 
 Path measured (all real, in one process): a daemon-side peer writes a
-``tool.invoke`` line on a Unix socket → the plugin's RPC reader → a worker thread →
-``hdefereval.executeDeferred`` onto the fake Houdini main thread (a real thread
-pumping a queue) → a no-op tool body with modal-dialog suppression → the reply line
-back on the socket → the daemon side matches it. The daemon side is the Python
+``tool.invoke`` line on a Unix socket → the plugin's RPC reader, which queues the body
+with ``hdefereval.executeDeferred`` onto the fake Houdini main thread (a real thread
+pumping a queue) → a no-op tool body with modal-dialog suppression → a worker thread sends the
+reply line back on the socket → the daemon side matches it. The daemon side is the Python
 stand-in in ``tests/fakes/fake_daemon.py`` (the Rust daemon only sends
 ``tool.invoke`` inside a model turn).
 

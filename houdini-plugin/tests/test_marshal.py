@@ -202,3 +202,41 @@ def test_cancel_landing_as_the_wait_expires_reports_cancelled_not_timeout(mar, m
             mar.run_job(job, 0.1)
     assert mar.consecutive_timeouts == 0
     assert not mar.busy
+
+
+def test_submit_never_waits_and_the_timeout_counts_from_the_submit(mar, main_loop):
+    ran = threading.Event()
+    job = m.Job(ran.set, label="queued")
+    with main_loop.blocked():
+        t0 = time.monotonic()
+        assert mar.submit(job) is True  # queued at once although the main thread is busy
+        assert time.monotonic() - t0 < 0.2
+        job.submitted_at -= 0.3  # as if the caller came 0.3 s late to wait: that counts
+        t1 = time.monotonic()
+        with pytest.raises(MainThreadTimeout, match="abandoned"):
+            mar.wait_job(job, 0.4)
+        assert time.monotonic() - t1 < 0.35
+    main_loop.run_sync(lambda: None)
+    assert not ran.is_set()
+
+
+def test_submit_on_the_main_thread_runs_the_job_in_wait_job(mar, main_loop):
+    job = m.Job(threading.get_ident, label="inline")
+
+    def on_main():
+        return mar.wait_job(job, 1, mar.submit(job))
+
+    assert main_loop.run_sync(on_main) == main_loop.ident
+
+
+def test_raisers_are_made_once_and_swapped_in(mar, main_loop):
+    seen = {}
+
+    def body():
+        seen["first"] = hou.ui.displayMessage
+        return None
+
+    mar.run(body, 5)
+    mar.run(lambda: seen.setdefault("second", hou.ui.displayMessage), 5)
+    assert seen["first"] is seen["second"] is m._RAISERS["displayMessage"]
+    assert hou.ui.displayMessage is not m._RAISERS["displayMessage"]

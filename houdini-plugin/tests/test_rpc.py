@@ -149,6 +149,73 @@ def test_slow_handler_does_not_block_reader(pair):
     assert peer.read()["result"] == "slow-done"
 
 
+def test_staged_handler_starts_on_the_reader_before_a_worker_is_free():
+    """The start of a staged handler runs on the reader thread, in line order, even
+    when every worker is busy; its finish runs and is answered on a worker."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    client = RpcClient(a, max_workers=1)
+    peer = Peer(b)
+    release = threading.Event()
+    started = threading.Event()
+    seen = {}
+    try:
+        client.register_handler("slow", lambda p: release.wait(5) and "slow-done")
+
+        def start(params):
+            seen["start"] = threading.current_thread().name
+            started.set()
+
+            def finish():
+                seen["finish"] = threading.current_thread().name
+                return {"echo": params}
+
+            return finish
+
+        client.register_staged_handler("tool.invoke", start)
+        peer.send({"jsonrpc": "2.0", "id": 1, "method": "slow"})
+        peer.send({"jsonrpc": "2.0", "id": 2, "method": "tool.invoke", "params": {"k": 1}})
+        # The only worker is held by "slow": the start ran anyway, on the reader.
+        assert started.wait(5)
+        assert "reader" in seen["start"]
+        assert "finish" not in seen
+        release.set()
+        replies = {r["id"]: r for r in (peer.read(), peer.read())}
+        assert replies[1]["result"] == "slow-done"
+        assert replies[2]["result"] == {"echo": {"k": 1}}
+        assert "worker" in seen["finish"]
+    finally:
+        release.set()
+        client.close()
+        b.close()
+
+
+def test_staged_handler_errors_are_answered(pair):
+    client, peer, _, _ = pair
+
+    def refuse(params):
+        raise RpcError(-32602, "bad params", {"field": "call_id"})
+
+    def crash(params):
+        raise ValueError("boom")
+
+    def fail_later(params):
+        return lambda: 1 / 0
+
+    client.register_staged_handler("refuse", refuse)
+    client.register_staged_handler("crash", crash)
+    client.register_staged_handler("later", fail_later)
+    peer.send({"jsonrpc": "2.0", "id": 1, "method": "refuse"})
+    assert peer.read()["error"] == {"code": -32602, "message": "bad params", "data": {"field": "call_id"}}
+    peer.send({"jsonrpc": "2.0", "id": 2, "method": "crash"})
+    assert peer.read()["error"] == {"code": -32603, "message": "boom"}
+    peer.send({"jsonrpc": "2.0", "id": 3, "method": "later"})
+    assert peer.read()["error"]["code"] == -32603
+    # The reader is still alive.
+    client.register_handler("ping", lambda p: "pong")
+    peer.send({"jsonrpc": "2.0", "id": 4, "method": "ping"})
+    assert peer.read()["result"] == "pong"
+
+
 def test_unknown_daemon_method_gets_32601(pair):
     client, peer, _, _ = pair
     peer.send({"jsonrpc": "2.0", "id": 9, "method": "no.such"})

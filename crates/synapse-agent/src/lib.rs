@@ -25,6 +25,7 @@ pub mod context;
 pub mod credentials;
 pub mod models;
 pub mod observer;
+mod oversize;
 pub mod provider;
 pub mod tool_host;
 pub mod turn;

@@ -14,7 +14,7 @@
 //! - Tool results: `content` is the compact JSON text, keys sorted, of the
 //!   tool's output, or of its error envelope (`is_error: true`). A result
 //!   whose text is over `max_tool_result_bytes` is replaced by a
-//!   `ToolResultTooLarge` error.
+//!   `ToolResultTooLarge` error (an error envelope is clipped instead).
 //! - Every `tool_use` the model sent gets exactly one `tool_result` in the
 //!   history, and runs at most once: when the turn ends before a block ran
 //!   (cancel, `max_iterations` on the last allowed response, or a final
@@ -554,12 +554,25 @@ const CANCELLED_MSG: &str = "the turn was cancelled before this tool call comple
 
 /// The `tool_result` content of an outcome: `(is_error, JSON text)`,
 /// serialized once. A text longer than `max_bytes` is replaced by a
-/// `ToolResultTooLarge` error telling the model to narrow its request.
+/// `ToolResultTooLarge` error telling the model to narrow its request; an
+/// error envelope is clipped instead and keeps its `error_type`
+/// ([`crate::oversize`]).
 fn result_text(outcome: &ToolOutcome, tool_name: &str, max_bytes: usize) -> (bool, String) {
     let text = to_sorted_json(&outcome.content);
     let size = text.len();
     if size <= max_bytes {
         return (outcome.is_error, text);
+    }
+    if outcome.is_error {
+        if let Some(clipped) = crate::oversize::clip_error_envelope(&outcome.content, max_bytes) {
+            tracing::warn!(
+                tool = tool_name,
+                size,
+                max_bytes,
+                "tool error envelope too large for the model; clipped"
+            );
+            return (true, clipped);
+        }
     }
     tracing::warn!(
         tool = tool_name,

@@ -833,6 +833,73 @@ async fn oversized_tool_result_becomes_an_error_for_the_model() {
         .contains("more than the 1000 allowed"));
 }
 
+/// The host's error envelope keeps its `error_type` when it is over
+/// `max_tool_result_bytes`: its traceback goes, its message is clipped, and
+/// it stays an error (not a `ToolResultTooLarge` that hides the failure).
+#[tokio::test]
+async fn an_oversized_error_envelope_is_clipped_and_keeps_its_error_type() {
+    let api = tool_round_then_text("toolu_err", "cook", "ok");
+    let cancel = CancellationToken::new();
+    let mut envelope = synapse_protocol::ToolErrorEnvelope::synthetic(
+        "cook",
+        "CookError",
+        format!(
+            "/obj/geo1/wrangle1: {}",
+            "Error: syntax error, unexpected ';'. ".repeat(40)
+        ),
+    );
+    envelope.traceback_str = "Traceback (most recent call last):\n".repeat(60);
+    let host = Host::new(
+        &["cook"],
+        cancel.clone(),
+        Arc::new(move |_c: &ToolCall| common::Action::Return(ToolOutcome::error(&envelope))),
+    );
+    let rec = Recorder::default();
+    let mut s = settings(&api);
+    s.max_tool_result_bytes = 300;
+    let r = run(s, spec("cook it"), &host, &rec, cancel).await;
+    assert_eq!(r.status, TurnStatus::Complete);
+    assert!(r.tool_calls[0].is_error);
+    let reqs = api.requests();
+    let result = &reqs[1].body["messages"][2]["content"][0];
+    assert_eq!(result["is_error"], json!(true));
+    let text = result["content"].as_str().expect("text");
+    assert!(text.len() <= 300, "{} bytes: {text}", text.len());
+    let sent: Value = serde_json::from_str(text).expect("json");
+    assert_eq!(sent["error_type"], "CookError", "{sent}");
+    assert_eq!(sent["agent_tool_error"], true);
+    assert_eq!(sent["tool_name"], "cook");
+    assert_eq!(sent["traceback_str"], "");
+    let message = sent["error_message"].as_str().expect("message");
+    assert!(
+        message.starts_with("/obj/geo1/wrangle1: Error: syntax error"),
+        "{message}"
+    );
+    assert!(message.contains("clipped"), "{message}");
+}
+
+/// A small error envelope under the limit goes to the model unchanged.
+#[tokio::test]
+async fn an_error_envelope_under_the_limit_is_sent_unchanged() {
+    let api = tool_round_then_text("toolu_err2", "cook", "ok");
+    let cancel = CancellationToken::new();
+    let envelope =
+        synapse_protocol::ToolErrorEnvelope::synthetic("cook", "NodeNotFound", "no node /obj/x");
+    let expected = envelope.to_json_text();
+    let host = Host::new(
+        &["cook"],
+        cancel.clone(),
+        Arc::new(move |_c: &ToolCall| common::Action::Return(ToolOutcome::error(&envelope))),
+    );
+    let rec = Recorder::default();
+    let mut s = settings(&api);
+    s.max_tool_result_bytes = 300;
+    run(s, spec("cook it"), &host, &rec, cancel).await;
+    let reqs = api.requests();
+    let result = &reqs[1].body["messages"][2]["content"][0];
+    assert_eq!(result["content"], json!(expected));
+}
+
 #[tokio::test]
 async fn a_message_that_cannot_be_stored_ends_the_turn_as_a_storage_error() {
     let api = tool_round_then_text("toolu_s1", "inspect", "never reached");

@@ -30,6 +30,21 @@ pub struct DaemonConfig {
 }
 
 impl DaemonConfig {
+    /// A daemon for a benchmark or test run in-process: `socket` and
+    /// `data_dir`, no idle exit, default settings and policy, the system
+    /// clock, the settings' credential only.
+    pub fn local(socket: PathBuf, data_dir: PathBuf) -> Self {
+        Self {
+            socket,
+            data_dir,
+            exit_when_idle: None,
+            settings: Settings::default(),
+            policy: crate::policy::Policy::default(),
+            clock: Arc::new(crate::budget::SystemClock::default()),
+            credentials: None,
+        }
+    }
+
     /// Whether an API credential can be found now.
     pub fn auth(&self) -> AuthState {
         let found = match &self.credentials {

@@ -1,7 +1,7 @@
 //! Registered hosts: which connection serves which tools.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use synapse_protocol::{HostInfo, HostRegisterParams, Timestamp, ToolSpec};
 use synapse_rpc::Peer;
@@ -13,8 +13,9 @@ pub struct Host {
     pub host_id: String,
     /// Display name.
     pub name: String,
-    /// What it registered with.
-    pub params: HostRegisterParams,
+    /// What it registered with (shared: a `Host` is cloned per tool call,
+    /// its tool catalogue is not).
+    pub params: Arc<HostRegisterParams>,
     /// When it registered.
     pub connected_at: Timestamp,
     /// The connection that serves its `tool.invoke`.
@@ -64,7 +65,7 @@ impl Hosts {
         let host = Host {
             host_id: host_id.clone(),
             name: params.name.clone(),
-            params,
+            params: Arc::new(params),
             connected_at: Timestamp::now(),
             peer: peer.clone(),
         };

@@ -1026,7 +1026,7 @@ impl ToolHost for DaemonToolHost {
 
     fn invoke(
         &self,
-        call: ToolCall,
+        mut call: ToolCall,
         cancel: synapse_agent::CancellationToken,
     ) -> BoxFuture<'_, ToolOutcome> {
         Box::pin(async move {
@@ -1049,7 +1049,8 @@ impl ToolHost for DaemonToolHost {
                 call_id: call.call_id.clone(),
                 turn_id: call.turn_id.clone(),
                 name: call.name.clone(),
-                input: call.input.clone(),
+                // Moved, not cloned: the input is not needed after this (it may be large).
+                input: std::mem::take(&mut call.input),
                 timeout_s: call.timeout_s,
             };
             // The agent loop gives up at the same moment (and drops this

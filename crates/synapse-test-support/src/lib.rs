@@ -8,7 +8,9 @@
 //! - [`rng`]: a seeded generator for randomized tests.
 //! - [`stats`]: percentiles for the benchmark binaries.
 //! - [`endpoint_name`]: a fresh socket path (a named pipe on Windows) for a test.
+//! - [`mod@bench`]: set-up shared by the benchmark binaries (the plugin host process, figures).
 
+pub mod bench;
 pub mod daemon;
 pub mod endpoint_name;
 pub mod first_byte;

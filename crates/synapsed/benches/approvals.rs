@@ -13,37 +13,20 @@
 //!   (two hops + a trivial method), the transport baseline;
 //! - their difference: the daemon's own share of the approval path.
 
-use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use synapse_rpc::{Client, Incoming};
+use synapse_test_support::bench::{daemon_bin, load_average, Figure};
 use synapse_test_support::daemon::{DaemonProcess, Options};
 use synapse_test_support::messages_api::{Script, ScriptResponse, ScriptedApi};
-use synapse_test_support::stats::p50_p99_max;
-
-/// The daemon measured: this build's, or `SYNAPSE_BENCH_DAEMON` (another
-/// build's binary, for an A/B in the same run conditions).
-fn bin() -> PathBuf {
-    std::env::var_os("SYNAPSE_BENCH_DAEMON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_synapsed")))
-}
-
-fn summary(name: &str, unit: &str, mut v: Vec<f64>) -> (f64, f64) {
-    let (p50, p99, max) = p50_p99_max(&mut v);
-    println!(
-        "{name:<44} n={:<6} p50={p50:>9.1}{unit} p99={p99:>9.1}{unit} max={max:>9.1}{unit}",
-        v.len()
-    );
-    (p50, p99)
-}
 
 const TURNS: usize = 320;
 const WARMUP: usize = 20;
 
 fn main() {
+    println!("{}", load_average());
     let mut responses = Vec::new();
     for i in 0..TURNS {
         responses.push(ScriptResponse::message(
@@ -56,7 +39,7 @@ fn main() {
     }
     let api = ScriptedApi::start(Script::new(responses));
     let d = DaemonProcess::spawn_with(
-        &bin(),
+        &daemon_bin(env!("CARGO_BIN_EXE_synapsed")),
         Options {
             env: vec![
                 ("ANTHROPIC_API_KEY".into(), "bench-key".into()),
@@ -153,18 +136,28 @@ fn main() {
         }
         (samples, rtts)
     });
+    let mut approve_to_invoke = approve_to_invoke;
+    let mut status_rtt = status_rtt;
     let mut diffs: Vec<f64> = approve_to_invoke
         .iter()
         .zip(&status_rtt)
         .map(|(a, b)| (a - b).max(0.0))
         .collect();
-    summary(
-        "turn.approve sent -> tool.invoke received",
-        "µs",
-        approve_to_invoke,
-    );
-    summary("daemon.status round trip (baseline)", "µs", status_rtt);
-    diffs.sort_by(|a, b| a.total_cmp(b));
-    summary("daemon's share (difference, paired)", "µs", diffs);
+    Figure {
+        what: "turn.approve sent → tool.invoke received",
+        target_us: None,
+    }
+    .print(&mut approve_to_invoke, None);
+    Figure {
+        what: "daemon.status round trip (baseline: two hops)",
+        target_us: None,
+    }
+    .print(&mut status_rtt, None);
+    Figure {
+        what: "daemon's share (paired difference)",
+        target_us: Some((200.0, 1000.0)),
+    }
+    .print(&mut diffs, None);
     drop(d);
+    println!("{}", load_average());
 }

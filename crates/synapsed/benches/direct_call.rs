@@ -15,39 +15,14 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use synapse_daemon::DaemonConfig;
 use synapse_rpc::Client;
-use synapse_test_support::daemon::{repo_root, test_python};
-use synapse_test_support::stats::p50_p99_max;
+use synapse_test_support::bench::{load_average, Figure, PluginHost, NOOP_TOOL};
 use tokio_util::sync::CancellationToken;
-
-const HOST_SCRIPT: &str = r#"
-import os, sys
-root = sys.argv[1]
-sys.path[:0] = [os.path.join(root, "houdini-plugin", "python"), os.path.join(root, "houdini-plugin", "tests", "fakes")]
-os.environ["SYNAPSED_BIN"] = "/nonexistent/synapsed"   # never spawn: the daemon is already listening
-import hou, synapse_houdini
-from synapse_houdini.tools import ToolDef
-hou.main.start()
-noop = ToolDef(name="bench_noop", description="does nothing", fn=lambda tool_input: {"ok": True})
-host = synapse_houdini.start(socket_path=sys.argv[2], is_main_thread=hou.main.is_main_thread, extra_tools=[noop])
-if not host.wait_registered(10):
-    sys.exit("plugin did not register")
-print("registered", flush=True)
-sys.stdin.read()          # until the bench closes our stdin
-synapse_houdini.stop()
-hou.main.stop()
-"#;
 
 const WARMUP: usize = 500;
 const N: usize = 5000;
 
-fn report(what: &str, v: &mut [f64], wall: Duration) -> f64 {
-    let n = v.len();
-    let (p50, p99, max) = p50_p99_max(v);
-    println!(
-        "{what}  n={n} p50={p50:.0}us p99={p99:.0}us max={max:.0}us  {:.0} calls/s",
-        n as f64 / wall.as_secs_f64()
-    );
-    p50
+fn report(what: &str, target_us: Option<(f64, f64)>, v: &mut [f64], wall: Duration) -> f64 {
+    Figure { what, target_us }.print(v, Some(wall)).0
 }
 
 /// A `synapsed mcp` child spoken to line by line.
@@ -124,8 +99,7 @@ impl Mcp {
 
 fn main() {
     let with_mcp = std::env::args().any(|a| a == "--mcp");
-    let root = repo_root();
-    let python = test_python();
+    println!("{}", load_average());
     let tmp = tempfile::tempdir().expect("tmp");
     let socket = tmp.path().join("rt").join("synapsed.sock");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -134,38 +108,18 @@ fn main() {
         .build()
         .expect("rt");
     rt.block_on(async {
-        let config = DaemonConfig {
-            socket: socket.clone(),
-            data_dir: tmp.path().join("data"),
-            exit_when_idle: None,
-            settings: synapse_agent::Settings::default(),
-            policy: synapse_daemon::policy::Policy::default(),
-            clock: std::sync::Arc::new(synapse_daemon::budget::SystemClock::default()),
-            credentials: None,
-        };
-        let bound = synapse_daemon::bind(config).expect("bind");
+        let bound = synapse_daemon::bind(DaemonConfig::local(
+            socket.clone(),
+            tmp.path().join("data"),
+        ))
+        .expect("bind");
         let stop = CancellationToken::new();
         let server = tokio::spawn(bound.serve(stop.clone()));
-
-        let mut child = Command::new(&python)
-            .arg("-c")
-            .arg(HOST_SCRIPT)
-            .arg(&root)
-            .arg(&socket)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python");
-        let stdout = child.stdout.take().expect("stdout");
-        let line = tokio::task::spawn_blocking(move || {
-            let mut l = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut l);
-            l
-        })
-        .await
-        .expect("join");
-        assert_eq!(line.trim(), "registered", "the plugin host did not start");
+        let sock = socket.clone();
+        let plugin = tokio::task::spawn_blocking(move || PluginHost::start(&sock))
+            .await
+            .expect("join")
+            .expect("the plugin host");
 
         // The client runs on its own thread and runtime, as a separate
         // process would (not on the daemon's worker threads).
@@ -180,7 +134,7 @@ fn main() {
                 let call = || async {
                     let t0 = Instant::now();
                     let v = client
-                        .call_value("tool.call", json!({"name": "bench_noop", "input": {}}))
+                        .call_value("tool.call", json!({"name": NOOP_TOOL, "input": {}}))
                         .await
                         .expect("tool.call");
                     let took = t0.elapsed();
@@ -201,7 +155,8 @@ fn main() {
         .await
         .expect("join");
         let direct_p50 = report(
-            "tool.call round-trip via plugin (client → daemon → plugin, no-op body)",
+            "tool.call round trip via the plugin (client → daemon → plugin, no-op)",
+            Some((300.0, 1000.0)),
             &mut v,
             wall,
         );
@@ -212,7 +167,7 @@ fn main() {
                 let mut mcp = Mcp::start(&sock);
                 let list = mcp.request("tools/list", json!({}));
                 assert!(
-                    list.to_string().contains("bench_noop"),
+                    list.to_string().contains(NOOP_TOOL),
                     "tools/list: {list}"
                 );
                 std::thread::sleep(Duration::from_millis(500));
@@ -221,7 +176,7 @@ fn main() {
                     let t0 = Instant::now();
                     let r = mcp.request(
                         "tools/call",
-                        json!({"name": "bench_noop", "arguments": {}}),
+                        json!({"name": NOOP_TOOL, "arguments": {}}),
                     );
                     let took = t0.elapsed();
                     assert_eq!(r["result"]["isError"], false, "{r}");
@@ -236,7 +191,8 @@ fn main() {
                     v.push(call(i));
                 }
                 let p50 = report(
-                    "tools/call round-trip via synapsed mcp (MCP client → synapsed mcp → daemon → plugin)",
+                    "MCP tools/call round trip via synapsed mcp → daemon → plugin",
+                    None,
                     &mut v,
                     t_all.elapsed(),
                 );
@@ -254,9 +210,9 @@ fn main() {
                 busy_kib.map_or("?".into(), |k| k.to_string()),
             );
         }
-        drop(child.stdin.take());
-        let _ = child.wait();
+        drop(plugin);
         stop.cancel();
         let _ = server.await;
     });
+    println!("{}", load_average());
 }

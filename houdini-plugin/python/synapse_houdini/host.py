@@ -4,8 +4,9 @@ One :class:`Host` owns one connection to ``synapsed`` (kept alive by the
 :class:`~synapse_houdini.launcher.Supervisor`). On every (re)connection it sends
 ``host.register`` with Houdini's pid, hip path and the ToolSpecs, then:
 
-* ``tool.invoke {call_id, turn_id, name, input, timeout_s}`` is answered on an
-  RPC worker thread with ``{is_error, content}`` (plus ``images`` when the body
+* ``tool.invoke {call_id, turn_id, name, input, timeout_s}``: its body is queued for
+  the main thread by the RPC reader as the line arrives (ADR 0034), and the call is
+  answered on an RPC worker thread with ``{is_error, content}`` (plus ``images`` when the body
   returned a :class:`~synapse_houdini.tools.ToolResult` with images). The body runs on Houdini's main
   thread through :class:`~synapse_houdini.marshal.Marshal`, inside
   ``hou.undos.group("Synapse: <tool>")`` when the tool is not read-only. Failures
@@ -374,7 +375,7 @@ class Host:
 
     def _make_client(self, path: str) -> RpcClient:
         client = RpcClient.connect(path, max_workers=self._rpc_workers, name="synapse-host")
-        client.register_handler("tool.invoke", self._handle_tool_invoke)
+        client.register_staged_handler("tool.invoke", self._start_tool_invoke)
         client.set_notification_callback(self._handle_notification)
         return client
 
@@ -480,6 +481,17 @@ class Host:
             log.info("synapse: tool call %s cancelled before it started", call_id)
 
     def _handle_tool_invoke(self, params: Any) -> dict[str, Any]:
+        """Serve one ``tool.invoke`` on this thread (start, then wait for the reply)."""
+        return self._start_tool_invoke(params)()
+
+    def _start_tool_invoke(self, params: Any) -> Callable[[], dict[str, Any]]:
+        """Start a ``tool.invoke`` without waiting; the returned finish waits for its reply.
+
+        Runs on the RPC reader thread (a staged handler): it checks the request,
+        records the call and queues its body for the main thread at once, so the
+        body does not wait for a worker thread to wake up first, and a ``tool.cancel``
+        read next always finds the job. The finish runs on a worker.
+        """
         if not isinstance(params, dict) or not isinstance(params.get("call_id"), str) or "name" not in params:
             raise RpcError(-32602, "tool.invoke needs {call_id, turn_id, name, input, timeout_s}")
         call_id = params["call_id"]
@@ -492,38 +504,65 @@ class Host:
                 while len(self._calls) > REMEMBERED_CALLS:
                     self._calls.popitem(last=False)
         if existing is not None:
-            # Each call runs exactly once: a repeated invoke gets the first reply.
-            existing.event.wait(float(params.get("timeout_s") or DEFAULT_TOOL_TIMEOUT_S) + 0.5)
-            if existing.reply is not None:
-                return existing.reply
-            return {"is_error": True, "content": tool_error_envelope(name, ToolError(
-                f"call {call_id} is already running", "DuplicateCall"))}
+            return lambda: self._repeated_invoke(existing, call_id, name, params)
         try:
-            reply = self._invoke(record, call_id, name, params)
-            record.reply = reply
-        finally:
+            pending = self._start_invoke(record, call_id, name, params)
+        except BaseException:
             record.event.set()
-        return reply
+            raise
 
-    def _invoke(self, record: _CallRecord, call_id: str, name: str, params: dict) -> dict[str, Any]:
+        def finish() -> dict[str, Any]:
+            try:
+                reply = pending()
+                record.reply = reply
+            finally:
+                record.event.set()
+            return reply
+
+        return finish
+
+    @staticmethod
+    def _repeated_invoke(existing: _CallRecord, call_id: str, name: str, params: dict) -> dict[str, Any]:
+        # Each call runs exactly once: a repeated invoke gets the first reply.
+        existing.event.wait(float(params.get("timeout_s") or DEFAULT_TOOL_TIMEOUT_S) + 0.5)
+        if existing.reply is not None:
+            return existing.reply
+        return {"is_error": True, "content": tool_error_envelope(name, ToolError(
+            f"call {call_id} is already running", "DuplicateCall"))}
+
+    def _start_invoke(self, record: _CallRecord, call_id: str, name: str, params: dict) -> Callable[[], dict[str, Any]]:
+        """Queue the body (never waits); the returned callable waits for it and makes the reply."""
         self._invocations += 1
         tool = self._tools.get(name)
         if tool is None:
             exc: BaseException = UnknownToolError(f"this Houdini host has no tool named {name!r}; known: {sorted(self._tools)}")
-            return {"is_error": True, "content": tool_error_envelope(name, exc)}
+            unknown = {"is_error": True, "content": tool_error_envelope(name, exc)}
+            return lambda: unknown
         tool_input = params.get("input")
         if tool_input is None:
             tool_input = {}
-        timeout_s = params.get("timeout_s") or tool.timeout_s or DEFAULT_TOOL_TIMEOUT_S
+        try:
+            timeout_s = float(params.get("timeout_s") or tool.timeout_s or DEFAULT_TOOL_TIMEOUT_S)
+        except (TypeError, ValueError) as exc:
+            bad = {"is_error": True, "content": tool_error_envelope(name, exc)}
+            return lambda: bad
         turn_id = params.get("turn_id") if isinstance(params.get("turn_id"), str) else None
-        job = _marshal.Job(lambda: self._run_body(tool, tool_input, call_id, turn_id, float(timeout_s)), label=name)
+        job = _marshal.Job(lambda: self._run_body(tool, tool_input, call_id, turn_id, timeout_s), label=name)
         with self._lock:
             record.job = job
             cancelled_early = call_id in self._early_cancels
         if cancelled_early:
             job.cancel()
         try:
-            value = self.marshal.run_job(job, float(timeout_s))
+            queued = self.marshal.submit(job)
+        except BaseException as exc:  # noqa: BLE001 - MainThreadBusy: data for the model
+            busy = {"is_error": True, "content": tool_error_envelope(name, exc)}
+            return lambda: busy
+        return lambda: self._finish_invoke(job, name, timeout_s, queued)
+
+    def _finish_invoke(self, job: _marshal.Job, name: str, timeout_s: float, queued: bool) -> dict[str, Any]:
+        try:
+            value = self.marshal.wait_job(job, timeout_s, queued)
             images = None
             if isinstance(value, ToolResult):
                 value, images = value.content, list(value.images)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import Any, Callable, Iterator, Optional
 
 from ._hou import import_hou
@@ -71,6 +72,43 @@ def _raiser(name: str) -> Callable[..., Any]:
     return refuse
 
 
+#: One raiser per method, made once (a tool call only swaps them in).
+_RAISERS = {name: _raiser(name) for name in MODAL_UI_METHODS}
+_MISSING = object()
+
+
+def _suppress_enter(hou: Any) -> Optional[tuple[Any, dict[str, Any]]]:
+    """Swap the raisers in (outermost call only); the token for :func:`_suppress_exit`."""
+    global _suppress_depth
+    ui = getattr(hou, "ui", None) if hou is not None else None
+    if ui is None:
+        return None
+    saved: dict[str, Any] = {}
+    if _suppress_depth == 0:
+        for name in MODAL_UI_METHODS:
+            original = getattr(ui, name, _MISSING)
+            if original is _MISSING:
+                continue
+            try:
+                setattr(ui, name, _RAISERS[name])
+            except (AttributeError, TypeError):  # pragma: no cover - read-only module
+                continue
+            saved[name] = original
+    _suppress_depth += 1
+    return ui, saved
+
+
+def _suppress_exit(token: Optional[tuple[Any, dict[str, Any]]]) -> None:
+    """Undo :func:`_suppress_enter`: the originals are back."""
+    global _suppress_depth
+    if token is None:
+        return
+    ui, saved = token
+    _suppress_depth -= 1
+    for name, original in saved.items():
+        setattr(ui, name, original)
+
+
 @contextlib.contextmanager
 def suppress_modal_dialogs(hou: Any = None) -> Iterator[None]:
     """Replace the ``hou.ui`` modal methods with raisers for the duration of the block.
@@ -78,28 +116,11 @@ def suppress_modal_dialogs(hou: Any = None) -> Iterator[None]:
     Re-entrant (an inline nested call keeps the outer replacement). Restores the
     originals even when the block raises. Does nothing when ``hou.ui`` is absent.
     """
-    global _suppress_depth
-    hou = hou if hou is not None else import_hou()
-    ui = getattr(hou, "ui", None) if hou is not None else None
-    if ui is None:
-        yield
-        return
-    saved: dict[str, Any] = {}
-    if _suppress_depth == 0:
-        for name in MODAL_UI_METHODS:
-            if hasattr(ui, name):
-                saved[name] = getattr(ui, name)
-                try:
-                    setattr(ui, name, _raiser(name))
-                except (AttributeError, TypeError):  # pragma: no cover - read-only module
-                    saved.pop(name, None)
-    _suppress_depth += 1
+    token = _suppress_enter(hou if hou is not None else import_hou())
     try:
         yield
     finally:
-        _suppress_depth -= 1
-        for name, original in saved.items():
-            setattr(ui, name, original)
+        _suppress_exit(token)
 
 
 # ----------------------------------------------------------------- jobs
@@ -117,6 +138,8 @@ class Job:
         self.exc: Optional[BaseException] = None
         self.done = threading.Event()
         self._lock = threading.Lock()
+        #: ``time.monotonic()`` when :meth:`Marshal.submit` took it: its timeout counts from here.
+        self.submitted_at: Optional[float] = None
 
     def cancel(self) -> bool:
         """Drop the job if it has not started; True if it will never run."""
@@ -143,8 +166,12 @@ class Job:
                 return  # abandoned after a timeout, or cancelled: never run late
             self.state = Job.RUNNING
         try:
-            with suppress_modal_dialogs(hou):
+            # The context manager's work without its generator (main-thread time per call).
+            token = _suppress_enter(hou if hou is not None else import_hou())
+            try:
                 self.result = self.fn()
+            finally:
+                _suppress_exit(token)
         except BaseException as exc:  # noqa: BLE001 - reported to the model
             self.exc = exc
         finally:
@@ -232,16 +259,22 @@ class Marshal:
         it had not started; if it had, it finishes in the background and its result
         is dropped), ``MainThreadBusy`` after two consecutive timeouts until a probe
         has run, ``ToolCancelled`` if the job was cancelled first, or whatever the
-        body raised.
+        body raised. The same as :meth:`submit` then :meth:`wait_job`.
         """
-        timeout = DEFAULT_TIMEOUT_S if timeout_s is None or timeout_s <= 0 else float(timeout_s)
-        if self.headless:
-            with self._headless_lock:
-                job.run(self._hou)
-            return job.outcome()
-        if self.is_main_thread():
-            job.run(self._hou)  # inline: waiting here would deadlock
-            return job.outcome()
+        return self.wait_job(job, timeout_s, self.submit(job))
+
+    def submit(self, job: Job) -> bool:
+        """Queue *job* for the main thread and return at once (any thread; never waits).
+
+        True when it was queued (``hdefereval.executeDeferred``); False when
+        :meth:`wait_job` must run it itself (headless mode, or called on the main
+        thread, where queueing and then waiting would deadlock). Raises
+        ``MainThreadBusy`` after two consecutive timeouts until a probe has run.
+        The timeout of :meth:`wait_job` counts from here.
+        """
+        job.submitted_at = time.monotonic()
+        if self.headless or self.is_main_thread():
+            return False
         with self._state_lock:
             if self._consecutive_timeouts >= BUSY_AFTER_TIMEOUTS:
                 self._ensure_probe_locked()
@@ -252,7 +285,24 @@ class Marshal:
                 )
         assert self._defer is not None
         self._defer(lambda: job.run(self._hou))
-        if job.done.wait(timeout):
+        return True
+
+    def wait_job(self, job: Job, timeout_s: Optional[float] = None, queued: bool = True) -> Any:
+        """The outcome of a job given to :meth:`submit` (*queued* is what it returned),
+        waiting at most *timeout_s* from the submit (see :meth:`run_job`)."""
+        timeout = DEFAULT_TIMEOUT_S if timeout_s is None or timeout_s <= 0 else float(timeout_s)
+        if not queued:
+            if self.headless:
+                with self._headless_lock:
+                    job.run(self._hou)
+                return job.outcome()
+            if self.is_main_thread():
+                job.run(self._hou)  # inline: waiting here would deadlock
+                return job.outcome()
+            self.submit(job)  # submitted on the main thread, waited for on another
+        started = job.submitted_at if job.submitted_at is not None else time.monotonic()
+        remaining = max(0.0, timeout - (time.monotonic() - started))
+        if job.done.wait(remaining):
             if job.state == Job.FINISHED:
                 with self._state_lock:
                     self._consecutive_timeouts = 0

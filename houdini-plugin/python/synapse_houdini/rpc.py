@@ -12,7 +12,10 @@ Threads
   per-id ``threading.Event``; notifications go to a queue drained in order by a
   **notification** thread (so a slow callback never stalls the reader); requests
   from the daemon (``tool.invoke``) go to a **worker pool** and are answered there,
-  never on the reader thread;
+  never on the reader thread. A *staged* handler (:meth:`RpcClient.register_staged_handler`)
+  first runs a quick start on the reader thread that must never wait (``tool.invoke``
+  queues its body for Houdini's main thread there, saving one thread hand-off per
+  call), then its finish runs and is answered on a worker;
 * writes are serialised by a lock, one whole line per ``sendall``; a write never
   waits for the reader (on Windows that takes overlapped I/O: :mod:`.transport_pipe`).
 
@@ -122,6 +125,7 @@ class RpcClient:
         self._transport = SocketTransport(sock) if isinstance(sock, socket.socket) else sock
         self._on_notification = on_notification
         self._handlers: dict[str, Handler] = {}
+        self._staged: dict[str, Callable[[Any], Callable[[], Any]]] = {}
         self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -154,6 +158,17 @@ class RpcClient:
         error; any other exception sends ``-32603``.
         """
         self._handlers[method] = handler
+
+    def register_staged_handler(self, method: str, start: Callable[[Any], Callable[[], Any]]) -> None:
+        """Serve *method* in two stages: ``start(params) -> finish``, then ``finish() -> result``.
+
+        ``start`` runs on the reader thread, before the next line is read: it must be
+        quick and must never wait (no I/O, no lock held for long, no blocking queue).
+        ``finish`` runs on a worker thread and its return value (or exception, as for
+        :meth:`register_handler`) is the answer; an exception from ``start`` is
+        answered the same way, from a worker.
+        """
+        self._staged[method] = start
 
     def set_notification_callback(self, callback: Optional[NotificationCallback]) -> None:
         """Set the ``callback(method, params)`` run (in order, on one thread) per notification."""
@@ -289,7 +304,11 @@ class RpcClient:
             method = message["method"]
             params = message.get("params")
             if "id" in message and message["id"] is not None:
-                self._workers_submit(message["id"], method, params)
+                start = self._staged.get(method)
+                if start is not None:
+                    self._start_staged(message["id"], method, start, params)
+                else:
+                    self._workers_submit(message["id"], method, params)
             else:
                 self._notes.put((method, params))
             return
@@ -323,25 +342,44 @@ class RpcClient:
         except RuntimeError:
             pass  # pool shut down: the connection is closing
 
+    def _start_staged(self, req_id: Any, method: str, start: Callable[[Any], Callable[[], Any]], params: Any) -> None:
+        """Run a staged handler's start here (reader thread), its finish on a worker."""
+        try:
+            finish = start(params)
+        except Exception as exc:  # answered from the worker, like a handler's exception
+            failure = exc
+
+            def finish() -> Any:
+                raise failure
+
+        try:
+            self._workers.submit(self._answer, req_id, method, finish)
+        except RuntimeError:
+            pass  # pool shut down: the connection is closing
+
     def _serve_request(self, req_id: Any, method: str, params: Any) -> None:
         handler = self._handlers.get(method)
         if handler is None:
-            reply: dict[str, Any] = {
+            self._try_send({
                 "jsonrpc": "2.0",
                 "id": req_id,
                 "error": {"code": METHOD_NOT_FOUND, "message": f"Method not found: {method}"},
-            }
-        else:
-            try:
-                reply = {"jsonrpc": "2.0", "id": req_id, "result": handler(params)}
-            except RpcError as exc:
-                error: dict[str, Any] = {"code": exc.code, "message": exc.message}
-                if exc.data is not None:
-                    error["data"] = exc.data
-                reply = {"jsonrpc": "2.0", "id": req_id, "error": error}
-            except Exception as exc:
-                log.exception("%s: handler for %s failed", self._name, method)
-                reply = {"jsonrpc": "2.0", "id": req_id, "error": {"code": INTERNAL_ERROR, "message": str(exc)}}
+            })
+            return
+        self._answer(req_id, method, lambda: handler(params))
+
+    def _answer(self, req_id: Any, method: str, run: Callable[[], Any]) -> None:
+        """Run *run* (on a worker) and send its result or error as the answer to *req_id*."""
+        try:
+            reply: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "result": run()}
+        except RpcError as exc:
+            error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+            if exc.data is not None:
+                error["data"] = exc.data
+            reply = {"jsonrpc": "2.0", "id": req_id, "error": error}
+        except Exception as exc:
+            log.exception("%s: handler for %s failed", self._name, method)
+            reply = {"jsonrpc": "2.0", "id": req_id, "error": {"code": INTERNAL_ERROR, "message": str(exc)}}
         self._try_send(reply)
 
     def _try_send(self, message: dict) -> None:
