@@ -270,10 +270,9 @@ def test_cancel_never_waits_for_the_daemon_or_a_callback(host, daemon, main_loop
         assert in_callback.wait(5)
         # A panel's Cancel button, on the main thread: bounded although nothing answers
         # and a callback of this very handle is blocked.
-        t0 = time.monotonic()
+        # run_sync's bound is the check: the daemon holds its answer for 30 s.
         assert main_loop.run_sync(handle.cancel, timeout=2) is True
-        assert time.monotonic() - t0 < 0.5
-        assert not handle.done()
+        assert not answer.is_set() and not handle.done()
         assert wait_until(lambda: ("turn.cancel", {"turn_id": handle.turn_id}) in daemon.requests, 5)
     finally:
         answer.set()
