@@ -8,7 +8,9 @@
 //! - [`rng`]: a seeded generator for randomized tests.
 //! - [`stats`]: percentiles for the benchmark binaries.
 //! - [`endpoint_name`]: a fresh socket path (a named pipe on Windows) for a test.
+//! - [`console`]: a Ctrl-C to a child process, as from its terminal.
 
+pub mod console;
 pub mod daemon;
 pub mod endpoint_name;
 pub mod first_byte;

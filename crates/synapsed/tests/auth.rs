@@ -21,14 +21,19 @@ fn s(b: &[u8]) -> String {
 
 /// `synapsed auth ARGS` with `stdin` piped in, config under `cfg`, no keyring.
 fn auth(cfg: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(bin())
-        .arg("auth")
+    let mut cmd = Command::new(bin());
+    cmd.arg("auth")
         .args(args)
         .env_remove("ANTHROPIC_API_KEY")
         .env_remove("ANTHROPIC_AUTH_TOKEN")
         .env("SYNAPSE_KEYRING", "off")
         .env("XDG_CONFIG_HOME", cfg)
-        .env("HOME", cfg)
+        .env("HOME", cfg);
+    // Windows: no XDG; the config dir is moved explicitly (same layout).
+    if cfg!(windows) {
+        cmd.env("SYNAPSE_CONFIG_DIR", cfg.join("synapse"));
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -88,10 +93,15 @@ fn login_status_logout_with_the_key_file() {
         err.contains("no OS keyring is reachable (SYNAPSE_KEYRING=off); using the key file"),
         "{err}"
     );
+    let protection = if cfg!(unix) {
+        "mode 0600"
+    } else {
+        "protected only by your profile's permissions"
+    };
     assert_eq!(
         s(&out.stdout),
         format!(
-            "stored the API key in {} (mode 0600)\na running daemon uses it from its next turn\n",
+            "stored the API key in {} ({protection})\na running daemon uses it from its next turn\n",
             file.display()
         )
     );
@@ -157,6 +167,10 @@ async fn a_running_daemon_uses_a_key_stored_after_it_started() {
     o.env.retain(|(k, _)| k != "ANTHROPIC_API_KEY");
     o.env
         .push(("XDG_CONFIG_HOME".into(), cfg.path().display().to_string()));
+    o.env.push((
+        "SYNAPSE_CONFIG_DIR".into(),
+        cfg.path().join("synapse").display().to_string(),
+    ));
     let mut d = DaemonProcess::spawn_with(&bin(), o).expect("daemon starts");
     let st: Value =
         serde_json::from_slice(&run_cli(&d.socket, &["status", "--json"]).await.stdout).unwrap();
@@ -236,8 +250,15 @@ async fn a_running_daemon_uses_a_key_stored_after_it_started() {
     let sessions = conn.call("session.list", json!({})).await;
     assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
 
+    // SIGTERM on Unix; `synapsed stop` on Windows (no signals there).
+    #[cfg(unix)]
     d.signal(15);
-    let _ = d.child.wait();
+    #[cfg(windows)]
+    assert!(run_cli(&d.socket, &["stop"]).await.status.success());
+    assert!(
+        d.wait_exit(T).is_some(),
+        "the daemon did not exit after being asked to stop"
+    );
     let log = d.stderr();
     assert!(log.contains("no API key yet"), "{log}");
     assert!(
@@ -247,7 +268,9 @@ async fn a_running_daemon_uses_a_key_stored_after_it_started() {
 }
 
 /// A real Secret Service: gnome-keyring in a private D-Bus session
-/// (`dbus-run-session`), unlocked, then locked.
+/// (`dbus-run-session`), unlocked, then locked. Unix only (the Windows store,
+/// Credential Manager, is in `windows_keyring.rs`).
+#[cfg(unix)]
 #[test]
 fn login_status_logout_with_a_real_secret_service() {
     let have = |b: &str| {
