@@ -88,7 +88,7 @@ fn install_twice_then_remove() {
     let out = setup(h, &[], &args);
     assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
     let text = s(&out.stdout);
-    let root = h.join("data/houdini-plugin");
+    let root = h.join("data").join("houdini-plugin");
     assert!(
         text.starts_with(&format!("plugin 0.1.0 in {}: ", root.display())),
         "{text}"
@@ -96,14 +96,14 @@ fn install_twice_then_remove() {
     assert!(
         text.contains(&format!(
             "{}: written",
-            a.join("packages/synapse.json").display()
+            a.join("packages").join("synapse.json").display()
         )),
         "{text}"
     );
     assert!(
         text.contains(&format!(
             "{}: written",
-            b.join("packages/synapse.json").display()
+            b.join("packages").join("synapse.json").display()
         )),
         "{text}"
     );
@@ -229,7 +229,7 @@ fn an_unwritable_prefs_dir_fails_and_the_others_are_done() {
     assert!(
         err.contains(&format!(
             "{}: cannot",
-            bad.join("packages/synapse.json").display()
+            bad.join("packages").join("synapse.json").display()
         )),
         "{err}"
     );

@@ -157,4 +157,18 @@ async fn serve_launched_detached_like_the_plugin() {
     let log = log.join().unwrap_or_default();
     assert!(st.success(), "{st:?}; stderr: {log}");
     assert!(log.contains("synapsed ready"), "{log}");
+    // Each client's user was read and matched the daemon's (ADR 0032).
+    let accepted: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("pipe client connected"))
+        .collect();
+    assert!(accepted.len() >= 2, "status and stop connected: {log}");
+    for l in &accepted {
+        assert!(
+            l.contains("client_pid=") && l.contains("client_user=S-1-"),
+            "{l}"
+        );
+    }
+    assert!(!log.contains("refused a pipe client"), "{log}");
+    assert!(!log.contains("could not be read"), "{log}");
 }
