@@ -210,8 +210,12 @@ struct FileSettings {
 }
 
 impl Settings {
-    /// The default config file: `config.toml` in the `synapse` config dir.
+    /// The default config file: `config.toml` in the `synapse` config dir
+    /// (`SYNAPSE_CONFIG_DIR` when set).
     pub fn default_config_path() -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os("SYNAPSE_CONFIG_DIR").filter(|d| !d.is_empty()) {
+            return Some(PathBuf::from(dir).join("config.toml"));
+        }
         directories::ProjectDirs::from("", "", "synapse")
             .map(|d| d.config_dir().join("config.toml"))
     }

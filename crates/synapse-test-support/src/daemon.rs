@@ -70,8 +70,17 @@ pub fn serve_command(bin: &Path, socket: &Path, data_dir: &Path, opts: &Options)
         // Never the developer's own keyring (a test may set it back).
         .env("SYNAPSE_KEYRING", "off")
         .env_remove("SYNAPSE_CONFIG")
+        .env_remove("SYNAPSE_CONFIG_DIR")
         .env("XDG_CONFIG_HOME", data_dir.join("config-home"))
         .env("HOME", data_dir.join("home"));
+    // Windows has no XDG: the config dir (key file) is moved explicitly, so a
+    // test daemon never reads the profile's own.
+    if cfg!(windows) {
+        cmd.env(
+            "SYNAPSE_CONFIG_DIR",
+            data_dir.join("config-home").join("synapse"),
+        );
+    }
     for (k, v) in &opts.env {
         cmd.env(k, v);
     }
@@ -145,7 +154,10 @@ impl DaemonProcess {
         }
     }
 
-    /// Send a signal to the daemon.
+    /// Send a signal to the daemon. Unix only: Windows has no signals (stop
+    /// a daemon there with `synapsed stop`; a silent no-op here once made a
+    /// Windows test wait forever for an exit).
+    #[cfg(unix)]
     pub fn signal(&self, sig: i32) {
         // SAFETY-free: `kill` via the command keeps this crate free of unsafe.
         let _ = Command::new("kill")

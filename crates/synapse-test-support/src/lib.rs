@@ -9,8 +9,10 @@
 //! - [`stats`]: percentiles for the benchmark binaries.
 //! - [`endpoint_name`]: a fresh socket path (a named pipe on Windows) for a test.
 //! - [`mod@bench`]: set-up shared by the benchmark binaries (the plugin host process, figures).
+//! - [`console`]: a Ctrl-C to a child process, as from its terminal.
 
 pub mod bench;
+pub mod console;
 pub mod daemon;
 pub mod endpoint_name;
 pub mod first_byte;

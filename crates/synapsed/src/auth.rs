@@ -112,7 +112,7 @@ fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     } else {
         match keystore::keyring_set(&key) {
             Ok(()) => match keystore::keyring_get() {
-                Ok(Some(back)) if back == key => Some("the OS keyring"),
+                Ok(Some(back)) if back == key => Some(keystore::KEYRING_NAME),
                 Ok(_) => {
                     eprintln!("synapsed: the OS keyring did not keep the key; nothing stored (try `synapsed auth login --file`)");
                     return Ok(ExitCode::from(1));
@@ -148,7 +148,11 @@ fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(1));
             }
-            println!("stored the API key in {} (mode 0600)", file.display());
+            println!(
+                "stored the API key in {} ({})",
+                file.display(),
+                keystore::KEY_FILE_PROTECTION
+            );
         }
     }
     if std::env::var_os("ANTHROPIC_API_KEY").is_some_and(|v| !v.is_empty()) {
@@ -184,7 +188,7 @@ fn status(args: AuthStatusArgs) -> anyhow::Result<ExitCode> {
     } else if from_config {
         ("env", "the config file (`api_key`)".to_owned())
     } else if matches!(keyring, Ok(Some(_))) {
-        ("keyring", "the OS keyring".to_owned())
+        ("keyring", keystore::KEYRING_NAME.to_owned())
     } else if matches!(file_state, Ok(Some(_))) {
         ("file", file.display().to_string())
     } else if let Err(e @ (KeyringError::Locked(_) | KeyringError::Failed(_))) = &keyring {
@@ -216,7 +220,7 @@ fn status(args: AuthStatusArgs) -> anyhow::Result<ExitCode> {
 fn logout() -> anyhow::Result<ExitCode> {
     let mut failed = false;
     match keystore::keyring_delete() {
-        Ok(true) => println!("removed the API key from the OS keyring"),
+        Ok(true) => println!("removed the API key from {}", keystore::KEYRING_NAME),
         Ok(false) => println!("the OS keyring had no key"),
         Err(KeyringError::Unavailable(_)) => {}
         Err(e) => {

@@ -72,6 +72,17 @@ fn check(check: &'static str, status: Status, detail: impl Into<String>) -> Chec
 }
 
 fn socket_dir(socket: &Path) -> Check {
+    #[cfg(windows)]
+    if !synapse_rpc::endpoint::windows::is_pipe_name(socket) {
+        return check(
+            "socket dir",
+            Status::Fail,
+            format!(
+                "{} is not a pipe name: on Windows the socket is a named pipe, \\\\.\\pipe\\NAME",
+                socket.display()
+            ),
+        );
+    }
     if cfg!(windows) {
         // A named pipe has no directory; its DACL (owner and SYSTEM only) is
         // set by the daemon on every instance.

@@ -114,11 +114,34 @@ pub fn keyring_delete() -> Result<bool, KeyringError> {
     }
 }
 
-/// The synapse config dir (`~/.config/synapse` on Linux, honouring
-/// `XDG_CONFIG_HOME`).
+/// The synapse config dir: `SYNAPSE_CONFIG_DIR` when set, else
+/// `~/.config/synapse` on Linux (honouring `XDG_CONFIG_HOME`),
+/// `%APPDATA%\synapse\config` on Windows (the Roaming AppData known folder,
+/// which no environment variable moves).
 pub fn config_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
     directories::ProjectDirs::from("", "", "synapse").map(|d| d.config_dir().to_owned())
 }
+
+/// Environment variable that moves the config dir (the key file's and the
+/// default `config.toml`'s directory) on every platform.
+pub const CONFIG_DIR_ENV: &str = "SYNAPSE_CONFIG_DIR";
+
+/// How the OS keyring is named to the user.
+#[cfg(not(windows))]
+pub const KEYRING_NAME: &str = "the OS keyring";
+/// How the OS keyring is named to the user.
+#[cfg(windows)]
+pub const KEYRING_NAME: &str = "the OS keyring (Windows Credential Manager)";
+
+/// What protects the key file, as said after storing it.
+#[cfg(unix)]
+pub const KEY_FILE_PROTECTION: &str = "mode 0600";
+/// What protects the key file, as said after storing it.
+#[cfg(not(unix))]
+pub const KEY_FILE_PROTECTION: &str = "protected only by your profile's permissions";
 
 /// The key file path.
 pub fn key_file() -> Option<PathBuf> {

@@ -21,14 +21,19 @@ fn s(b: &[u8]) -> String {
 
 /// `synapsed auth ARGS` with `stdin` piped in, config under `cfg`, no keyring.
 fn auth(cfg: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(bin())
-        .arg("auth")
+    let mut cmd = Command::new(bin());
+    cmd.arg("auth")
         .args(args)
         .env_remove("ANTHROPIC_API_KEY")
         .env_remove("ANTHROPIC_AUTH_TOKEN")
         .env("SYNAPSE_KEYRING", "off")
         .env("XDG_CONFIG_HOME", cfg)
-        .env("HOME", cfg)
+        .env("HOME", cfg);
+    // Windows: no XDG; the config dir is moved explicitly (same layout).
+    if cfg!(windows) {
+        cmd.env("SYNAPSE_CONFIG_DIR", cfg.join("synapse"));
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -54,7 +59,7 @@ fn auth(cfg: &Path, args: &[&str], stdin: &str) -> Output {
 #[test]
 fn login_status_logout_with_the_key_file() {
     let cfg = tempfile::tempdir().unwrap();
-    let file = cfg.path().join("synapse/api_key");
+    let file = cfg.path().join("synapse").join("api_key");
     let out = auth(cfg.path(), &["status"], "");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -88,10 +93,15 @@ fn login_status_logout_with_the_key_file() {
         err.contains("no OS keyring is reachable (SYNAPSE_KEYRING=off); using the key file"),
         "{err}"
     );
+    let protection = if cfg!(unix) {
+        "mode 0600"
+    } else {
+        "protected only by your profile's permissions"
+    };
     assert_eq!(
         s(&out.stdout),
         format!(
-            "stored the API key in {} (mode 0600)\na running daemon uses it from its next turn\n",
+            "stored the API key in {} ({protection})\na running daemon uses it from its next turn\n",
             file.display()
         )
     );
@@ -157,6 +167,10 @@ async fn a_running_daemon_uses_a_key_stored_after_it_started() {
     o.env.retain(|(k, _)| k != "ANTHROPIC_API_KEY");
     o.env
         .push(("XDG_CONFIG_HOME".into(), cfg.path().display().to_string()));
+    o.env.push((
+        "SYNAPSE_CONFIG_DIR".into(),
+        cfg.path().join("synapse").display().to_string(),
+    ));
     let mut d = DaemonProcess::spawn_with(&bin(), o).expect("daemon starts");
     let st: Value =
         serde_json::from_slice(&run_cli(&d.socket, &["status", "--json"]).await.stdout).unwrap();
@@ -236,8 +250,15 @@ async fn a_running_daemon_uses_a_key_stored_after_it_started() {
     let sessions = conn.call("session.list", json!({})).await;
     assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
 
+    // SIGTERM on Unix; `synapsed stop` on Windows (no signals there).
+    #[cfg(unix)]
     d.signal(15);
-    let _ = d.child.wait();
+    #[cfg(windows)]
+    assert!(run_cli(&d.socket, &["stop"]).await.status.success());
+    assert!(
+        d.wait_exit(T).is_some(),
+        "the daemon did not exit after being asked to stop"
+    );
     let log = d.stderr();
     assert!(log.contains("no API key yet"), "{log}");
     assert!(
@@ -247,7 +268,9 @@ async fn a_running_daemon_uses_a_key_stored_after_it_started() {
 }
 
 /// A real Secret Service: gnome-keyring in a private D-Bus session
-/// (`dbus-run-session`), unlocked, then locked.
+/// (`dbus-run-session`), unlocked, then locked. Unix only (the Windows store,
+/// Credential Manager, is tested below).
+#[cfg(unix)]
 #[test]
 fn login_status_logout_with_a_real_secret_service() {
     let have = |b: &str| {
@@ -339,4 +362,105 @@ echo "== after"; "$S" auth status --json; echo "rc=$?"
     );
     let after: Value = serde_json::from_str(section("after").lines().next().unwrap()).unwrap();
     assert_eq!(after["source"], json!("none"), "{text}");
+}
+
+/// `synapsed auth` with the OS keyring on Windows: Windows Credential Manager
+/// (Wine implements `CredWriteW`/`CredReadW`/`CredDeleteW` in its prefix).
+/// The key round trips, `status` names Credential Manager, no key file is
+/// written, a daemon uses the stored key, `logout` removes it; the key is
+/// never printed.
+#[cfg(windows)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_status_logout_with_windows_credential_manager() {
+    let cfg = tempfile::tempdir().unwrap();
+    let file = cfg.path().join("synapse").join("api_key");
+    let keyring = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(bin())
+            .arg("auth")
+            .args(args)
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("ANTHROPIC_AUTH_TOKEN")
+            .env_remove("SYNAPSE_KEYRING")
+            .env("SYNAPSE_CONFIG_DIR", cfg.path().join("synapse"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        for text in [s(&out.stdout), s(&out.stderr)] {
+            assert!(!text.contains("AUTHTEST"), "the key was printed: {text}");
+        }
+        out
+    };
+    // A key left by an earlier, interrupted run would change what follows.
+    let _ = keyring(&["logout"], "");
+
+    let out = keyring(&["login"], &format!("{KEY}\n"));
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    assert_eq!(
+        s(&out.stdout),
+        "stored the API key in the OS keyring (Windows Credential Manager)\na running daemon uses it from its next turn\n"
+    );
+    assert!(!file.exists(), "the keyring, not the file");
+
+    let out = keyring(&["status", "--json"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"], json!("keyring"), "{v}");
+    assert_eq!(
+        v["detail"],
+        json!("the OS keyring (Windows Credential Manager)"),
+        "{v}"
+    );
+    assert_eq!(v["keyring"], json!("has a key"), "{v}");
+    let out = keyring(&["status"], "");
+    assert_eq!(
+        s(&out.stdout).lines().next(),
+        Some("API key from the OS keyring (Windows Credential Manager)")
+    );
+
+    // A daemon with the keyring on finds the key there at the turn's start.
+    let api = api(vec![text("hello from the credential store", 5, 3)]);
+    let mut o = api_options(&api);
+    o.env.retain(|(k, _)| k != "ANTHROPIC_API_KEY");
+    o.env.push(("SYNAPSE_KEYRING".into(), "on".into()));
+    o.env.push((
+        "SYNAPSE_CONFIG_DIR".into(),
+        cfg.path().join("synapse").display().to_string(),
+    ));
+    let mut d = DaemonProcess::spawn_with(&bin(), o).expect("daemon starts");
+    let out = run_cli(&d.socket, &["ask", "hi"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    assert_eq!(s(&out.stdout), "hello from the credential store\n");
+    assert_eq!(
+        api.requests()[0]
+            .headers
+            .get("x-api-key")
+            .map(String::as_str),
+        Some(KEY)
+    );
+    assert!(run_cli(&d.socket, &["stop"]).await.status.success());
+    assert!(d.wait_exit(T).is_some());
+    let log = d.stderr();
+    assert!(log.contains("API key found"), "{log}");
+    assert!(!log.contains("AUTHTEST"), "the key is in the daemon log");
+
+    let out = keyring(&["logout"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    assert_eq!(
+        s(&out.stdout),
+        "removed the API key from the OS keyring (Windows Credential Manager)\n"
+    );
+    let out = keyring(&["status", "--json"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"], json!("none"), "{v}");
+    assert_eq!(v["keyring"], json!("empty"), "{v}");
 }

@@ -1,19 +1,23 @@
 //! `synapsed ask`'s approval prompt driven through a real pseudo-terminal
 //! (Python's `pty` module runs the CLI as a terminal would): `y`, `n`, `a`,
 //! a bad answer, Ctrl-C while waiting; and, without a terminal, `--yes` or a
-//! denial whose reason says how to allow such calls.
+//! denial whose reason says how to allow such calls. The pty tests are Unix
+//! only (Python's `pty` needs a Unix pseudo-terminal); the rest runs on both.
 
 mod common;
 
+#[cfg(unix)]
 use std::path::Path;
 
 use common::*;
 use serde_json::{json, Value};
+#[cfg(unix)]
 use synapse_test_support::daemon::test_python;
 
 /// Runs `synapsed ask` under a pty, answers each prompt with the next of
 /// `answers` (`^C` sends Ctrl-C), then reads to the end. Prints
 /// `{"code": N, "output": "..."}`.
+#[cfg(unix)]
 const PTY_DRIVER: &str = r#"
 import json, os, pty, select, sys, time
 bin_path, sock, answers = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -53,6 +57,7 @@ _, status = os.waitpid(pid, 0)
 print(json.dumps({"code": os.waitstatus_to_exitcode(status), "output": buf.decode("utf-8", "replace")}))
 "#;
 
+#[cfg(unix)]
 async fn ask_in_pty(socket: &Path, answers: &[&str], args: &[&str]) -> (i32, String) {
     let mut cmd = tokio::process::Command::new(test_python());
     cmd.arg("-c")
@@ -99,6 +104,7 @@ fn error_type_sent(api: &synapse_test_support::messages_api::ScriptedApi, i: usi
     }
 }
 
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_terminal_prompt_answers_y_n_a_and_ctrl_c() {
     let api = api(vec![]);

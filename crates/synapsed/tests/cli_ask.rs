@@ -222,16 +222,18 @@ async fn cancel_sessions_and_show() {
 async fn ctrl_c_cancels_the_turn_and_exits_130() {
     let api = api(vec![stall()]);
     let d = daemon(&api);
-    let mut child = tokio::process::Command::new(bin())
-        .args(["ask", "take your time", "--socket"])
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.args(["ask", "take your time", "--socket"])
         .arg(&d.socket)
         .env_remove("SYNAPSE_SOCKET")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn ask");
+        .kill_on_drop(true);
+    // Windows: a console of its own, which the Ctrl-C event is sent to.
+    #[cfg(windows)]
+    cmd.creation_flags(synapse_test_support::console::OWN_CONSOLE);
+    let mut child = cmd.spawn().expect("spawn ask");
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut first = String::new();
     within("ask's turn line", stderr.read_line(&mut first))
@@ -245,16 +247,13 @@ async fn ctrl_c_cancels_the_turn_and_exits_130() {
     let c = Conn::open(&d.socket).await;
     assert_eq!(c.turn_get(&turn_id).await["status"], "running");
     let pid = child.id().expect("pid");
-    let ok = std::process::Command::new("kill")
-        .arg("-INT")
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(ok.success());
+    // SIGINT on Unix; a console CTRL_C_EVENT on Windows.
+    synapse_test_support::console::interrupt(pid).expect("Ctrl-C");
     let status = within("ask to exit", child.wait()).await.expect("wait");
     let mut rest = String::new();
     let _ = within("stderr", stderr.read_to_string(&mut rest)).await;
     assert_eq!(status.code(), Some(130), "stderr: {first}{rest}");
+    assert!(rest.contains("^C: cancelling turn"), "{rest}");
     assert!(rest.contains("[cancelled]"), "{rest}");
     let g = c.turn_get(&turn_id).await;
     assert_eq!(g["status"], "cancelled", "{g}");

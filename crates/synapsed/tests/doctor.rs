@@ -30,6 +30,10 @@ fn doctor(home: &Path, socket: &Path, env: &[(&str, &str)], args: &[&str]) -> (O
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("SYNAPSE_DATA_DIR", home.join("data"));
+    // Windows: no XDG; the config dir is moved explicitly.
+    if cfg!(windows) {
+        cmd.env("SYNAPSE_CONFIG_DIR", home.join("config").join("synapse"));
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -157,15 +161,38 @@ fn socket_dir_and_daemon_failures() {
     }
     let (out, v) = doctor(h, &open.join("s.sock"), &[], &["--offline"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        status_of(&v, "socket dir")
-            .1
-            .contains("writable by group or others (mode 777)"),
-        "{v}"
-    );
+    // Unix: a group-writable directory. Windows: a path that is no pipe name.
+    let why = if cfg!(unix) {
+        "writable by group or others (mode 777)"
+    } else {
+        "is not a pipe name: on Windows the socket is a named pipe"
+    };
+    assert!(status_of(&v, "socket dir").1.contains(why), "{v}");
     assert_eq!(status_of(&v, "daemon").0, "warn");
     assert_eq!(status_of(&v, "houdini").0, "warn", "no prefs dir: {v}");
+    #[cfg(windows)]
+    {
+        // A pipe name with nobody serving it: the name is fine, no daemon.
+        let (_, v) = doctor(
+            h,
+            &synapse_test_support::test_socket(h),
+            &[],
+            &["--offline"],
+        );
+        assert_eq!(status_of(&v, "socket dir").0, "ok", "{v}");
+        assert!(
+            status_of(&v, "socket dir").1.contains("is a named pipe"),
+            "{v}"
+        );
+        assert_eq!(status_of(&v, "daemon").0, "warn", "{v}");
+    }
+    #[cfg(unix)]
+    unix_socket_file_checks(h);
+}
 
+/// A file where the socket should be (Unix: sockets are files).
+#[cfg(unix)]
+fn unix_socket_file_checks(h: &Path) {
     let private = h.join("private");
     std::fs::create_dir_all(&private).unwrap();
     #[cfg(unix)]

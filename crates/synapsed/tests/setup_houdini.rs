@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 
 use common::*;
 use serde_json::Value;
+#[cfg(unix)]
 use synapse_test_support::daemon::{repo_root, test_python};
 
 fn s(b: &[u8]) -> String {
@@ -87,7 +88,7 @@ fn install_twice_then_remove() {
     let out = setup(h, &[], &args);
     assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
     let text = s(&out.stdout);
-    let root = h.join("data/houdini-plugin");
+    let root = h.join("data").join("houdini-plugin");
     assert!(
         text.starts_with(&format!("plugin 0.1.0 in {}: ", root.display())),
         "{text}"
@@ -95,14 +96,14 @@ fn install_twice_then_remove() {
     assert!(
         text.contains(&format!(
             "{}: written",
-            a.join("packages/synapse.json").display()
+            a.join("packages").join("synapse.json").display()
         )),
         "{text}"
     );
     assert!(
         text.contains(&format!(
             "{}: written",
-            b.join("packages/synapse.json").display()
+            b.join("packages").join("synapse.json").display()
         )),
         "{text}"
     );
@@ -125,27 +126,44 @@ fn install_twice_then_remove() {
             .map(|(_, v)| v.clone())
             .unwrap()
     };
-    assert_eq!(get("SYNAPSE_ROOT"), root.display().to_string());
+    // Windows: written with `/` and without `canonicalize`'s `\\?\` prefix.
+    let shown = |p: &Path| {
+        let p = p.display().to_string();
+        if cfg!(windows) {
+            p.replace('\\', "/")
+        } else {
+            p
+        }
+    };
+    assert_eq!(get("SYNAPSE_ROOT"), shown(&root));
     assert_eq!(
-        Path::new(&get("SYNAPSED_BIN")),
+        Path::new(&get("SYNAPSED_BIN")).canonicalize().unwrap(),
         bin().canonicalize().unwrap()
     );
+    if cfg!(windows) {
+        assert!(!get("SYNAPSED_BIN").starts_with(r"\\?\"), "{vars:?}");
+    }
     assert!(Path::new(&hpath)
         .join("scripts/python/uiready.py")
         .is_file());
+    // Importing it needs a Python for this platform (none for Windows here).
+    #[cfg(unix)]
     let py = Command::new(test_python())
         .args(["-c", "import sys; sys.path[:0] = sys.argv[1:3]; import synapse_houdini as s; print(s.__file__); print(s.__version__)"])
         .arg(get("PYTHONPATH"))
         .arg(repo_root().join("houdini-plugin/tests/fakes"))
         .output()
         .unwrap();
-    let py_out = s(&py.stdout);
-    assert!(py.status.success(), "{py_out} {}", s(&py.stderr));
-    assert!(
-        py_out.starts_with(&root.display().to_string()),
-        "imported from the installed copy: {py_out}"
-    );
-    assert!(py_out.ends_with("0.1.0\n"), "{py_out}");
+    #[cfg(unix)]
+    {
+        let py_out = s(&py.stdout);
+        assert!(py.status.success(), "{py_out} {}", s(&py.stderr));
+        assert!(
+            py_out.starts_with(&root.display().to_string()),
+            "imported from the installed copy: {py_out}"
+        );
+        assert!(py_out.ends_with("0.1.0\n"), "{py_out}");
+    }
 
     // Remove, twice.
     let out = setup(h, &[], &[&args[..], &["--remove"]].concat());
@@ -211,7 +229,7 @@ fn an_unwritable_prefs_dir_fails_and_the_others_are_done() {
     assert!(
         err.contains(&format!(
             "{}: cannot",
-            bad.join("packages/synapse.json").display()
+            bad.join("packages").join("synapse.json").display()
         )),
         "{err}"
     );

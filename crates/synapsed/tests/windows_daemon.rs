@@ -92,3 +92,83 @@ async fn cli_status_ask_and_stop() {
     let out = run_cli(&d.socket, &["status"]).await;
     assert_eq!(out.status.code(), Some(1), "no daemon: {out:?}");
 }
+
+/// `serve` started the way the Houdini plugin starts it on Windows: no
+/// console window, no console at all, its own process group (so a Ctrl-C in
+/// Houdini's console never reaches it), stdio piped and nothing else
+/// inherited. It announces readiness, answers over the pipe and stops on
+/// `synapsed stop`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_launched_detached_like_the_plugin() {
+    use std::os::windows::process::CommandExt;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    const DETACHED_PROCESS: u32 = 0x0000_0008;
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let socket = synapse_test_support::test_socket(tmp.path());
+    let mut cmd = serve_command(
+        &bin(),
+        &socket,
+        &tmp.path().join("data"),
+        &Options::default(),
+    );
+    cmd.creation_flags(CREATE_NO_WINDOW | DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
+    let mut child = cmd.spawn().expect("spawn serve detached");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut { stderr }, &mut s);
+        s
+    });
+    let line = synapse_test_support::daemon::read_line_within(
+        stdout,
+        synapse_test_support::daemon::READY_TIMEOUT,
+    );
+    let line = match line {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = child.kill();
+            panic!(
+                "no readiness line: {e}; stderr: {}",
+                log.join().unwrap_or_default()
+            );
+        }
+    };
+    let ready: Value = serde_json::from_str(line.trim_end()).expect("readiness JSON");
+    assert_eq!(ready["socket"], json!(socket.to_string_lossy()), "{line}");
+    assert_eq!(ready["pid"], json!(child.id()), "{line}");
+
+    let c = Conn::open(&socket).await;
+    let st = c.call("daemon.status", json!({})).await;
+    assert_eq!(st["protocol"], json!(1), "{st}");
+    assert_eq!(st["pid"], json!(child.id()), "{st}");
+    drop(c);
+
+    let out = run_cli(&socket, &["stop"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let st = within(
+        "the detached daemon to exit",
+        tokio::task::spawn_blocking(move || child.wait()),
+    )
+    .await
+    .expect("join")
+    .expect("wait");
+    let log = log.join().unwrap_or_default();
+    assert!(st.success(), "{st:?}; stderr: {log}");
+    assert!(log.contains("synapsed ready"), "{log}");
+    // Each client's user was read and matched the daemon's (ADR 0032).
+    let accepted: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("pipe client connected"))
+        .collect();
+    assert!(accepted.len() >= 2, "status and stop connected: {log}");
+    for l in &accepted {
+        assert!(
+            l.contains("client_pid=") && l.contains("client_user=S-1-"),
+            "{l}"
+        );
+    }
+    assert!(!log.contains("refused a pipe client"), "{log}");
+    assert!(!log.contains("could not be read"), "{log}");
+}

@@ -8,7 +8,8 @@
 //! - Windows (`endpoint::windows`): the named pipe `\\.\pipe\synapse-<user>` with a
 //!   protected DACL that lets in only the owner and SYSTEM, remote clients
 //!   rejected, and "already running" decided by the first pipe instance. There
-//!   are no lock or socket files; the client's process id is logged on accept.
+//!   are no lock or socket files; the client's user is checked on accept and
+//!   its process id and user logged.
 //!
 //! `SYNAPSE_SOCKET` or `--socket` override the default on both (on Windows the
 //! override must be a pipe name, `\\.\pipe\NAME`).
@@ -26,6 +27,8 @@ pub use unix::{
 
 #[cfg(windows)]
 pub mod acl;
+#[cfg(windows)]
+pub mod peer_user;
 #[cfg(windows)]
 pub mod windows;
 #[cfg(windows)]

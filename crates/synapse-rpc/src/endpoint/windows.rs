@@ -10,7 +10,9 @@
 //!   serves that name (the atomic check on Windows; Wine ignores the flag). There is no lock file and nothing to clean up: a pipe
 //!   disappears with the last handle of the process that served it.
 //! - On accept the client's process id is read (`GetNamedPipeClientProcessId`)
-//!   and logged; the DACL is what keeps other users out.
+//!   and its user compared with the daemon's ([`peer_user`](super::peer_user),
+//!   ADR 0032): another user's client is closed at once and logged; the pid and
+//!   user of every accepted client are logged.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use tokio::net::windows::named_pipe::{
 };
 
 use super::acl::{self, OwnerOnly};
+use super::peer_user::{self, Sid, Verdict};
 use super::{io_err, EndpointError};
 
 const PIPE_PREFIX: &str = r"\\.\pipe\";
@@ -64,6 +67,7 @@ pub struct Listener {
     next: tokio::sync::Mutex<NamedPipeServer>,
     path: PathBuf,
     security: OwnerOnly,
+    own: Sid,
 }
 
 impl Listener {
@@ -73,6 +77,7 @@ impl Listener {
             return Err(EndpointError::NotAPipeName(path.to_owned()));
         }
         probe(path)?;
+        let own = Sid::current().map_err(io_err("cannot read this process's user for", path))?;
         let security = OwnerOnly::new()
             .map_err(io_err("cannot build the pipe's security descriptor", path))?;
         let first = create(path, &security, true).map_err(|e| {
@@ -86,6 +91,7 @@ impl Listener {
             next: tokio::sync::Mutex::new(first),
             path: path.to_owned(),
             security,
+            own,
         })
     }
 
@@ -94,21 +100,34 @@ impl Listener {
         &self.path
     }
 
-    /// Accept the next client. The DACL already keeps other users out; the
-    /// client's process id is logged. Cancel-safe: a dropped call keeps the
-    /// waiting instance for the next one.
+    /// Accept the next client. The DACL keeps other users out; the client's
+    /// user is checked again here and a client of another user is closed
+    /// without a byte of answer (ADR 0032). Cancel-safe: a dropped call keeps
+    /// the waiting instance for the next one.
     pub async fn accept(&self) -> io::Result<(Stream, Option<u32>)> {
-        let mut next = self.next.lock().await;
-        next.connect().await?;
-        let fresh = create(&self.path, &self.security, false)?;
-        let server = std::mem::replace(&mut *next, fresh);
-        drop(next);
         use std::os::windows::io::AsRawHandle;
-        match acl::client_process_id(server.as_raw_handle()) {
-            Ok(pid) => tracing::debug!(client_pid = pid, "pipe client connected"),
-            Err(e) => tracing::debug!(error = %e, "pipe client connected (process id unknown)"),
+        loop {
+            let mut next = self.next.lock().await;
+            next.connect().await?;
+            let fresh = create(&self.path, &self.security, false)?;
+            let server = std::mem::replace(&mut *next, fresh);
+            drop(next);
+            let pid = acl::client_process_id(server.as_raw_handle());
+            match peer_user::judge(&self.own, pid, Sid::of_process) {
+                Verdict::Same { pid, user } => {
+                    tracing::debug!(client_pid = pid, client_user = %user, "pipe client connected");
+                }
+                Verdict::OtherUser { pid, user } => {
+                    tracing::warn!(client_pid = pid, client_user = %user, own_user = %self.own, "refused a pipe client of another user");
+                    drop(server);
+                    continue;
+                }
+                Verdict::Unknown { pid, reason } => {
+                    tracing::warn!(client_pid = ?pid, %reason, "pipe client connected; its user could not be read (the pipe's DACL admitted it)");
+                }
+            }
+            return Ok((Stream::Server(server), None));
         }
-        Ok((Stream::Server(server), None))
     }
 }
 
