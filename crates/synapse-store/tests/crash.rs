@@ -212,11 +212,11 @@ fn survives_sigkill_at_random_moments() -> Result<(), Box<dyn std::error::Error>
         assert!(store.unfinished_turns()?.is_empty(), "round {round}");
         let msgs = store.session_messages(SESSION)?;
         assert_eq!(history_problem(&msgs), None, "round {round}");
-        assert_eq!(
-            msgs.last().map(|m| m["role"].clone()),
-            Some(json!("assistant")),
-            "round {round}"
-        );
+        // A writer killed before its first message (round 0, a slow start)
+        // leaves none; otherwise the history ends with the assistant.
+        if let Some(last) = msgs.last() {
+            assert_eq!(last["role"], json!("assistant"), "round {round}");
+        }
         // Every turn is final and its tool calls cover every tool_use it
         // made (tool_use ids are "<turn>-a", "<turn>-b"); that every stored
         // tool_use has its tool_result is checked by `history_problem` above.
