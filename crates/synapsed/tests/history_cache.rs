@@ -110,7 +110,7 @@ fn without_timestamps(body: &str) -> String {
     while let Some(at) = rest.find(KEY) {
         let end = at + KEY.len();
         out.push_str(&rest[..end]);
-        out.push_str("T");
+        out.push('T');
         rest = rest.get(end + 24..).unwrap_or("");
     }
     out.push_str(rest);
