@@ -46,6 +46,10 @@ type Compaction = Option<(i64, String)>;
 struct Entry {
     compaction: Compaction,
     history: RawHistory,
+    /// Whether any message of the session (before the compaction and
+    /// refused turns included) holds tool blocks, as far as it was looked
+    /// at: `(found, up to this index, exclusive)`.
+    tools: Option<(bool, i64)>,
     used: u64,
 }
 
@@ -118,6 +122,7 @@ impl HistoryCache {
         } else {
             None
         };
+        let mut tools = None;
         let mut history = match cached {
             Some(e) if e.compaction == compaction => {
                 let tail = store.session_history_raw_from(session_id, e.history.next_idx)?;
@@ -126,6 +131,7 @@ impl HistoryCache {
                     // Fewer rows than before: rewritten behind the cache's back.
                     store.session_history_raw_from(session_id, from)?
                 } else {
+                    tools = e.tools;
                     h.messages.extend(tail.messages);
                     h.stored_idx.extend(tail.stored_idx);
                     h.bytes += tail.bytes;
@@ -145,9 +151,39 @@ impl HistoryCache {
             }
         }
         if self.enabled {
-            self.put(session_id, compaction.clone(), history.clone());
+            self.put(session_id, compaction.clone(), history.clone(), tools);
         }
         Ok((history, compaction.map(|c| c.1)))
+    }
+
+    /// [`Store::session_has_tool_blocks`], asking the store only about the
+    /// messages stored since the session's entry last looked (once found,
+    /// the answer stays true: only a rewrite could change it, and a
+    /// rewrite drops the entry). Blocking.
+    pub fn has_tool_blocks(&self, store: &Store, session_id: &str) -> Result<bool, StoreError> {
+        let known = if self.enabled {
+            let inner = self.lock();
+            inner
+                .entries
+                .get(session_id)
+                .map(|e| (e.tools, e.history.next_idx))
+        } else {
+            None
+        };
+        let Some((tools, next_idx)) = known else {
+            return store.session_has_tool_blocks(session_id);
+        };
+        let found = match tools {
+            Some((true, _)) => return Ok(true),
+            Some((false, upto)) => store.session_has_tool_blocks_from(session_id, upto)?,
+            None => store.session_has_tool_blocks(session_id)?,
+        };
+        // Messages stored after `next_idx` (none while no turn of the
+        // session runs) are looked at again next time.
+        if let Some(e) = self.lock().entries.get_mut(session_id) {
+            e.tools = Some((found, next_idx.min(e.history.next_idx)));
+        }
+        Ok(found)
     }
 
     /// Drop `session_id`'s entry: its stored history may have changed.
@@ -171,7 +207,13 @@ impl HistoryCache {
         Some(e)
     }
 
-    fn put(&self, session_id: &str, compaction: Compaction, history: RawHistory) {
+    fn put(
+        &self,
+        session_id: &str,
+        compaction: Compaction,
+        history: RawHistory,
+        tools: Option<(bool, i64)>,
+    ) {
         if history.bytes > MAX_BYTES {
             return;
         }
@@ -200,6 +242,7 @@ impl HistoryCache {
             Entry {
                 compaction,
                 history,
+                tools,
                 used,
             },
         );
@@ -263,6 +306,34 @@ mod tests {
         assert_eq!(cache.held().0, 1);
         cache.forget("s");
         assert_eq!(cache.held(), (0, 0));
+    }
+
+    #[test]
+    fn tool_blocks_are_looked_for_only_in_new_messages_and_stay_found() {
+        let store = Store::open_in_memory().unwrap();
+        let cache = HistoryCache::new(true);
+        let tid = turn(&store, "s", 0, true);
+        cache.load(&store, "s", true).unwrap();
+        assert!(!cache.has_tool_blocks(&store, "s").unwrap());
+        answer(&store, "s", &tid, 0);
+        let tid = turn(&store, "s", 1, false);
+        cache.load(&store, "s", true).unwrap();
+        assert!(!cache.has_tool_blocks(&store, "s").unwrap());
+        let call = json!({"role":"assistant","content":[
+            {"type":"tool_use","id":"toolu_1","name":"probe","input":{}}]});
+        store.append_message("s", &tid, &call).unwrap();
+        let tid = turn(&store, "s", 2, false);
+        cache.load(&store, "s", true).unwrap();
+        assert!(cache.has_tool_blocks(&store, "s").unwrap());
+        assert_eq!(
+            cache.lock().entries.get("s").and_then(|e| e.tools),
+            Some((true, 4))
+        );
+        answer(&store, "s", &tid, 2);
+        cache.load(&store, "s", false).unwrap();
+        assert!(cache.has_tool_blocks(&store, "s").unwrap());
+        assert!(store.session_has_tool_blocks("s").unwrap());
+        assert!(!store.session_has_tool_blocks_from("s", 5).unwrap());
     }
 
     #[test]

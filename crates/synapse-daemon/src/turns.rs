@@ -915,6 +915,7 @@ impl Turns {
 /// else none. Runs on a blocking thread.
 fn session_tools(
     store: &Store,
+    cache: &crate::history_cache::HistoryCache,
     session_id: &str,
     host_specs: Option<Vec<ToolSpec>>,
 ) -> Vec<ToolSpec> {
@@ -925,7 +926,7 @@ fn session_tools(
             }
             specs
         }
-        None => match store.session_has_tool_blocks(session_id) {
+        None => match cache.has_tool_blocks(store, session_id) {
             Ok(true) => store
                 .session_tool_specs(session_id)
                 .ok()
@@ -997,7 +998,7 @@ fn read_start(
             other => TurnsError::Internal(other.to_string()),
         }
     })?;
-    let tools = session_tools(store, sid, host_specs);
+    let tools = session_tools(store, cache, sid, host_specs);
     let allowed = store.session_allowed_tools(sid).unwrap_or_else(|e| {
         tracing::warn!(turn_id = %tid, error = %e, "cannot read the session's allowed tools");
         Vec::new()
