@@ -115,14 +115,20 @@ impl Agent {
     /// trouble; see [`turn`] for the rules.
     pub async fn run_turn(
         &self,
-        spec: TurnSpec,
+        mut spec: TurnSpec,
         host: &dyn ToolHost,
         observer: &dyn TurnObserver,
         cancel: CancellationToken,
     ) -> TurnResult {
+        // A credential the caller resolved for this turn is used for all of
+        // its requests (not resolved again per request).
+        let for_turn = spec
+            .credential
+            .take()
+            .and_then(|c| self.provider.with_credential(c));
         turn::run(
             &self.settings,
-            self.provider.as_ref(),
+            for_turn.as_deref().unwrap_or(self.provider.as_ref()),
             spec,
             host,
             observer,

@@ -101,6 +101,16 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// This provider sending `credential` with every request (resolved once
+    /// for a turn by the caller, ADR 0031), or `None` when it cannot (it
+    /// then resolves its credential itself).
+    fn with_credential(
+        &self,
+        _credential: crate::credentials::Resolved,
+    ) -> Option<Box<dyn Provider>> {
+        None
+    }
+
     /// Stream one request to a complete message. Must return promptly with
     /// [`ProviderError::Cancelled`] once `cancel` fires.
     fn stream<'a>(

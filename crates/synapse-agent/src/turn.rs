@@ -85,6 +85,9 @@ pub struct TurnSpec {
     pub summary: Option<String>,
     /// About the bytes `history` takes in a request (0: unknown, measured).
     pub history_bytes: usize,
+    /// The credential for this turn's requests, resolved once at its start
+    /// by the caller (ADR 0031); `None`: the provider resolves it itself.
+    pub credential: Option<crate::credentials::Resolved>,
 }
 
 /// Forwards stream progress to the observer and adds up usage.

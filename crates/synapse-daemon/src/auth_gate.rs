@@ -2,15 +2,16 @@
 //!
 //! Checked at each submit, before anything is stored: a turn that could only
 //! end `api_error`/`authentication` is not created, and neither is its
-//! session. The credential is resolved again at each request by the agent,
-//! so a key stored after the daemon started (`synapsed auth login`) is used
-//! at once, and a key removed between submit and request still fails the
-//! turn with `authentication`.
+//! session. The credential is resolved once per turn, at its start (at
+//! submit for a turn that starts at once, else when its worker takes it),
+//! and handed to the agent for all of the turn's requests (ADR 0031), so a
+//! key stored after the daemon started (`synapsed auth login`) is used from
+//! the next turn on.
 //!
 //! The error is `-32004` "No API key"; its `data` (a string, like the
 //! `-32602` explanations) says what to run. It never contains a credential.
 
-use synapse_agent::credentials::{CredentialResolver, FixedCredential};
+use synapse_agent::credentials::{CredentialResolver, FixedCredential, Resolved};
 
 use crate::config::DaemonConfig;
 use crate::turns::TurnsError;
@@ -29,12 +30,17 @@ pub struct Missing(pub String);
 /// file, or the settings of an embedded daemon). Blocking: the OS keyring
 /// may be asked over D-Bus; call it from a blocking task.
 pub fn require(config: &DaemonConfig) -> Result<(), Missing> {
+    resolve(config).map(|_| ())
+}
+
+/// The credential found now (see [`require`]). Blocking.
+pub fn resolve(config: &DaemonConfig) -> Result<Resolved, Missing> {
     let resolved = match &config.credentials {
         Some(c) => c.resolve(),
         None => FixedCredential::from_settings(&config.settings).resolve(),
     };
     match resolved {
-        Ok(Some(_)) => Ok(()),
+        Ok(Some(r)) => Ok(r),
         Ok(None) => Err(Missing(format!(
             "none in the environment, the OS keyring or the key file; {FIX}"
         ))),
@@ -44,14 +50,16 @@ pub fn require(config: &DaemonConfig) -> Result<(), Missing> {
 
 /// The submit's check: `-32004` when no credential is found, except that an
 /// unknown continued session is still `-32001` (the params' error first).
-/// Nothing is written.
+/// Nothing is written. The credential found is the turn's when it starts
+/// at once.
 pub(crate) fn check_submit(
     config: &DaemonConfig,
     store: &synapse_store::Store,
     continued: Option<&str>,
-) -> Result<(), TurnsError> {
-    let Err(Missing(why)) = require(config) else {
-        return Ok(());
+) -> Result<Resolved, TurnsError> {
+    let why = match resolve(config) {
+        Ok(r) => return Ok(r),
+        Err(Missing(why)) => why,
     };
     if let Some(id) = continued {
         if !store.session_exists(id)? {

@@ -8,6 +8,7 @@
 //! - [`health`]: whether the store takes writes (`daemon.status.storage`).
 //! - [`hosts`]: registered Houdini hosts and the connection serving each.
 //! - [`activity`]: open connections and live turns, for `--exit-when-idle`.
+//! - [`history_cache`]: each session's history kept between turns (ADR 0031).
 //! - [`turns`]: submission, FIFO-per-session scheduling, cancel, shutdown.
 //! - [`events`]: `turn.event` fan-out with `seq` and slow-reader dropping.
 //! - [`direct`]: `host.list`, `tool.call`, `tool.call.cancel` (calls without the model).
@@ -24,6 +25,7 @@ pub mod config;
 pub mod direct;
 pub mod events;
 pub mod health;
+pub mod history_cache;
 pub mod hosts;
 pub mod methods;
 pub mod policy;

@@ -107,6 +107,7 @@ type Prepared = (
     Option<String>,
     Vec<ToolSpec>,
     Vec<String>,
+    Option<synapse_agent::credentials::Resolved>,
 );
 
 /// A turn started at submit: the session was idle and a slot free, so the
@@ -171,6 +172,8 @@ pub struct Turns {
     pub global: Global,
     finished: AtomicU64,
     all_final: tokio::sync::Notify,
+    /// The history each session's previous turn read (ADR 0031).
+    history: Arc<crate::history_cache::HistoryCache>,
 }
 
 impl Turns {
@@ -184,6 +187,7 @@ impl Turns {
             global: Global::default(),
             finished: AtomicU64::new(0),
             all_final: tokio::sync::Notify::new(),
+            history: Arc::new(crate::history_cache::HistoryCache::from_env()),
         }
     }
 
@@ -305,11 +309,13 @@ impl Turns {
             "max_turn_cost_usd": params.max_turn_cost_usd,
         });
         let gate = state.clone();
+        let cache = self.history.clone();
         // One commit: a new session and its first turn go in together; a
         // continued session must exist (checked inside the transaction).
         // No credential: refused before anything is stored (same hop).
         let submitted = blocking(move || {
-            crate::auth_gate::check_submit(&gate.config, &store, continued.as_deref())?;
+            let credential =
+                crate::auth_gate::check_submit(&gate.config, &store, continued.as_deref())?;
             let mode = crate::approvals::submit_mode_blocking(
                 &store,
                 asked_mode,
@@ -343,18 +349,9 @@ impl Turns {
             // Read after the commit (a new session exists only now), without
             // the prompt just committed: the agent loop adds it.
             let prepared = fast.then(|| {
-                read_start(&store, &sid, host_specs, &tid).and_then(|mut p| {
-                    let h = &mut p.0;
-                    match (h.messages.pop(), h.stored_idx.pop()) {
-                        (Some(_), Some(idx)) if idx + 1 == h.next_idx => {
-                            h.next_idx = idx;
-                            h.bytes = h.messages.iter().map(|m| m.json_len()).sum();
-                            Ok(p)
-                        }
-                        _ => Err(TurnsError::Internal(
-                            "the prompt just stored is not the session's last message".into(),
-                        )),
-                    }
+                read_start(&store, &cache, &sid, host_specs, &tid, true).map(|mut p| {
+                    p.4 = Some(credential);
+                    p
                 })
             });
             Ok((mode, prepared))
@@ -567,7 +564,19 @@ impl Turns {
         let sid = turn.session_id.clone();
         let host_specs = turn.host.as_ref().map(|h| h.tools().to_vec());
         let tid = turn.turn_id.clone();
-        let prepared = blocking(move || Ok(read_start(&store, &sid, host_specs, &tid))).await;
+        let cache = self.history.clone();
+        let gate = state.clone();
+        // The credential is resolved once, at the turn's start (§15); when
+        // none is found the agent's own check ends the turn `authentication`.
+        let prepared = blocking(move || {
+            Ok(
+                read_start(&store, &cache, &sid, host_specs, &tid, false).map(|mut p| {
+                    p.4 = crate::auth_gate::resolve(&gate.config).ok();
+                    p
+                }),
+            )
+        })
+        .await;
         let prepared = prepared.and_then(|p| p);
         self.run_prepared(state, turn, started_at, prepared, false)
             .await;
@@ -583,7 +592,7 @@ impl Turns {
         prepared: Result<Prepared, TurnsError>,
         prompt_committed: bool,
     ) {
-        let (history, summary, tools, allowed) = match prepared {
+        let (history, summary, tools, allowed, credential) = match prepared {
             Ok(h) => h,
             Err(e) => {
                 let r = failed_result(
@@ -619,6 +628,7 @@ impl Turns {
                 .params
                 .max_iterations
                 .unwrap_or(settings.max_iterations),
+            credential,
         };
         let meter = state.budget.meter(
             &turn.turn_id,
@@ -653,19 +663,13 @@ impl Turns {
         result.usage.cost_usd = observer.meter.cost_usd();
         // Usage, tool calls and spend not yet committed with a message: the
         // totals are part of the result (`finish_turn` commits them whole);
-        // spend rows left over (an attempt that produced no message) are
-        // committed here, before the final status.
+        // spend rows left over (an attempt that produced no message, e.g.
+        // the one a cancel cut) go in the final status's commit (ADR 0031).
         let leftover = std::mem::take(&mut observer.pending().spends);
-        if !leftover.is_empty() {
-            let store = self.store.clone();
-            if let Err(e) = blocking(move || Ok(store.record_spends(&leftover)?)).await {
-                state.storage.failed("the turn's spend", &e);
-            }
-        }
         // One `started_at` everywhere: the one stored with the prompt (which
         // `finish_turn` keeps), not the agent's slightly later clock.
         result.started_at = started_at;
-        self.finish(state, &turn, result).await;
+        self.finish_spending(state, &turn, result, leftover).await;
     }
 
     async fn finish_unstarted(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, status: TurnStatus) {
@@ -696,9 +700,25 @@ impl Turns {
     /// a failure to save (`api_error`, kind `storage`), and that result is
     /// kept in memory for `turn.get`/`turn.wait` (the store still says
     /// `running`, which the next start turns into `interrupted`).
-    async fn finish(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, mut result: TurnResult) {
+    async fn finish(&self, state: &Arc<State>, turn: &Arc<LiveTurn>, result: TurnResult) {
+        self.finish_spending(state, turn, result, Vec::new()).await;
+    }
+
+    /// [`Turns::finish`], committing `spends` (rows not yet recorded) with
+    /// the final status.
+    async fn finish_spending(
+        &self,
+        state: &Arc<State>,
+        turn: &Arc<LiveTurn>,
+        mut result: TurnResult,
+        spends: Vec<synapse_store::SpendRecord>,
+    ) {
         result.mode = Some(turn.mode);
-        let result = match self.persist_final(&result).await {
+        // Its final commit may repair (rewrite) the session's history.
+        if result.status != TurnStatus::Complete {
+            self.history.forget(&turn.session_id);
+        }
+        let result = match self.persist_final(&result, &spends).await {
             Ok(()) => {
                 state.storage.succeeded();
                 result
@@ -709,7 +729,7 @@ impl Turns {
                 failed.status = TurnStatus::ApiError;
                 failed.error = Some(error);
                 // A smaller write may still fit; if not, memory keeps it.
-                if self.persist_final(&failed).await.is_err() {
+                if self.persist_final(&failed, &spends).await.is_err() {
                     self.lock()
                         .unsaved
                         .insert(turn.turn_id.clone(), failed.clone());
@@ -731,23 +751,28 @@ impl Turns {
     /// Commit a final result and, for a turn that stopped early, close its
     /// history so the session can be continued (no other turn of the
     /// session runs meanwhile).
-    async fn persist_final(&self, result: &TurnResult) -> Result<(), TurnsError> {
+    async fn persist_final(
+        &self,
+        result: &TurnResult,
+        spends: &[synapse_store::SpendRecord],
+    ) -> Result<(), TurnsError> {
         let store = self.store.clone();
         let r = result.clone();
+        let spends = spends.to_vec();
         blocking(move || {
-            if r.status == TurnStatus::Complete {
-                match store.finish_turn(&r) {
-                    // Already final in the store (a retry after a partial failure).
-                    Err(synapse_store::StoreError::InvalidTransition { .. }) => {}
-                    other => other?,
-                }
-                return Ok(());
-            }
-            // The final status and the history's repair in one commit.
-            let repair = synapse_store::Repair::ended(r.status);
-            match store.finish_turn_repairing(&r, &repair, Timestamp::now()) {
+            // The leftover spend, the final status and (for a turn that
+            // stopped early) the history's repair in one commit.
+            let repair =
+                (r.status != TurnStatus::Complete).then(|| synapse_store::Repair::ended(r.status));
+            match store.finish_turn_with(&r, &spends, repair.as_ref(), Timestamp::now()) {
+                // Already final in the store (a retry after a partial failure).
                 Err(synapse_store::StoreError::InvalidTransition { .. }) => {
-                    store.repair_session(&r.session_id, &repair, Timestamp::now())?;
+                    if !spends.is_empty() {
+                        store.record_spends(&spends)?;
+                    }
+                    if let Some(repair) = &repair {
+                        store.repair_session(&r.session_id, repair, Timestamp::now())?;
+                    }
                 }
                 other => {
                     other?;
@@ -890,6 +915,7 @@ impl Turns {
 /// else none. Runs on a blocking thread.
 fn session_tools(
     store: &Store,
+    cache: &crate::history_cache::HistoryCache,
     session_id: &str,
     host_specs: Option<Vec<ToolSpec>>,
 ) -> Vec<ToolSpec> {
@@ -900,7 +926,7 @@ fn session_tools(
             }
             specs
         }
-        None => match store.session_has_tool_blocks(session_id) {
+        None => match cache.has_tool_blocks(store, session_id) {
             Ok(true) => store
                 .session_tool_specs(session_id)
                 .ok()
@@ -955,21 +981,29 @@ fn failed_result(
 /// the history to send (after the newest compaction record, whose summary
 /// goes in front; refusal turns left out) as stored JSON text, the tools to
 /// offer, and the session's `allow_session` answers.
+/// `prompt_stored`: the turn's prompt is already stored (left out); the
+/// history comes through the session's cache (ADR 0031).
 fn read_start(
     store: &Store,
+    cache: &crate::history_cache::HistoryCache,
     sid: &str,
     host_specs: Option<Vec<ToolSpec>>,
     tid: &str,
+    prompt_stored: bool,
 ) -> Result<Prepared, TurnsError> {
-    let compaction = store.latest_compaction(sid)?;
-    let from = compaction.as_ref().map_or(0, |c| c.0);
-    let history = store.session_history_raw_from(sid, from)?;
-    let tools = session_tools(store, sid, host_specs);
+    let (history, summary) = cache.load(store, sid, prompt_stored).map_err(|e| {
+        cache.forget(sid);
+        match e {
+            crate::history_cache::HistoryError::Store(e) => TurnsError::from(e),
+            other => TurnsError::Internal(other.to_string()),
+        }
+    })?;
+    let tools = session_tools(store, cache, sid, host_specs);
     let allowed = store.session_allowed_tools(sid).unwrap_or_else(|e| {
         tracing::warn!(turn_id = %tid, error = %e, "cannot read the session's allowed tools");
         Vec::new()
     });
-    Ok((history, compaction.map(|c| c.1), tools, allowed))
+    Ok((history, summary, tools, allowed, None))
 }
 
 /// The prompt as the agent loop stores it (the first message of a turn).
@@ -1178,6 +1212,8 @@ impl TurnObserver for Observer<'_> {
         let sid = self.turn.session_id.clone();
         let tid = self.turn.turn_id.clone();
         let summary = summary.to_owned();
+        // A new compaction record: the session's history starts elsewhere.
+        self.turns.history.forget(&sid);
         Box::pin(async move {
             match blocking(move || Ok(store.add_compaction(&sid, &tid, upto_idx, &summary)?)).await
             {

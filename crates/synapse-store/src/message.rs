@@ -520,12 +520,20 @@ impl Store {
     /// `tool_result` block (then the API needs tool definitions even when no
     /// host is connected, design §9).
     pub fn session_has_tool_blocks(&self, session_id: &str) -> Result<bool> {
+        self.session_has_tool_blocks_from(session_id, 0)
+    }
+
+    /// [`Store::session_has_tool_blocks`] among the messages whose index is
+    /// `from_idx` or more (the daemon's history cache asks only about the
+    /// messages stored since it last looked; ADR 0031).
+    pub fn session_has_tool_blocks_from(&self, session_id: &str, from_idx: i64) -> Result<bool> {
         let conn = self.conn();
         let found: bool = conn
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND has_tools = 1)",
+                "SELECT EXISTS (SELECT 1 FROM messages
+                 WHERE session_id = ?1 AND idx >= ?2 AND has_tools = 1)",
             )?
-            .query_row([session_id], |r| r.get(0))?;
+            .query_row(params![session_id, from_idx], |r| r.get(0))?;
         Ok(found)
     }
 }

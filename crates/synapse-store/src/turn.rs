@@ -329,6 +329,34 @@ impl Store {
         Ok(report)
     }
 
+    /// Make the turn final with everything still to commit, in one
+    /// transaction (one fsync): the spend rows of attempts that produced no
+    /// stored message (`spends`), the final status ([`Store::finish_turn`])
+    /// and, for a turn that stopped early, the history's repair (`repair`,
+    /// see [`Store::finish_turn_repairing`]). Cancel → `done` waits for this
+    /// one commit (ADR 0031). An already final turn is
+    /// [`StoreError::InvalidTransition`] and nothing is written.
+    pub fn finish_turn_with(
+        &self,
+        result: &TurnResult,
+        spends: &[crate::SpendRecord],
+        repair: Option<&crate::Repair>,
+        now: Timestamp,
+    ) -> Result<Option<crate::RepairReport>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for s in spends {
+            crate::spend::record_spend_tx(&tx, s)?;
+        }
+        finish_turn_tx(&tx, result)?;
+        let report = match repair {
+            Some(r) => Some(crate::recovery::repair_in(&tx, &result.session_id, r, now)?),
+            None => None,
+        };
+        tx.commit()?;
+        Ok(report)
+    }
+
     /// One turn, with `result` (including tool calls) when final.
     pub fn get_turn(&self, turn_id: &str) -> Result<Option<TurnInfo>> {
         let conn = self.conn();

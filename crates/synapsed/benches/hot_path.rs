@@ -448,6 +448,14 @@ fn long_session(prior: usize, window: Option<&str>) {
     summary(&format!("session.get 100 messages, {label}"), "ms", get100);
 }
 
+/// The machine's load (`/proc/loadavg`), printed with the figures: the
+/// p99s on a shared VM follow it.
+fn load_average(when: &str) {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let three: Vec<&str> = load.split_whitespace().take(3).collect();
+    println!("load average at {when}: {}", three.join(" "));
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--long") {
         for prior in [10, 100, 1000, 5000] {
@@ -456,6 +464,7 @@ fn main() {
         for prior in [1000, 5000] {
             long_session(prior, Some("50000"));
         }
+        load_average("end");
         return;
     }
     println!(
@@ -463,6 +472,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         bin().display()
     );
+    load_average("start");
     submit_to_first_byte("new session, quiet disk", false, false);
     submit_to_first_byte("continued session, quiet disk", true, false);
     submit_to_first_byte("new session, competing writer", false, true);
@@ -489,4 +499,5 @@ fn main() {
     for prior in [1000, 5000] {
         long_session(prior, Some("50000"));
     }
+    load_average("end");
 }

@@ -161,7 +161,10 @@ fn login_status_logout_with_the_key_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_daemon_uses_a_key_stored_after_it_started() {
-    let api = api(vec![text("hello with a stored key", 5, 3)]);
+    let api = api(vec![
+        text("hello with a stored key", 5, 3),
+        text("hello with a new key", 5, 3),
+    ]);
     let cfg = tempfile::tempdir().unwrap();
     let mut o = api_options(&api);
     o.env.retain(|(k, _)| k != "ANTHROPIC_API_KEY");
@@ -239,16 +242,31 @@ async fn a_running_daemon_uses_a_key_stored_after_it_started() {
             .map(String::as_str),
         Some(KEY)
     );
+    // A key changed by `auth login` is the next turn's (resolved at each
+    // turn start, ADR 0031).
+    const KEY2: &str = "sk-ant-api03-AUTHTEST-second-key";
+    let out = auth(cfg.path(), &["login"], KEY2);
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    let out = run_cli(&d.socket, &["ask", "hi with the new key"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    assert_eq!(s(&out.stdout), "hello with a new key\n");
+    assert_eq!(
+        api.requests()[1]
+            .headers
+            .get("x-api-key")
+            .map(String::as_str),
+        Some(KEY2)
+    );
 
-    // Logged out: the next submit is refused again; only the one session
-    // that ran is stored.
+    // Logged out: the next submit is refused again; only the two sessions
+    // that ran are stored.
     assert_eq!(auth(cfg.path(), &["logout"], "").status.code(), Some(0));
     let out = run_cli(&d.socket, &["ask", "and now"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(s(&out.stderr).starts_with("synapsed: No API key: "));
-    assert_eq!(api.requests().len(), 1);
+    assert_eq!(api.requests().len(), 2);
     let sessions = conn.call("session.list", json!({})).await;
-    assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
+    assert_eq!(sessions.as_array().map(Vec::len), Some(2), "{sessions}");
 
     // SIGTERM on Unix; `synapsed stop` on Windows (no signals there).
     #[cfg(unix)]

@@ -501,6 +501,16 @@ impl Provider for AnthropicClient {
         self.models.available(model)
     }
 
+    fn with_credential(
+        &self,
+        credential: crate::credentials::Resolved,
+    ) -> Option<Box<dyn Provider>> {
+        Some(Box::new(Self {
+            credentials: Arc::new(FixedCredential(Some(credential))),
+            ..self.clone()
+        }))
+    }
+
     fn stream<'a>(
         &'a self,
         request: &'a ProviderRequest,
