@@ -21,14 +21,23 @@ fn s(b: &[u8]) -> String {
 
 /// `synapsed auth ARGS` with `stdin` piped in, config under `cfg`, no keyring.
 fn auth(cfg: &Path, args: &[&str], stdin: &str) -> Output {
+    auth_with(cfg, args, stdin, false)
+}
+
+/// `synapsed auth ARGS` with `stdin` piped in, config under `cfg`, the OS
+/// keyring on or off; asserts the key was never printed.
+fn auth_with(cfg: &Path, args: &[&str], stdin: &str, keyring: bool) -> Output {
     let mut cmd = Command::new(bin());
     cmd.arg("auth")
         .args(args)
         .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("ANTHROPIC_AUTH_TOKEN")
-        .env("SYNAPSE_KEYRING", "off")
-        .env("XDG_CONFIG_HOME", cfg)
-        .env("HOME", cfg);
+        .env_remove("ANTHROPIC_AUTH_TOKEN");
+    if keyring {
+        cmd.env_remove("SYNAPSE_KEYRING");
+    } else {
+        cmd.env("SYNAPSE_KEYRING", "off");
+    }
+    cmd.env("XDG_CONFIG_HOME", cfg).env("HOME", cfg);
     // Windows: no XDG; the config dir is moved explicitly (same layout).
     if cfg!(windows) {
         cmd.env("SYNAPSE_CONFIG_DIR", cfg.join("synapse"));
@@ -392,31 +401,7 @@ echo "== after"; "$S" auth status --json; echo "rc=$?"
 async fn login_status_logout_with_windows_credential_manager() {
     let cfg = tempfile::tempdir().unwrap();
     let file = cfg.path().join("synapse").join("api_key");
-    let keyring = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(bin())
-            .arg("auth")
-            .args(args)
-            .env_remove("ANTHROPIC_API_KEY")
-            .env_remove("ANTHROPIC_AUTH_TOKEN")
-            .env_remove("SYNAPSE_KEYRING")
-            .env("SYNAPSE_CONFIG_DIR", cfg.path().join("synapse"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        for text in [s(&out.stdout), s(&out.stderr)] {
-            assert!(!text.contains("AUTHTEST"), "the key was printed: {text}");
-        }
-        out
-    };
+    let keyring = |args: &[&str], stdin: &str| auth_with(cfg.path(), args, stdin, true);
     // A key left by an earlier, interrupted run would change what follows.
     let _ = keyring(&["logout"], "");
 
