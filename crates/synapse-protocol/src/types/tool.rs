@@ -4,6 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+#[cfg(doc)]
+use super::TurnEvent;
 use super::to_sorted_json;
 use crate::Timestamp;
 
@@ -107,7 +109,7 @@ pub struct ToolCancelParams {
     pub call_id: String,
 }
 
-/// Why a tool call failed, as carried by a `tool_result` [`TurnEvent`](super::TurnEvent).
+/// Why a tool call failed, as carried by a `tool_result` [`TurnEvent`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ToolResultError {
     /// The envelope's `error_type` (`ToolError` when the content was not an envelope).
