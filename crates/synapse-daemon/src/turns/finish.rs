@@ -1,0 +1,159 @@
+//! Final statuses: committed before `done` goes out, kept in memory when the store cannot take them, and shutdown.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use synapse_protocol::{Timestamp, TurnEventKind, TurnResult, TurnStatus, Usage};
+
+use crate::state::State;
+
+use super::{blocking, LiveTurn, Turns, TurnsError, FINAL};
+
+impl Turns {
+    pub(super) async fn finish_unstarted(
+        &self,
+        state: &Arc<State>,
+        turn: &Arc<LiveTurn>,
+        status: TurnStatus,
+    ) {
+        let now = Timestamp::now();
+        let result = TurnResult {
+            turn_id: turn.turn_id.clone(),
+            session_id: turn.session_id.clone(),
+            status,
+            text: String::new(),
+            iterations: 0,
+            tool_calls: Vec::new(),
+            usage: Usage {
+                cost_usd: Some(0.0),
+                ..Usage::default()
+            },
+            error: None,
+            started_at: now,
+            finished_at: now,
+            mode: None,
+        };
+        self.finish(state, turn, result).await;
+    }
+
+    /// Persist the final status, emit `done`, release waiters.
+    ///
+    /// The final status reaches clients only once it is committed. When it
+    /// cannot be (disk full, I/O error), the turn is reported as what it is,
+    /// a failure to save (`api_error`, kind `storage`), and that result is
+    /// kept in memory for `turn.get`/`turn.wait` (the store still says
+    /// `running`, which the next start turns into `interrupted`).
+    pub(super) async fn finish(
+        &self,
+        state: &Arc<State>,
+        turn: &Arc<LiveTurn>,
+        result: TurnResult,
+    ) {
+        self.finish_spending(state, turn, result, Vec::new()).await;
+    }
+
+    /// [`Turns::finish`], committing `spends` (rows not yet recorded) with
+    /// the final status.
+    pub(super) async fn finish_spending(
+        &self,
+        state: &Arc<State>,
+        turn: &Arc<LiveTurn>,
+        mut result: TurnResult,
+        spends: Vec<synapse_store::SpendRecord>,
+    ) {
+        result.mode = Some(turn.mode);
+        // Its final commit may repair (rewrite) the session's history.
+        if result.status != TurnStatus::Complete {
+            self.history.forget(&turn.session_id);
+        }
+        let result = match self.persist_final(&result, &spends).await {
+            Ok(()) => {
+                state.storage.succeeded();
+                result
+            }
+            Err(e) => {
+                let error = state.storage.failed("the turn's final status", &e);
+                let mut failed = result;
+                failed.status = TurnStatus::ApiError;
+                failed.error = Some(error);
+                // A smaller write may still fit; if not, memory keeps it.
+                if self.persist_final(&failed, &spends).await.is_err() {
+                    self.lock()
+                        .unsaved
+                        .insert(turn.turn_id.clone(), failed.clone());
+                }
+                failed
+            }
+        };
+        turn.phase.store(FINAL, Ordering::Release);
+        tracing::info!(turn_id = %turn.turn_id, status = %result.status, iterations = result.iterations,
+            input_tokens = result.usage.input_tokens, output_tokens = result.usage.output_tokens, "turn finished");
+        turn.result.send_replace(Some(result.clone()));
+        turn.hub.emit(TurnEventKind::Done { result }, &self.global);
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        self.lock().live.remove(&turn.turn_id);
+        state.activity.turn_ended();
+        self.all_final.notify_waiters();
+    }
+
+    /// Commit a final result and, for a turn that stopped early, close its
+    /// history so the session can be continued (no other turn of the
+    /// session runs meanwhile).
+    pub(super) async fn persist_final(
+        &self,
+        result: &TurnResult,
+        spends: &[synapse_store::SpendRecord],
+    ) -> Result<(), TurnsError> {
+        let store = self.store.clone();
+        let r = result.clone();
+        let spends = spends.to_vec();
+        blocking(move || {
+            // The leftover spend, the final status and (for a turn that
+            // stopped early) the history's repair in one commit.
+            let repair =
+                (r.status != TurnStatus::Complete).then(|| synapse_store::Repair::ended(r.status));
+            match store.finish_turn_with(&r, &spends, repair.as_ref(), Timestamp::now()) {
+                // Already final in the store (a retry after a partial failure).
+                Err(synapse_store::StoreError::InvalidTransition { .. }) => {
+                    if !spends.is_empty() {
+                        store.record_spends(&spends)?;
+                    }
+                    if let Some(repair) = &repair {
+                        store.repair_session(&r.session_id, repair, Timestamp::now())?;
+                    }
+                }
+                other => {
+                    other?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Shutdown: refuse new turns, cancel all, wait until every turn is final.
+    pub async fn finish_all(self: &Arc<Self>, state: &Arc<State>, limit: Duration) {
+        let live: Vec<Arc<LiveTurn>> = {
+            let mut inner = self.lock();
+            inner.closing = true;
+            inner.live.values().cloned().collect()
+        };
+        for t in &live {
+            let _ = self.cancel(state, &t.turn_id).await;
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let notified = self.all_final.notified();
+            if self.lock().live.is_empty() {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!("turns still live at shutdown deadline; they will be found interrupted at next start");
+                return;
+            }
+            let _ = tokio::time::timeout(left, notified).await;
+        }
+    }
+}
