@@ -156,6 +156,41 @@ def test_supervisor_stop_never_waits_and_closes_a_late_connection(tmp_path):
     assert connected == [] and sup.client is None and sup.status()["state"] == "stopped"
 
 
+def test_supervisor_reports_a_lost_connection_before_it_reconnects(tmp_path, monkeypatch):
+    """A host must not say "registered" between losing its daemon and registering again."""
+    monkeypatch.setattr(launcher, "BACKOFF_START_S", 0.01)
+    lost, daemon_gone, reconnecting = threading.Event(), threading.Event(), threading.Event()
+    lost_at_each_connect = []
+
+    class Client:
+        closed = False
+
+        def wait_closed(self):
+            daemon_gone.wait(10)
+
+        def close(self):
+            daemon_gone.set()
+
+    def make_client(path):
+        lost_at_each_connect.append(lost.is_set())
+        if len(lost_at_each_connect) == 1:
+            return Client()
+        reconnecting.set()
+        raise OSError("nothing answers")
+
+    sup = launcher.Supervisor(make_client, lambda client, info: None, socket_path=str(tmp_path / "s.sock"),
+                              synapsed_bin=str(tmp_path / "absent"), on_disconnected=lost.set)
+    sup.start()
+    try:
+        assert wait_until(lambda: sup.status()["connects"] == 1, 5)
+        assert not lost.is_set()
+        daemon_gone.set()
+        assert reconnecting.wait(5)
+        assert lost_at_each_connect[:2] == [False, True]
+    finally:
+        sup.stop()
+
+
 def test_supervisor_gives_up_after_five_crashes(env, tmp_path, monkeypatch, caplog, main_loop):
     monkeypatch.setattr(launcher, "BACKOFF_START_S", 0.01)
     monkeypatch.setattr(launcher, "BACKOFF_MAX_S", 0.02)

@@ -314,6 +314,7 @@ class Host:
             env=env,
             api_key_provider=get_api_key,
             on_gave_up=self._on_gave_up,
+            on_disconnected=self._registered.clear,
         )
 
     # ------------------------------------------------------------ lifecycle

@@ -311,8 +311,10 @@ class Supervisor:
 
     ``make_client(path)`` opens an :class:`RpcClient` (raising ``OSError`` when
     nothing answers); ``on_connected(client, info)`` runs on the supervisor thread
-    for every new connection (the host registers there); ``on_gave_up(reason)``
-    runs once if the supervisor gives up.
+    for every new connection (the host registers there); ``on_disconnected()`` runs
+    there when an established connection is lost, before any reconnection (the host
+    is no longer registered); ``on_gave_up(reason)`` runs once if the supervisor
+    gives up.
     """
 
     def __init__(
@@ -326,6 +328,7 @@ class Supervisor:
         env: Optional[dict[str, str]] = None,
         api_key_provider: Callable[[], Optional[str]] = get_api_key,
         on_gave_up: Optional[Callable[[str], None]] = None,
+        on_disconnected: Optional[Callable[[], None]] = None,
     ) -> None:
         self._make_client = make_client
         self._on_connected = on_connected
@@ -335,6 +338,7 @@ class Supervisor:
         self._env = env
         self._api_key_provider = api_key_provider
         self._on_gave_up = on_gave_up
+        self._on_disconnected = on_disconnected
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._client: Optional[RpcClient] = None
@@ -511,6 +515,11 @@ class Supervisor:
             with self._lock:
                 if self._client is client:
                     self._client = None
+            if self._on_disconnected is not None:
+                try:
+                    self._on_disconnected()
+                except Exception:  # pragma: no cover - defensive
+                    log.exception("on_disconnected failed")
             if stop_event.is_set():
                 break
             if time.monotonic() - connected_at >= HEALTHY_AFTER_S:
