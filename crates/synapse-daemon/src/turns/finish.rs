@@ -132,6 +132,35 @@ impl Turns {
         .await
     }
 
+    /// Drop a turn whose submit commit failed (ADR 0035): it never existed
+    /// for any client (no answer said so, its held events are never sent,
+    /// nothing of it is stored), and its request was cut. The spend its
+    /// request reported is still recorded (a request the API may bill),
+    /// under the dropped turn's id; when even that cannot be stored it is
+    /// logged.
+    pub(super) async fn discard(
+        &self,
+        turn: &Arc<LiveTurn>,
+        spends: Vec<synapse_store::SpendRecord>,
+    ) {
+        self.history.forget(&turn.session_id);
+        turn.phase.store(FINAL, Ordering::Release);
+        tracing::warn!(turn_id = %turn.turn_id, session_id = %turn.session_id,
+            "the turn's submit commit failed: its request was cut and the turn dropped");
+        if spends.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let rows = spends.clone();
+        if let Err(e) = blocking(move || Ok(store.record_spends(&rows)?)).await {
+            let (input, output) = spends.iter().fold((0, 0), |(i, o), s| {
+                (i + s.usage.input_tokens, o + s.usage.output_tokens)
+            });
+            tracing::warn!(turn_id = %turn.turn_id, input_tokens = input, output_tokens = output,
+                error = %e, "cannot record the spend of a dropped turn's request");
+        }
+    }
+
     /// Shutdown: refuse new turns, cancel all, wait until every turn is final.
     pub async fn finish_all(self: &Arc<Self>, state: &Arc<State>, limit: Duration) {
         let live: Vec<Arc<LiveTurn>> = {

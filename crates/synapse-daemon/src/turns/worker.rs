@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use synapse_agent::TurnSpec;
 use synapse_protocol::{ErrorKind, Timestamp, TurnStatus};
+use tokio::sync::watch;
 
 use crate::state::State;
 
@@ -13,7 +14,8 @@ use super::observer::{Observer, Pending};
 use super::startup::read_start;
 use super::tool_host::DaemonToolHost;
 use super::{
-    blocking, failed_result, LiveTurn, Prepared, Ready, Turns, TurnsError, QUEUED, RUNNING,
+    blocking, committed, failed_result, Commit, LiveTurn, Prepared, Ready, Turns, TurnsError,
+    QUEUED, RUNNING,
 };
 
 impl Turns {
@@ -73,8 +75,9 @@ impl Turns {
                 started_at,
                 permit,
                 prepared,
+                commit,
             } = *ready;
-            self.run_prepared(&state, turn, started_at, prepared, true)
+            self.run_prepared(&state, turn, started_at, prepared, Some(commit))
                 .await;
             drop(permit);
         }
@@ -138,7 +141,7 @@ impl Turns {
         // none is found the agent's own check ends the turn `authentication`.
         let prepared = blocking(move || {
             Ok(
-                read_start(&store, &cache, &sid, host_specs, &tid, false).map(|mut p| {
+                read_start(&store, &cache, &sid, host_specs, &tid, false, true).map(|mut p| {
                     p.4 = crate::auth_gate::resolve(&gate.config).ok();
                     p
                 }),
@@ -146,23 +149,30 @@ impl Turns {
         })
         .await;
         let prepared = prepared.and_then(|p| p);
-        self.run_prepared(state, turn, started_at, prepared, false)
+        self.run_prepared(state, turn, started_at, prepared, None)
             .await;
     }
 
-    /// Run a turn whose start-up reads are made; `prompt_committed`: the
-    /// turn was committed `running` with its prompt at submit.
+    /// Run a turn whose start-up reads are made; `commit`: the turn is
+    /// committed `running` with its prompt at submit, by that commit (which
+    /// may still run, or fail: ADR 0035).
     pub(super) async fn run_prepared(
         &self,
         state: &Arc<State>,
         turn: Arc<LiveTurn>,
         started_at: Timestamp,
         prepared: Result<Prepared, TurnsError>,
-        prompt_committed: bool,
+        commit: Option<watch::Receiver<Commit>>,
     ) {
+        let prompt_committed = commit.is_some();
         let (history, summary, tools, allowed, credential) = match prepared {
             Ok(h) => h,
             Err(e) => {
+                if let Some(c) = &commit {
+                    if !committed(c).await {
+                        return self.discard(&turn, Vec::new()).await;
+                    }
+                }
                 let r = failed_result(
                     &turn,
                     started_at,
@@ -221,6 +231,7 @@ impl Turns {
             started_at,
             started: AtomicBool::new(false),
             prompt_committed,
+            commit: commit.clone(),
             pending: Mutex::new(Pending::default()),
             meter,
         };
@@ -234,6 +245,13 @@ impl Turns {
         // spend rows left over (an attempt that produced no message, e.g.
         // the one a cancel cut) go in the final status's commit (ADR 0031).
         let leftover = std::mem::take(&mut observer.pending().spends);
+        // Nothing of a turn is written before its submit commit; a turn
+        // whose commit failed never existed for any client.
+        if let Some(c) = &commit {
+            if !committed(c).await {
+                return self.discard(&turn, leftover).await;
+            }
+        }
         // One `started_at` everywhere: the one stored with the prompt (which
         // `finish_turn` keeps), not the agent's slightly later clock.
         result.started_at = started_at;
