@@ -28,6 +28,7 @@ impl Turns {
         params: TurnSubmitParams,
         caller: &Peer,
     ) -> Result<Arc<LiveTurn>, TurnsError> {
+        tracing::trace!(target: "synapse::hot", "submit: validating");
         if params.prompt.trim().is_empty() {
             return Err(TurnsError::InvalidParams(
                 "prompt must contain some text (the Messages API refuses blank text)".into(),
@@ -204,6 +205,7 @@ impl Turns {
         let (reads_tx, reads_rx) = oneshot::channel();
         let (commit_tx, commit_rx) = oneshot::channel();
         let task = tokio::task::spawn_blocking(move || -> Result<(), TurnsError> {
+            tracing::trace!(target: "synapse::hot", "submit: on the blocking thread");
             let credential =
                 crate::auth_gate::check_submit(&gate.config, &store, continued.as_deref())?;
             // A continued session must exist before any request goes out
@@ -233,6 +235,7 @@ impl Turns {
                 false,
             )?;
             prepared.4 = Some(credential);
+            tracing::trace!(target: "synapse::hot", "submit: reads made, committing");
             if reads_tx.send((mode, prepared)).is_err() {
                 return Ok(()); // the submit is gone: nothing is stored
             }
@@ -243,6 +246,7 @@ impl Turns {
                 &prompt_message(&new_turn.prompt),
             );
             let ok = inserted.is_ok();
+            tracing::trace!(target: "synapse::hot", ok, "submit: commit ended");
             let _ = commit_tx.send(insert_outcome(inserted, &sid));
             if let (true, Some(specs)) = (ok, host_specs) {
                 save_tool_specs(&store, &sid, &specs);
@@ -288,6 +292,7 @@ impl Turns {
             let t = turn.clone();
             tokio::spawn(async move { this.session_worker(state, sid, Some((t, ready))).await });
         }
+        tracing::trace!(target: "synapse::hot", "submit: worker spawned");
         let outcome = match commit_rx.await {
             Ok(r) => r,
             Err(_) => Err(TurnsError::Internal("the submit's commit stopped".into())),
@@ -305,6 +310,7 @@ impl Turns {
                 }
                 state.activity.turn_started();
                 let _ = commit_state.send(Commit::Done);
+                tracing::trace!(target: "synapse::hot", "submit: answering");
                 Ok(turn)
             }
             Err(e) => {

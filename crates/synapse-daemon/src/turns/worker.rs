@@ -164,6 +164,7 @@ impl Turns {
         prepared: Result<Prepared, TurnsError>,
         commit: Option<watch::Receiver<Commit>>,
     ) {
+        tracing::trace!(target: "synapse::hot", "worker: running the turn");
         let prompt_committed = commit.is_some();
         let (history, summary, tools, allowed, credential) = match prepared {
             Ok(h) => h,
