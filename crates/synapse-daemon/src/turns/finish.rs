@@ -12,7 +12,7 @@ use super::{blocking, LiveTurn, Turns, TurnsError, FINAL};
 
 impl Turns {
     pub(super) async fn finish_unstarted(
-        &self,
+        self: &Arc<Self>,
         state: &Arc<State>,
         turn: &Arc<LiveTurn>,
         status: TurnStatus,
@@ -45,7 +45,7 @@ impl Turns {
     /// kept in memory for `turn.get`/`turn.wait` (the store still says
     /// `running`, which the next start turns into `interrupted`).
     pub(super) async fn finish(
-        &self,
+        self: &Arc<Self>,
         state: &Arc<State>,
         turn: &Arc<LiveTurn>,
         result: TurnResult,
@@ -56,7 +56,7 @@ impl Turns {
     /// [`Turns::finish`], committing `spends` (rows not yet recorded) with
     /// the final status.
     pub(super) async fn finish_spending(
-        &self,
+        self: &Arc<Self>,
         state: &Arc<State>,
         turn: &Arc<LiveTurn>,
         mut result: TurnResult,
@@ -67,25 +67,48 @@ impl Turns {
         if result.status != TurnStatus::Complete {
             self.history.forget(&turn.session_id);
         }
-        let result = match self.persist_final(&result, &spends).await {
-            Ok(()) => {
-                state.storage.succeeded();
-                result
-            }
-            Err(e) => {
-                let error = state.storage.failed("the turn's final status", &e);
-                let mut failed = result;
-                failed.status = TurnStatus::ApiError;
-                failed.error = Some(error);
-                // A smaller write may still fit; if not, memory keeps it.
-                if self.persist_final(&failed, &spends).await.is_err() {
-                    self.lock()
-                        .unsaved
-                        .insert(turn.turn_id.clone(), failed.clone());
-                }
-                failed
-            }
+        // The final commit and `done` in one blocking call: `done` goes out
+        // from the thread that made the commit, with no task to wake between
+        // them (ADR 0035).
+        let committed = {
+            let (this, st, t, r, sp) = (
+                self.clone(),
+                state.clone(),
+                turn.clone(),
+                result.clone(),
+                spends.clone(),
+            );
+            blocking(move || {
+                persist_final(&this.store, &r, &sp)?;
+                st.storage.succeeded();
+                this.publish_final(&st, &t, r);
+                Ok(())
+            })
+            .await
         };
+        let Err(e) = committed else {
+            return;
+        };
+        let error = state.storage.failed("the turn's final status", &e);
+        let mut failed = result;
+        failed.status = TurnStatus::ApiError;
+        failed.error = Some(error);
+        // A smaller write may still fit; if not, memory keeps it.
+        let (store, r) = (self.store.clone(), failed.clone());
+        if blocking(move || persist_final(&store, &r, &spends))
+            .await
+            .is_err()
+        {
+            self.lock()
+                .unsaved
+                .insert(turn.turn_id.clone(), failed.clone());
+        }
+        self.publish_final(state, turn, failed);
+    }
+
+    /// A final result, once committed (or kept in memory): `done` and the
+    /// waiters. Synchronous (called on the committing thread).
+    fn publish_final(&self, state: &State, turn: &LiveTurn, result: TurnResult) {
         turn.phase.store(FINAL, Ordering::Release);
         tracing::info!(turn_id = %turn.turn_id, status = %result.status, iterations = result.iterations,
             input_tokens = result.usage.input_tokens, output_tokens = result.usage.output_tokens, "turn finished");
@@ -95,41 +118,6 @@ impl Turns {
         self.lock().live.remove(&turn.turn_id);
         state.activity.turn_ended();
         self.all_final.notify_waiters();
-    }
-
-    /// Commit a final result and, for a turn that stopped early, close its
-    /// history so the session can be continued (no other turn of the
-    /// session runs meanwhile).
-    pub(super) async fn persist_final(
-        &self,
-        result: &TurnResult,
-        spends: &[synapse_store::SpendRecord],
-    ) -> Result<(), TurnsError> {
-        let store = self.store.clone();
-        let r = result.clone();
-        let spends = spends.to_vec();
-        blocking(move || {
-            // The leftover spend, the final status and (for a turn that
-            // stopped early) the history's repair in one commit.
-            let repair =
-                (r.status != TurnStatus::Complete).then(|| synapse_store::Repair::ended(r.status));
-            match store.finish_turn_with(&r, &spends, repair.as_ref(), Timestamp::now()) {
-                // Already final in the store (a retry after a partial failure).
-                Err(synapse_store::StoreError::InvalidTransition { .. }) => {
-                    if !spends.is_empty() {
-                        store.record_spends(&spends)?;
-                    }
-                    if let Some(repair) = &repair {
-                        store.repair_session(&r.session_id, repair, Timestamp::now())?;
-                    }
-                }
-                other => {
-                    other?;
-                }
-            }
-            Ok(())
-        })
-        .await
     }
 
     /// Drop a turn whose submit commit failed (ADR 0035): it never existed
@@ -185,4 +173,32 @@ impl Turns {
             let _ = tokio::time::timeout(left, notified).await;
         }
     }
+}
+
+/// Commit a final result and, for a turn that stopped early, close its
+/// history so the session can be continued (no other turn of the session
+/// runs meanwhile). Blocking.
+fn persist_final(
+    store: &synapse_store::Store,
+    r: &TurnResult,
+    spends: &[synapse_store::SpendRecord],
+) -> Result<(), TurnsError> {
+    // The leftover spend, the final status and (for a turn that stopped
+    // early) the history's repair in one commit.
+    let repair = (r.status != TurnStatus::Complete).then(|| synapse_store::Repair::ended(r.status));
+    match store.finish_turn_with(r, spends, repair.as_ref(), Timestamp::now()) {
+        // Already final in the store (a retry after a partial failure).
+        Err(synapse_store::StoreError::InvalidTransition { .. }) => {
+            if !spends.is_empty() {
+                store.record_spends(spends)?;
+            }
+            if let Some(repair) = &repair {
+                store.repair_session(&r.session_id, repair, Timestamp::now())?;
+            }
+        }
+        other => {
+            other?;
+        }
+    }
+    Ok(())
 }

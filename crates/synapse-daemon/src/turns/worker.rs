@@ -112,7 +112,12 @@ impl Turns {
         }
     }
 
-    pub(super) async fn run(&self, state: &Arc<State>, turn: Arc<LiveTurn>, may_run: bool) {
+    pub(super) async fn run(
+        self: &Arc<Self>,
+        state: &Arc<State>,
+        turn: Arc<LiveTurn>,
+        may_run: bool,
+    ) {
         let started_at = Timestamp::now();
         // The phase CAS decides who finishes the turn: `cancel` (QUEUED →
         // FINAL) or this worker (QUEUED → RUNNING), never both.
@@ -157,7 +162,7 @@ impl Turns {
     /// committed `running` with its prompt at submit, by that commit (which
     /// may still run, or fail: ADR 0035).
     pub(super) async fn run_prepared(
-        &self,
+        self: &Arc<Self>,
         state: &Arc<State>,
         turn: Arc<LiveTurn>,
         started_at: Timestamp,
