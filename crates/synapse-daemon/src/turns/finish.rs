@@ -79,7 +79,9 @@ impl Turns {
                 spends.clone(),
             );
             blocking(move || {
+                tracing::trace!(target: "synapse::hot", "final: committing");
                 persist_final(&this.store, &r, &sp)?;
+                tracing::trace!(target: "synapse::hot", "final: committed");
                 st.storage.succeeded();
                 this.publish_final(&st, &t, r);
                 Ok(())

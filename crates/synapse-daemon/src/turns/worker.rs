@@ -245,6 +245,7 @@ impl Turns {
             .agent
             .run_turn(spec, &host, &observer, turn.cancel.clone())
             .await;
+        tracing::trace!(target: "synapse::hot", status = %result.status, "worker: the agent loop returned");
         result.usage.cost_usd = observer.meter.cost_usd();
         // Usage, tool calls and spend not yet committed with a message: the
         // totals are part of the result (`finish_turn` commits them whole);
