@@ -50,18 +50,23 @@ impl Turns {
         turn: &Arc<LiveTurn>,
         result: TurnResult,
     ) {
-        self.finish_spending(state, turn, result, Vec::new()).await;
+        self.finish_spending(state, turn, result, Vec::new(), false)
+            .await;
     }
 
     /// [`Turns::finish`], committing `spends` (rows not yet recorded) with
-    /// the final status.
+    /// the final status. `worker`: called by the session's worker for the
+    /// turn it runs; then, when no other turn of the session is queued, the
+    /// session is free again as soon as the final status is committed
+    /// (before `done`), and `true` says the worker no longer owns it.
     pub(super) async fn finish_spending(
         self: &Arc<Self>,
         state: &Arc<State>,
         turn: &Arc<LiveTurn>,
         mut result: TurnResult,
         spends: Vec<synapse_store::SpendRecord>,
-    ) {
+        worker: bool,
+    ) -> bool {
         result.mode = Some(turn.mode);
         // Its final commit may repair (rewrite) the session's history.
         if result.status != TurnStatus::Complete {
@@ -83,13 +88,13 @@ impl Turns {
                 persist_final(&this.store, &r, &sp)?;
                 tracing::trace!(target: "synapse::hot", "final: committed");
                 st.storage.succeeded();
-                this.publish_final(&st, &t, r);
-                Ok(())
+                Ok(this.publish_final(&st, &t, r, worker))
             })
             .await
         };
-        let Err(e) = committed else {
-            return;
+        let e = match committed {
+            Ok(released) => return released,
+            Err(e) => e,
         };
         let error = state.storage.failed("the turn's final status", &e);
         let mut failed = result;
@@ -105,21 +110,45 @@ impl Turns {
                 .unsaved
                 .insert(turn.turn_id.clone(), failed.clone());
         }
-        self.publish_final(state, turn, failed);
+        self.publish_final(state, turn, failed, worker)
     }
 
     /// A final result, once committed (or kept in memory): `done` and the
-    /// waiters. Synchronous (called on the committing thread).
-    fn publish_final(&self, state: &State, turn: &LiveTurn, result: TurnResult) {
+    /// waiters. Synchronous (called on the committing thread). `worker`:
+    /// see [`Turns::finish_spending`]; returns whether the session was
+    /// released.
+    fn publish_final(
+        &self,
+        state: &State,
+        turn: &LiveTurn,
+        result: TurnResult,
+        worker: bool,
+    ) -> bool {
         turn.phase.store(FINAL, Ordering::Release);
         tracing::info!(turn_id = %turn.turn_id, status = %result.status, iterations = result.iterations,
             input_tokens = result.usage.input_tokens, output_tokens = result.usage.output_tokens, "turn finished");
+        let released = {
+            let mut inner = self.lock();
+            inner.live.remove(&turn.turn_id);
+            // A client told `done` may submit the session's next turn at
+            // once: it finds the session idle (and starts at submit), not
+            // still held by a worker on its way out.
+            let idle = worker
+                && inner
+                    .sessions
+                    .get(&turn.session_id)
+                    .is_some_and(|(q, _)| q.is_empty());
+            if idle {
+                inner.sessions.remove(&turn.session_id);
+            }
+            idle
+        };
         turn.result.send_replace(Some(result.clone()));
         turn.hub.emit(TurnEventKind::Done { result }, &self.global);
         self.finished.fetch_add(1, Ordering::Relaxed);
-        self.lock().live.remove(&turn.turn_id);
         state.activity.turn_ended();
         self.all_final.notify_waiters();
+        released
     }
 
     /// Drop a turn whose submit commit failed (ADR 0035): it never existed

@@ -77,9 +77,13 @@ impl Turns {
                 prepared,
                 commit,
             } = *ready;
-            self.run_prepared(&state, turn, started_at, prepared, Some(commit))
+            let released = self
+                .run_prepared(&state, turn, started_at, prepared, Some(commit))
                 .await;
             drop(permit);
+            if released {
+                return;
+            }
         }
         loop {
             let next = {
@@ -107,8 +111,11 @@ impl Turns {
                 p = self.slots.clone().acquire_owned() => p.ok(),
                 () = next.cancel.cancelled() => None,
             };
-            self.run(&state, next, permit.is_some()).await;
+            let released = self.run(&state, next, permit.is_some()).await;
             drop(permit);
+            if released {
+                return;
+            }
         }
     }
 
@@ -117,7 +124,7 @@ impl Turns {
         state: &Arc<State>,
         turn: Arc<LiveTurn>,
         may_run: bool,
-    ) {
+    ) -> bool {
         let started_at = Timestamp::now();
         // The phase CAS decides who finishes the turn: `cancel` (QUEUED →
         // FINAL) or this worker (QUEUED → RUNNING), never both.
@@ -126,12 +133,12 @@ impl Turns {
             .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            return;
+            return false;
         }
         if !may_run || turn.cancel.is_cancelled() {
             self.finish_unstarted(state, &turn, TurnStatus::Cancelled)
                 .await;
-            return;
+            return false;
         }
         // The turn becomes `running` in the store together with its prompt
         // (one commit, when the agent hands the prompt to the observer), and
@@ -155,7 +162,7 @@ impl Turns {
         .await;
         let prepared = prepared.and_then(|p| p);
         self.run_prepared(state, turn, started_at, prepared, None)
-            .await;
+            .await
     }
 
     /// Run a turn whose start-up reads are made; `commit`: the turn is
@@ -168,7 +175,7 @@ impl Turns {
         started_at: Timestamp,
         prepared: Result<Prepared, TurnsError>,
         commit: Option<watch::Receiver<Commit>>,
-    ) {
+    ) -> bool {
         tracing::trace!(target: "synapse::hot", "worker: running the turn");
         let prompt_committed = commit.is_some();
         let (history, summary, tools, allowed, credential) = match prepared {
@@ -176,7 +183,8 @@ impl Turns {
             Err(e) => {
                 if let Some(c) = &commit {
                     if !committed(c).await {
-                        return self.discard(&turn, Vec::new()).await;
+                        self.discard(&turn, Vec::new()).await;
+                        return false;
                     }
                 }
                 let r = failed_result(
@@ -185,8 +193,9 @@ impl Turns {
                     ErrorKind::Internal,
                     format!("cannot load the session: {e}"),
                 );
-                self.finish(state, &turn, r).await;
-                return;
+                return self
+                    .finish_spending(state, &turn, r, Vec::new(), true)
+                    .await;
             }
         };
         let settings = self.agent.settings();
@@ -256,12 +265,14 @@ impl Turns {
         // whose commit failed never existed for any client.
         if let Some(c) = &commit {
             if !committed(c).await {
-                return self.discard(&turn, leftover).await;
+                self.discard(&turn, leftover).await;
+                return false;
             }
         }
         // One `started_at` everywhere: the one stored with the prompt (which
         // `finish_turn` keeps), not the agent's slightly later clock.
         result.started_at = started_at;
-        self.finish_spending(state, &turn, result, leftover).await;
+        self.finish_spending(state, &turn, result, leftover, true)
+            .await
     }
 }
