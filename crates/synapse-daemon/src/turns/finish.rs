@@ -143,10 +143,12 @@ impl Turns {
             }
             idle
         };
-        turn.result.send_replace(Some(result.clone()));
-        turn.hub.emit(TurnEventKind::Done { result }, &self.global);
+        // Counted before `done` goes out: a client told `done` sees it in
+        // `daemon.status`.
         self.finished.fetch_add(1, Ordering::Relaxed);
         state.activity.turn_ended();
+        turn.result.send_replace(Some(result.clone()));
+        turn.hub.emit(TurnEventKind::Done { result }, &self.global);
         self.all_final.notify_waiters();
         released
     }
