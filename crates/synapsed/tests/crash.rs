@@ -246,3 +246,57 @@ async fn kill_nine_loop_leaves_consistent_sessions() {
     assert!(last_text.contains("after the crashes"));
     check_history(&sid, &sent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_nine_while_the_first_request_races_the_submit_commit() {
+    // A turn started at submit sends its request while its commit runs
+    // (ADR 0035). Kill the daemon the moment its request reaches the API:
+    // whatever the client was told (an answer, or nothing) must be what a
+    // restarted daemon says.
+    const KILLS: usize = 6;
+    let api = api(vec![]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let socket = synapse_test_support::test_socket(tmp.path());
+    let data = tmp.path().join("data");
+    let mut told = Vec::new();
+    for round in 0..KILLS {
+        api.push([stall()]);
+        let mut d = daemon_at(&api, &socket, &data);
+        let c = Conn::open(&socket).await;
+        let submit = c
+            .client
+            .call_value("turn.submit", json!({"prompt": format!("round {round}")}));
+        tokio::pin!(submit);
+        let mut answer = None;
+        tokio::select! {
+            r = &mut submit => answer = Some(r),
+            arrived = api.wait_for_requests(round + 1, T) => {
+                assert!(arrived, "round {round}: the request never reached the API");
+            }
+        }
+        d.child.kill().expect("kill -9");
+        let st = d.child.wait().expect("reaped");
+        assert!(!st.success(), "killed");
+        // An answer already on its way counts as told.
+        let answer = match answer {
+            Some(a) => a,
+            None => within("the submit after the kill", &mut submit).await,
+        };
+        if let Ok(a) = answer {
+            told.push(a["turn_id"].as_str().expect("turn_id").to_owned());
+        }
+    }
+    let _d = daemon_at(&api, &socket, &data);
+    let c = Conn::open(&socket).await;
+    let stored = verify(&c, KILLS).await;
+    for t in &told {
+        let (status, _) = stored
+            .get(t)
+            .unwrap_or_else(|| panic!("turn {t} was answered, then vanished"));
+        assert_eq!(status, "interrupted", "{t}");
+    }
+    eprintln!(
+        "{} of {KILLS} submits were answered before the kill",
+        told.len()
+    );
+}

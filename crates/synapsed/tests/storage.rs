@@ -162,6 +162,117 @@ async fn a_full_disk_mid_turn_is_reported_as_a_storage_error_and_nothing_saved_i
     check_history(&sid, detail["messages"].as_array().expect("messages"));
 }
 
+// Linux mounts (tmpfs); nothing to mount on Windows.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_whose_commit_fails_is_a_storage_error_and_its_turn_never_existed() {
+    // A turn started at submit sends its first request while its commit
+    // runs (ADR 0035). When that commit fails, the submit is answered
+    // with the storage error, no event of the turn ever goes out, nothing
+    // of it is stored, and the daemon goes on.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let Some(_mount) = Mount::tmpfs(&data, "4m") else {
+        return skip("cannot mount a tmpfs");
+    };
+    let socket = test_socket(tmp.path());
+    let api = api(vec![text("first answer", 10, 5)]);
+    let d = daemon_at(&api, &socket, &data);
+    let mut c = Conn::open(&socket).await;
+    let (t1, sid) = c.submit(json!({"prompt": "hello"})).await;
+    let done = c.until_done(&t1).await;
+    assert_eq!(done.last().expect("done")["result"]["status"], "complete");
+
+    // No room for the next turn's prompt (a new session, started at once).
+    let filler = data.join("filler");
+    let free = fs_free_bytes(&data);
+    std::fs::write(&filler, vec![0u8; free.saturating_sub(16 * 1024) as usize]).expect("fill");
+    let err = c.err("turn.submit", json!({"prompt": big_text(256)})).await;
+    assert_eq!(err.code, -32603, "{err:?}");
+    let data_of = err.data.clone().unwrap_or_default();
+    assert_eq!(data_of["kind"], "storage", "{err:?}");
+    assert!(
+        data_of["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("could not save")),
+        "says what happened: {err:?}"
+    );
+    let st = c.call("daemon.status", json!({})).await;
+    assert_eq!(st["storage"]["ok"], false, "{st}");
+
+    // Room again: the daemon goes on. The dropped turn's request may or may
+    // not have reached the API before it was cut: either way one answer
+    // is left for the next turn.
+    std::fs::remove_file(&filler).expect("unfill");
+    api.push([text("back again", 10, 5), text("back again", 10, 5)]);
+    let (t3, _) = c
+        .submit(json!({"prompt": "still there?", "session_id": sid}))
+        .await;
+    // Every event this connection got since the failed submit is t3's: the
+    // dropped turn's (held until its answer) never went out.
+    loop {
+        let e = c.event().await;
+        assert_eq!(
+            e["turn_id"],
+            t3.as_str(),
+            "only answered turns have events: {e}"
+        );
+        if e["type"] == "done" {
+            assert_eq!(e["result"]["status"], "complete", "{e}");
+            break;
+        }
+    }
+    // The dropped turn never finished either (it never started for anyone),
+    // and nothing of it failed later.
+    let st = c.call("daemon.status", json!({})).await;
+    assert_eq!(st["turns"]["finished"], 2, "{st}");
+    assert_eq!(st["turns"]["running"], 0, "{st}");
+    assert_eq!(st["storage"]["ok"], true, "{st}");
+    drop(c);
+    drop(d);
+
+    // After a restart: the one session, its two turns, nothing else.
+    let _d = daemon_at(&api, &socket, &data);
+    let c = Conn::open(&socket).await;
+    let list = c.call("session.list", json!({})).await;
+    let list = list.as_array().expect("list");
+    assert_eq!(
+        list.len(),
+        1,
+        "the dropped turn's new session was never stored: {list:?}"
+    );
+    let detail = c.call("session.get", json!({"session_id": sid})).await;
+    let turns = detail["turns"].as_array().expect("turns");
+    assert_eq!(turns.len(), 2, "{detail}");
+    for t in turns {
+        assert_eq!(t["status"], "complete", "{t}");
+    }
+    check_history(&sid, detail["messages"].as_array().expect("messages"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_to_an_unknown_session_sends_no_request() {
+    // The overlap of ADR 0035 starts the request before the commit: a
+    // session that does not exist is refused before that.
+    let api = api(vec![text("never", 1, 1)]);
+    let d = daemon(&api);
+    let c = Conn::open(&d.socket).await;
+    let err = c
+        .err(
+            "turn.submit",
+            json!({"prompt": "hi", "session_id": "sess_nope"}),
+        )
+        .await;
+    assert_eq!(err.code, -32001, "{err:?}");
+    // A turn that does run afterwards gets the one scripted answer.
+    let (t, _) = c.submit(json!({"prompt": "hi"})).await;
+    let r = c
+        .call("turn.wait", json!({"turn_id": t, "timeout_s": 10.0}))
+        .await;
+    assert_eq!(r["status"], "complete", "{r}");
+    assert_eq!(api.requests().len(), 1, "one request: the turn that exists");
+}
+
 fn fs_free_bytes(dir: &Path) -> u64 {
     let out = Command::new("df")
         .args(["--output=avail", "-B1"])

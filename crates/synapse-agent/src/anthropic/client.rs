@@ -258,6 +258,7 @@ impl AnthropicClient {
         sink: &dyn StreamSink,
         cancel: &CancellationToken,
     ) -> Result<ProviderResponse, ProviderError> {
+        tracing::trace!(target: "synapse::hot", "request: building");
         let headers = self.request_headers().map_err(ProviderError::Api)?;
         let body = match request::body_bytes(req) {
             Ok(b) => Bytes::from(b),
@@ -343,6 +344,7 @@ impl AnthropicClient {
             .headers(headers.clone())
             .body(body)
             .send();
+        tracing::trace!(target: "synapse::hot", "request: sending");
         let resp = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(Failure::Cancelled),

@@ -102,9 +102,6 @@ pub struct LiveTurn {
     /// Its events.
     pub hub: Hub,
     result: watch::Sender<Option<TurnResult>>,
-    /// Set when the turn was committed `running` at submit: what its worker
-    /// needs, taken by [`Turns::start`].
-    ready: Mutex<Option<Box<Ready>>>,
     /// Its submit response is queued ([`Turns::start`] was called): its
     /// session's worker may run it (its first event follows that response).
     answered: AtomicBool,
@@ -121,13 +118,40 @@ type Prepared = (
 );
 
 /// A turn started at submit: the session was idle and a slot free, so the
-/// turn, `running` and its prompt went in one commit with the submit, and
-/// its start-up reads were made in the same blocking call (ADR 0028).
+/// turn, `running` and its prompt go in one commit with the submit, and
+/// its start-up reads were made in the same blocking call just before that
+/// commit (ADR 0028). Its first request goes out while the commit runs
+/// (ADR 0035): `commit` says how the commit ended.
 #[derive(Debug)]
 struct Ready {
     started_at: Timestamp,
     permit: tokio::sync::OwnedSemaphorePermit,
     prepared: Result<Prepared, TurnsError>,
+    commit: watch::Receiver<Commit>,
+}
+
+/// The submit commit of a turn started at submit, as its worker sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Commit {
+    /// Still running: the turn exists for no client; nothing of it may be
+    /// written or sent.
+    Pending,
+    /// Committed and the turn registered: it exists.
+    Done,
+    /// The commit failed: the turn never existed for any client and is
+    /// dropped (its request cut, nothing written but its spend).
+    Failed,
+}
+
+/// Wait until the submit commit ended: `true` when it succeeded. A sender
+/// gone without saying (its task died) counts as a failure.
+async fn committed(rx: &watch::Receiver<Commit>) -> bool {
+    let mut rx = rx.clone();
+    let done = match rx.wait_for(|c| *c != Commit::Pending).await {
+        Ok(c) => *c == Commit::Done,
+        Err(_) => false,
+    };
+    done
 }
 
 impl LiveTurn {

@@ -9,7 +9,9 @@ use synapse_protocol::{Timestamp, ToolCallRecord, TurnError, TurnEventKind, Turn
 
 use crate::state::State;
 
-use super::{blocking, LiveTurn, Turns};
+use tokio::sync::watch;
+
+use super::{blocking, committed, Commit, LiveTurn, Turns};
 
 /// Events to subscribers; messages to the store, each in one commit with the
 /// usage and tool-call records gathered since the previous one.
@@ -30,6 +32,9 @@ pub(super) struct Observer<'a> {
     /// The prompt was committed with the turn at submit (and the `running`
     /// event sent): the first message is not written again.
     pub(super) prompt_committed: bool,
+    /// The submit commit of a turn started at submit (ADR 0035): every
+    /// write of the turn waits for it, and fails when it failed.
+    pub(super) commit: Option<watch::Receiver<Commit>>,
     /// Usage, tool calls and spend rows not yet committed.
     pub(super) pending: Mutex<Pending>,
     /// The turn's spend (§12).
@@ -45,6 +50,18 @@ pub(super) struct Pending {
 }
 
 impl Observer<'_> {
+    /// Wait for the turn's submit commit (no-op when it was made before the
+    /// turn started): a turn whose commit failed writes nothing.
+    async fn committed(&self) -> Result<(), TurnError> {
+        match &self.commit {
+            Some(c) if !committed(c).await => Err(TurnError {
+                kind: synapse_protocol::ErrorKind::Storage,
+                message: "the turn was not saved (its submit failed)".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     pub(super) fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -59,6 +76,7 @@ impl TurnObserver for Observer<'_> {
         // A new compaction record: the session's history starts elsewhere.
         self.turns.history.forget(&sid);
         Box::pin(async move {
+            self.committed().await?;
             match blocking(move || Ok(store.add_compaction(&sid, &tid, upto_idx, &summary)?)).await
             {
                 Ok(()) => {
@@ -103,6 +121,7 @@ impl TurnObserver for Observer<'_> {
             if first && self.prompt_committed {
                 return Ok(());
             }
+            self.committed().await?;
             let saved = if first {
                 let at = self.started_at;
                 blocking(move || Ok(store.start_turn(&sid, &tid, at, &message)?)).await

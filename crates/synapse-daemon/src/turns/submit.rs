@@ -1,21 +1,23 @@
 //! `turn.submit`: validation, the submit commit, and starting an idle session's turn at once (ADR 0028).
 
 use std::sync::atomic::{AtomicBool, AtomicU8};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::json;
 
 use synapse_protocol::{Timestamp, TurnEventKind, TurnStatus, TurnSubmitParams};
 use synapse_rpc::Peer;
 use synapse_store::NewTurn;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::events::Hub;
 use crate::state::State;
 
-use super::startup::read_start;
-use super::{blocking, prompt_message, LiveTurn, Ready, Turns, TurnsError, QUEUED, RUNNING};
+use super::startup::{read_start, save_tool_specs};
+use super::{
+    blocking, prompt_message, Commit, LiveTurn, Ready, Turns, TurnsError, QUEUED, RUNNING,
+};
 
 impl Turns {
     /// Validate, persist and register a turn. The caller must call
@@ -26,6 +28,7 @@ impl Turns {
         params: TurnSubmitParams,
         caller: &Peer,
     ) -> Result<Arc<LiveTurn>, TurnsError> {
+        tracing::trace!(target: "synapse::hot", "submit: validating");
         if params.prompt.trim().is_empty() {
             return Err(TurnsError::InvalidParams(
                 "prompt must contain some text (the Messages API refuses blank text)".into(),
@@ -84,140 +87,85 @@ impl Turns {
             Some(id) => (id.clone(), false),
             None => (format!("sess_{}", uuid::Uuid::now_v7().simple()), true),
         };
-        // The session's worker and a slot are taken now when the session is
-        // idle: then the turn is committed `running` with its prompt in the
-        // submit's own commit, and its start-up reads ride in the same
-        // blocking call (one fsync and one hop before the first request).
-        let permit = self.reserve(&session_id);
-        let fast = permit.is_some();
-        let store = self.store.clone();
-        let sid = session_id.clone();
-        let asked_mode = params.mode;
-        let continued = params.session_id.clone();
-        let default_mode = state.budget.policy().default_mode;
-        let prompt = params.prompt.clone();
-        let host_id = host.as_ref().map(|h| h.host_id.clone());
-        let host_specs = host.as_ref().map(|h| h.tools().to_vec());
-        let tid = turn_id.clone();
         let turn_params = json!({
             "system": params.system, "model": params.model,
             "max_tokens": params.max_tokens, "max_iterations": params.max_iterations,
             "max_turn_cost_usd": params.max_turn_cost_usd,
         });
+        let sub = Submission {
+            turn_id,
+            session_id,
+            new_session,
+            now,
+            host,
+            turn_params,
+        };
+        // The session's worker and a slot are taken now when the session is
+        // idle: then the turn starts at submit (ADR 0028), its request going
+        // out while its commit runs (ADR 0035).
+        match self.reserve(&sub.session_id) {
+            Some(permit) => {
+                self.submit_started(state, params, caller, sub, permit)
+                    .await
+            }
+            None => self.submit_queued(state, params, caller, sub).await,
+        }
+    }
+
+    /// A turn whose session is busy (or no slot is free): committed
+    /// `queued`, and put on its session's queue.
+    async fn submit_queued(
+        self: &Arc<Self>,
+        state: &Arc<State>,
+        params: TurnSubmitParams,
+        caller: &Peer,
+        sub: Submission,
+    ) -> Result<Arc<LiveTurn>, TurnsError> {
+        let store = self.store.clone();
         let gate = state.clone();
-        let cache = self.history.clone();
+        let continued = params.session_id.clone();
+        let asked_mode = params.mode;
+        let default_mode = state.budget.policy().default_mode;
+        let new_turn = sub.new_turn(&params);
+        let new_session = sub.new_session;
+        let turn_params = sub.turn_params.clone();
         // One commit: a new session and its first turn go in together; a
         // continued session must exist (checked inside the transaction).
         // No credential: refused before anything is stored (same hop).
-        let submitted = blocking(move || {
-            let credential =
-                crate::auth_gate::check_submit(&gate.config, &store, continued.as_deref())?;
+        let mode = blocking(move || {
+            crate::auth_gate::check_submit(&gate.config, &store, continued.as_deref())?;
             let mode = crate::approvals::submit_mode_blocking(
                 &store,
                 asked_mode,
                 continued.as_deref(),
                 default_mode,
             );
-            let mut turn_params = turn_params;
-            turn_params["mode"] = json!(mode);
-            let new_turn = NewTurn {
-                turn_id: tid.clone(),
-                session_id: sid.clone(),
-                prompt: prompt.clone(),
-                host_id,
-                created_at: now,
-                params: turn_params,
-            };
-            let inserted = if fast {
-                store.insert_started_turn(&new_turn, new_session, now, &prompt_message(&prompt))
-            } else if new_session {
+            let mut new_turn = new_turn;
+            new_turn.params = with_mode(turn_params, mode);
+            let inserted = if new_session {
                 store.insert_turn_in_new_session(&new_turn)
             } else {
                 store.insert_turn(&new_turn)
             };
-            match inserted {
-                Err(e) if e.is_not_found() => {
-                    return Err(TurnsError::NotFound(format!("session {sid}")))
-                }
-                Err(e) if e.is_storage_fault() => return Err(TurnsError::Storage(e.to_string())),
-                other => other?,
-            }
-            // Read after the commit (a new session exists only now), without
-            // the prompt just committed: the agent loop adds it.
-            let prepared = fast.then(|| {
-                read_start(&store, &cache, &sid, host_specs, &tid, true).map(|mut p| {
-                    p.4 = Some(credential);
-                    p
-                })
-            });
-            Ok((mode, prepared))
+            insert_outcome(inserted, &new_turn.session_id)?;
+            Ok(mode)
         })
         .await
-        .map_err(|e| match e {
-            TurnsError::Storage(msg) => {
-                let error = state.storage.failed("the new turn", &msg);
-                TurnsError::Storage(error.message)
-            }
-            other => other,
-        });
-        let (mode, prepared) = match submitted {
-            Ok(x) => x,
-            Err(e) => {
-                if fast {
-                    drop(permit);
-                    self.release(state, &session_id);
-                }
-                return Err(e);
-            }
-        };
-        let ready = match (permit, prepared) {
-            (Some(permit), Some(prepared)) => Some(Box::new(Ready {
-                started_at: now,
-                permit,
-                prepared,
-            })),
-            _ => None,
-        };
+        .map_err(|e| storage_failed(state, e))?;
         state.storage.succeeded();
-        let (result, _) = watch::channel(None);
-        let turn = Arc::new(LiveTurn {
-            turn_id: turn_id.clone(),
-            session_id,
-            prompt: params.prompt.clone(),
-            params,
-            host,
-            mode,
-            approvals: Default::default(),
-            created_at: now,
-            phase: AtomicU8::new(if ready.is_some() { RUNNING } else { QUEUED }),
-            cancel: CancellationToken::new(),
-            // A turn started here runs before its submit answer is written:
-            // its events are held until `start` (after that answer).
-            hub: if ready.is_some() {
-                Hub::held(&turn_id)
-            } else {
-                Hub::new(&turn_id)
-            },
-            result,
-            ready: Mutex::new(ready),
-            answered: AtomicBool::new(false),
-            answered_signal: tokio::sync::Notify::new(),
-        });
+        let hub = Hub::new(&sub.turn_id);
+        let turn = sub.live_turn(params, mode, QUEUED, hub);
         turn.hub.subscribe(caller);
         let spawn_worker = {
             let mut inner = self.lock();
-            inner.live.insert(turn_id, turn.clone());
+            inner.live.insert(turn.turn_id.clone(), turn.clone());
             // A queued turn takes its place in its session's queue now, in
             // the order the submits were committed (not the order their
             // responses happen to be written); its worker waits for
             // `start` before running it.
-            if fast {
-                false
-            } else {
-                let entry = inner.sessions.entry(turn.session_id.clone()).or_default();
-                entry.0.push_back(turn.clone());
-                !std::mem::replace(&mut entry.1, true)
-            }
+            let entry = inner.sessions.entry(turn.session_id.clone()).or_default();
+            entry.0.push_back(turn.clone());
+            !std::mem::replace(&mut entry.1, true)
         };
         if spawn_worker {
             let this = self.clone();
@@ -225,23 +173,230 @@ impl Turns {
             let sid = turn.session_id.clone();
             tokio::spawn(async move { this.session_worker(state, sid, None).await });
         }
-        let ready = turn.ready.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(ready) = ready {
-            // Committed `running`: the request goes out now, alongside the
-            // submit answer; `running` is the first event (held, see above).
-            turn.hub.emit(
-                TurnEventKind::Status {
-                    status: TurnStatus::Running,
-                },
-                &self.global,
+        state.activity.turn_started();
+        Ok(turn)
+    }
+
+    /// A turn started at submit (its session idle, a slot free): one
+    /// blocking call makes the start-up reads, hands them to the turn's
+    /// worker (whose request goes out at once) and then commits the turn
+    /// `running` with its prompt. The answer, every event and every write
+    /// of the turn wait for that commit; when it fails the request is cut
+    /// and the turn dropped: it never existed for any client (ADR 0035).
+    async fn submit_started(
+        self: &Arc<Self>,
+        state: &Arc<State>,
+        params: TurnSubmitParams,
+        caller: &Peer,
+        sub: Submission,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<Arc<LiveTurn>, TurnsError> {
+        let store = self.store.clone();
+        let gate = state.clone();
+        let cache = self.history.clone();
+        let continued = params.session_id.clone();
+        let asked_mode = params.mode;
+        let default_mode = state.budget.policy().default_mode;
+        let mut new_turn = sub.new_turn(&params);
+        let new_session = sub.new_session;
+        let turn_params = sub.turn_params.clone();
+        let host_specs = sub.host.as_ref().map(|h| h.tools().to_vec());
+        let now = sub.now;
+        let (reads_tx, reads_rx) = oneshot::channel();
+        let (commit_tx, commit_rx) = oneshot::channel();
+        let task = tokio::task::spawn_blocking(move || -> Result<(), TurnsError> {
+            tracing::trace!(target: "synapse::hot", "submit: on the blocking thread");
+            let credential =
+                crate::auth_gate::check_submit(&gate.config, &store, continued.as_deref())?;
+            // A continued session must exist before any request goes out
+            // (the commit checks it again).
+            if let Some(sid) = continued.as_deref() {
+                if !store.session_exists(sid)? {
+                    return Err(TurnsError::NotFound(format!("session {sid}")));
+                }
+            }
+            let mode = crate::approvals::submit_mode_blocking(
+                &store,
+                asked_mode,
+                continued.as_deref(),
+                default_mode,
             );
+            new_turn.params = with_mode(turn_params, mode);
+            let sid = new_turn.session_id.clone();
+            // The history up to the prompt (not stored yet); the host's
+            // specs are saved after the commit (a new session's row).
+            let mut prepared = read_start(
+                &store,
+                &cache,
+                &sid,
+                host_specs.clone(),
+                &new_turn.turn_id,
+                false,
+                false,
+            )?;
+            prepared.4 = Some(credential);
+            tracing::trace!(target: "synapse::hot", "submit: reads made, committing");
+            if reads_tx.send((mode, prepared)).is_err() {
+                return Ok(()); // the submit is gone: nothing is stored
+            }
+            let inserted = store.insert_started_turn(
+                &new_turn,
+                new_session,
+                now,
+                &prompt_message(&new_turn.prompt),
+            );
+            let ok = inserted.is_ok();
+            tracing::trace!(target: "synapse::hot", ok, "submit: commit ended");
+            let _ = commit_tx.send(insert_outcome(inserted, &sid));
+            if let (true, Some(specs)) = (ok, host_specs) {
+                save_tool_specs(&store, &sid, &specs);
+            }
+            Ok(())
+        });
+        let (mode, prepared) = match reads_rx.await {
+            Ok(x) => x,
+            Err(_) => {
+                // Refused or failed before the commit: nothing stored, no
+                // request sent.
+                let e = match task.await {
+                    Ok(Err(e)) => e,
+                    Ok(Ok(())) => TurnsError::Internal("the submit stopped".into()),
+                    Err(e) => TurnsError::Internal(format!("store task failed: {e}")),
+                };
+                drop(permit);
+                self.release(state, &sub.session_id);
+                return Err(storage_failed(state, e));
+            }
+        };
+        let turn_id = sub.turn_id.clone();
+        // Its events are held until `start` (after the submit answer).
+        let turn = sub.live_turn(params, mode, RUNNING, Hub::held(&turn_id));
+        turn.hub.subscribe(caller);
+        turn.hub.emit(
+            TurnEventKind::Status {
+                status: TurnStatus::Running,
+            },
+            &self.global,
+        );
+        let (commit_state, commit) = watch::channel(Commit::Pending);
+        {
             let this = self.clone();
             let state = state.clone();
             let sid = turn.session_id.clone();
+            let ready = Box::new(Ready {
+                started_at: now,
+                permit,
+                prepared: Ok(prepared),
+                commit,
+            });
             let t = turn.clone();
             tokio::spawn(async move { this.session_worker(state, sid, Some((t, ready))).await });
         }
-        state.activity.turn_started();
-        Ok(turn)
+        tracing::trace!(target: "synapse::hot", "submit: worker spawned");
+        let outcome = match commit_rx.await {
+            Ok(r) => r,
+            Err(_) => Err(TurnsError::Internal("the submit's commit stopped".into())),
+        };
+        match outcome {
+            Ok(()) => {
+                state.storage.succeeded();
+                let closing = {
+                    let mut inner = self.lock();
+                    inner.live.insert(turn_id, turn.clone());
+                    inner.closing
+                };
+                if closing {
+                    turn.cancel.cancel();
+                }
+                state.activity.turn_started();
+                let _ = commit_state.send(Commit::Done);
+                tracing::trace!(target: "synapse::hot", "submit: answering");
+                Ok(turn)
+            }
+            Err(e) => {
+                // The request is cut and the turn dropped by its worker.
+                let _ = commit_state.send(Commit::Failed);
+                turn.cancel.cancel();
+                self.history.forget(&turn.session_id);
+                Err(storage_failed(state, e))
+            }
+        }
+    }
+}
+
+/// What a submit decided before its commit.
+struct Submission {
+    turn_id: String,
+    session_id: String,
+    new_session: bool,
+    now: Timestamp,
+    host: Option<crate::hosts::Host>,
+    turn_params: serde_json::Value,
+}
+
+impl Submission {
+    fn new_turn(&self, params: &TurnSubmitParams) -> NewTurn {
+        NewTurn {
+            turn_id: self.turn_id.clone(),
+            session_id: self.session_id.clone(),
+            prompt: params.prompt.clone(),
+            host_id: self.host.as_ref().map(|h| h.host_id.clone()),
+            created_at: self.now,
+            params: self.turn_params.clone(),
+        }
+    }
+
+    fn live_turn(
+        self,
+        params: TurnSubmitParams,
+        mode: synapse_protocol::PermissionMode,
+        phase: u8,
+        hub: Hub,
+    ) -> Arc<LiveTurn> {
+        let (result, _) = watch::channel(None);
+        Arc::new(LiveTurn {
+            turn_id: self.turn_id,
+            session_id: self.session_id,
+            prompt: params.prompt.clone(),
+            params,
+            host: self.host,
+            mode,
+            approvals: Default::default(),
+            created_at: self.now,
+            phase: AtomicU8::new(phase),
+            cancel: CancellationToken::new(),
+            hub,
+            result,
+            answered: AtomicBool::new(false),
+            answered_signal: tokio::sync::Notify::new(),
+        })
+    }
+}
+
+fn with_mode(
+    mut turn_params: serde_json::Value,
+    mode: synapse_protocol::PermissionMode,
+) -> serde_json::Value {
+    turn_params["mode"] = json!(mode);
+    turn_params
+}
+
+/// A submit's insert as the submit answers it.
+fn insert_outcome(inserted: synapse_store::Result<()>, sid: &str) -> Result<(), TurnsError> {
+    match inserted {
+        Err(e) if e.is_not_found() => Err(TurnsError::NotFound(format!("session {sid}"))),
+        Err(e) if e.is_storage_fault() => Err(TurnsError::Storage(e.to_string())),
+        other => Ok(other?),
+    }
+}
+
+/// A storage fault is reported (`daemon.status`) and answered as such.
+fn storage_failed(state: &State, e: TurnsError) -> TurnsError {
+    match e {
+        TurnsError::Storage(msg) => {
+            let error = state.storage.failed("the new turn", &msg);
+            TurnsError::Storage(error.message)
+        }
+        other => other,
     }
 }

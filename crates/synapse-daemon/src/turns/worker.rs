@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use synapse_agent::TurnSpec;
 use synapse_protocol::{ErrorKind, Timestamp, TurnStatus};
+use tokio::sync::watch;
 
 use crate::state::State;
 
@@ -13,7 +14,8 @@ use super::observer::{Observer, Pending};
 use super::startup::read_start;
 use super::tool_host::DaemonToolHost;
 use super::{
-    blocking, failed_result, LiveTurn, Prepared, Ready, Turns, TurnsError, QUEUED, RUNNING,
+    blocking, committed, failed_result, Commit, LiveTurn, Prepared, Ready, Turns, TurnsError,
+    QUEUED, RUNNING,
 };
 
 impl Turns {
@@ -73,10 +75,15 @@ impl Turns {
                 started_at,
                 permit,
                 prepared,
+                commit,
             } = *ready;
-            self.run_prepared(&state, turn, started_at, prepared, true)
+            let released = self
+                .run_prepared(&state, turn, started_at, prepared, Some(commit))
                 .await;
             drop(permit);
+            if released {
+                return;
+            }
         }
         loop {
             let next = {
@@ -104,12 +111,20 @@ impl Turns {
                 p = self.slots.clone().acquire_owned() => p.ok(),
                 () = next.cancel.cancelled() => None,
             };
-            self.run(&state, next, permit.is_some()).await;
+            let released = self.run(&state, next, permit.is_some()).await;
             drop(permit);
+            if released {
+                return;
+            }
         }
     }
 
-    pub(super) async fn run(&self, state: &Arc<State>, turn: Arc<LiveTurn>, may_run: bool) {
+    pub(super) async fn run(
+        self: &Arc<Self>,
+        state: &Arc<State>,
+        turn: Arc<LiveTurn>,
+        may_run: bool,
+    ) -> bool {
         let started_at = Timestamp::now();
         // The phase CAS decides who finishes the turn: `cancel` (QUEUED →
         // FINAL) or this worker (QUEUED → RUNNING), never both.
@@ -118,12 +133,12 @@ impl Turns {
             .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            return;
+            return false;
         }
         if !may_run || turn.cancel.is_cancelled() {
             self.finish_unstarted(state, &turn, TurnStatus::Cancelled)
                 .await;
-            return;
+            return false;
         }
         // The turn becomes `running` in the store together with its prompt
         // (one commit, when the agent hands the prompt to the observer), and
@@ -138,7 +153,7 @@ impl Turns {
         // none is found the agent's own check ends the turn `authentication`.
         let prepared = blocking(move || {
             Ok(
-                read_start(&store, &cache, &sid, host_specs, &tid, false).map(|mut p| {
+                read_start(&store, &cache, &sid, host_specs, &tid, false, true).map(|mut p| {
                     p.4 = crate::auth_gate::resolve(&gate.config).ok();
                     p
                 }),
@@ -146,31 +161,41 @@ impl Turns {
         })
         .await;
         let prepared = prepared.and_then(|p| p);
-        self.run_prepared(state, turn, started_at, prepared, false)
-            .await;
+        self.run_prepared(state, turn, started_at, prepared, None)
+            .await
     }
 
-    /// Run a turn whose start-up reads are made; `prompt_committed`: the
-    /// turn was committed `running` with its prompt at submit.
+    /// Run a turn whose start-up reads are made; `commit`: the turn is
+    /// committed `running` with its prompt at submit, by that commit (which
+    /// may still run, or fail: ADR 0035).
     pub(super) async fn run_prepared(
-        &self,
+        self: &Arc<Self>,
         state: &Arc<State>,
         turn: Arc<LiveTurn>,
         started_at: Timestamp,
         prepared: Result<Prepared, TurnsError>,
-        prompt_committed: bool,
-    ) {
+        commit: Option<watch::Receiver<Commit>>,
+    ) -> bool {
+        tracing::trace!(target: "synapse::hot", "worker: running the turn");
+        let prompt_committed = commit.is_some();
         let (history, summary, tools, allowed, credential) = match prepared {
             Ok(h) => h,
             Err(e) => {
+                if let Some(c) = &commit {
+                    if !committed(c).await {
+                        self.discard(&turn, Vec::new()).await;
+                        return false;
+                    }
+                }
                 let r = failed_result(
                     &turn,
                     started_at,
                     ErrorKind::Internal,
                     format!("cannot load the session: {e}"),
                 );
-                self.finish(state, &turn, r).await;
-                return;
+                return self
+                    .finish_spending(state, &turn, r, Vec::new(), true)
+                    .await;
             }
         };
         let settings = self.agent.settings();
@@ -221,6 +246,7 @@ impl Turns {
             started_at,
             started: AtomicBool::new(false),
             prompt_committed,
+            commit: commit.clone(),
             pending: Mutex::new(Pending::default()),
             meter,
         };
@@ -228,15 +254,25 @@ impl Turns {
             .agent
             .run_turn(spec, &host, &observer, turn.cancel.clone())
             .await;
+        tracing::trace!(target: "synapse::hot", status = %result.status, "worker: the agent loop returned");
         result.usage.cost_usd = observer.meter.cost_usd();
         // Usage, tool calls and spend not yet committed with a message: the
         // totals are part of the result (`finish_turn` commits them whole);
         // spend rows left over (an attempt that produced no message, e.g.
         // the one a cancel cut) go in the final status's commit (ADR 0031).
         let leftover = std::mem::take(&mut observer.pending().spends);
+        // Nothing of a turn is written before its submit commit; a turn
+        // whose commit failed never existed for any client.
+        if let Some(c) = &commit {
+            if !committed(c).await {
+                self.discard(&turn, leftover).await;
+                return false;
+            }
+        }
         // One `started_at` everywhere: the one stored with the prompt (which
         // `finish_turn` keeps), not the agent's slightly later clock.
         result.started_at = started_at;
-        self.finish_spending(state, &turn, result, leftover).await;
+        self.finish_spending(state, &turn, result, leftover, true)
+            .await
     }
 }
