@@ -33,6 +33,7 @@ from typing import Any, Iterable, Optional
 from . import marshal as _marshal
 from ._hou import import_hou
 from .errors import TurnCancelled
+from .deadlines import Deadlines
 from .launcher import DEFAULT_IDLE_EXIT_S, Supervisor, get_api_key
 from .rpc import ConnectionClosed, RpcClient, RpcError
 from .tools import ToolDef, builtin_tools
@@ -88,6 +89,8 @@ class Host(ToolCalls):
         self._bg = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synapse-submit")
         self._stopped = False
         self._invocations = 0
+        #: Every tool.invoke timeout, on one timer thread (ADR 0036).
+        self._deadlines = Deadlines()
         #: Undo groups per turn, for undo_turn (design §13).
         self.undo_journal = UndoJournal()
         self.supervisor = Supervisor(
@@ -160,7 +163,7 @@ class Host(ToolCalls):
 
     def _make_client(self, path: str) -> RpcClient:
         client = RpcClient.connect(path, max_workers=self._rpc_workers, name="synapse-host")
-        client.register_staged_handler("tool.invoke", self._start_tool_invoke)
+        client.register_deferred_handler("tool.invoke", self._serve_tool_invoke)
         client.set_notification_callback(self._handle_notification)
         return client
 

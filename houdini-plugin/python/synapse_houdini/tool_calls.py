@@ -19,8 +19,10 @@ from typing import Any, Callable, Optional
 from . import marshal as _marshal
 from ._hou import import_hou
 from .errors import ToolError, tool_error_envelope
+from .rpc import Respond, RpcError
 from . import context as _context
 from . import dialogs as _dialogs
+from .deadlines import Deadlines
 from .tools import ToolDef, ToolResult
 from .undo import UndoJournal
 
@@ -43,12 +45,17 @@ class UnknownToolError(ToolError):
 
 
 class _CallRecord:
-    __slots__ = ("event", "reply", "job")
+    __slots__ = ("event", "reply", "job", "_once")
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.reply: Optional[dict] = None
         self.job: Optional[_marshal.Job] = None
+        self._once = threading.Lock()
+
+    def claim(self) -> bool:
+        """True for the first caller only: the body's end and the timeout race to answer."""
+        return self._once.acquire(blocking=False)
 
 
 class ToolCalls:
@@ -62,6 +69,7 @@ class ToolCalls:
     _calls: "collections.OrderedDict[str, _CallRecord]"
     _early_cancels: "collections.deque[str]"
     _invocations: int
+    _deadlines: Deadlines
 
     def _cancel_call(self, call_id: str) -> None:
         with self._lock:
@@ -79,11 +87,29 @@ class ToolCalls:
     def _start_tool_invoke(self, params: Any) -> Callable[[], dict[str, Any]]:
         """Start a ``tool.invoke`` without waiting; the returned finish waits for its reply.
 
-        Runs on the RPC reader thread (a staged handler): it checks the request,
-        records the call and queues its body for the main thread at once, so the
-        body does not wait for a worker thread to wake up first, and a ``tool.cancel``
-        read next always finds the job. The finish runs on a worker.
+        Runs on the RPC reader thread: it checks the request, records the call and
+        queues its body for the main thread at once, so the body does not wait for a
+        worker thread to wake up first, and a ``tool.cancel`` read next always finds
+        the job. The finish runs on a worker. (The connection serves ``tool.invoke``
+        with :meth:`_serve_tool_invoke`, which needs no worker.)
         """
+        finish = self._begin_tool_invoke(params, None)
+        assert finish is not None
+        return finish
+
+    def _serve_tool_invoke(self, params: Any, respond: Respond) -> Optional[Callable[[], dict[str, Any]]]:
+        """The deferred ``tool.invoke`` handler (reader thread; ADR 0036).
+
+        As :meth:`_start_tool_invoke`, but a body queued for the main thread answers
+        itself: the main thread makes the reply right after the body and sends it
+        without waiting, and the call's timeout is one entry in the host's
+        :class:`~synapse_houdini.deadlines.Deadlines` instead of a waiting worker.
+        Returns None then; otherwise (an unknown tool, a repeated call id, headless
+        mode, a busy main thread) a finish for a worker, as before.
+        """
+        return self._begin_tool_invoke(params, respond)
+
+    def _begin_tool_invoke(self, params: Any, respond: Optional[Respond]) -> Optional[Callable[[], dict[str, Any]]]:
         if not isinstance(params, dict) or not isinstance(params.get("call_id"), str) or "name" not in params:
             raise RpcError(-32602, "tool.invoke needs {call_id, turn_id, name, input, timeout_s}")
         call_id = params["call_id"]
@@ -98,10 +124,12 @@ class ToolCalls:
         if existing is not None:
             return lambda: self._repeated_invoke(existing, call_id, name, params)
         try:
-            pending = self._start_invoke(record, call_id, name, params)
+            pending = self._start_invoke(record, call_id, name, params, respond)
         except BaseException:
             record.event.set()
             raise
+        if pending is None:
+            return None  # answered by the job itself, or by its deadline
 
         def finish() -> dict[str, Any]:
             try:
@@ -122,8 +150,12 @@ class ToolCalls:
         return {"is_error": True, "content": tool_error_envelope(name, ToolError(
             f"call {call_id} is already running", "DuplicateCall"))}
 
-    def _start_invoke(self, record: _CallRecord, call_id: str, name: str, params: dict) -> Callable[[], dict[str, Any]]:
-        """Queue the body (never waits); the returned callable waits for it and makes the reply."""
+    def _start_invoke(self, record: _CallRecord, call_id: str, name: str, params: dict,
+                      respond: Optional[Respond] = None) -> Optional[Callable[[], dict[str, Any]]]:
+        """Queue the body (never waits); the returned callable waits for it and makes the reply.
+
+        With *respond*, a body queued for the main thread answers itself (None is returned).
+        """
         self._invocations += 1
         tool = self._tools.get(name)
         if tool is None:
@@ -140,6 +172,23 @@ class ToolCalls:
             return lambda: bad
         turn_id = params.get("turn_id") if isinstance(params.get("turn_id"), str) else None
         job = _marshal.Job(lambda: self._run_body(tool, tool_input, call_id, turn_id, timeout_s), label=name)
+        deferred = respond is not None and not self.marshal.headless
+        if deferred:
+            assert respond is not None
+            timeout = self.marshal.timeout_of(timeout_s)
+
+            def answer(get_value: Callable[[], Any]) -> None:
+                if not record.claim():
+                    return  # the other of (body's end, timeout) answered first
+                reply = self._reply(name, get_value)
+                record.reply = reply
+                record.event.set()
+                respond(reply)
+
+            def on_done(done: _marshal.Job) -> None:
+                answer(lambda: self.marshal.settle(done))
+
+            job.on_done = on_done
         with self._lock:
             record.job = job
             cancelled_early = call_id in self._early_cancels
@@ -148,13 +197,24 @@ class ToolCalls:
         try:
             queued = self.marshal.submit(job)
         except BaseException as exc:  # noqa: BLE001 - MainThreadBusy: data for the model
+            job.on_done = None
             busy = {"is_error": True, "content": tool_error_envelope(name, exc)}
             return lambda: busy
+        if deferred and queued:
+            self._deadlines.add(self.marshal.deadline(job, timeout),
+                                lambda: answer(lambda: self.marshal.expire(job, timeout)))
+            return None
+        job.on_done = None  # run inline by the worker's wait_job: answered there
         return lambda: self._finish_invoke(job, name, timeout_s, queued)
 
     def _finish_invoke(self, job: _marshal.Job, name: str, timeout_s: float, queued: bool) -> dict[str, Any]:
+        return self._reply(name, lambda: self.marshal.wait_job(job, timeout_s, queued))
+
+    @staticmethod
+    def _reply(name: str, get_value: Callable[[], Any]) -> dict[str, Any]:
+        """``{is_error, content, images?}`` for the body's value (or its exception)."""
         try:
-            value = self.marshal.wait_job(job, timeout_s, queued)
+            value = get_value()
             images = None
             if isinstance(value, ToolResult):
                 value, images = value.content, list(value.images)
