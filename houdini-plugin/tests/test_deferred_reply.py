@@ -136,3 +136,12 @@ def test_deadlines_fire_in_order_and_an_earlier_one_wakes_the_timer():
     assert done.wait(10)
     assert fired == ["a", "b", "c"]
     assert len(d) == 1
+
+
+def test_only_small_results_are_encoded_on_the_main_thread():
+    from synapse_houdini.tool_calls import _small
+
+    assert _small({"ok": True, "items": [1, 2.5, None, "abc"]}, 4096)
+    assert not _small({"data": "x" * 5000}, 4096)
+    assert not _small({"rows": [[i] * 10 for i in range(1000)]}, 4096)
+    assert not _small({"obj": object()}, 4096)  # encoded with str(): left to a worker

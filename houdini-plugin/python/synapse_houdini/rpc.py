@@ -183,8 +183,10 @@ class RpcClient:
 
         ``start`` has the rules of :meth:`register_staged_handler`'s start. It either
         returns a finish callable (run and answered on a worker, as a staged handler's),
-        or returns None and promises that ``respond(result)`` or ``respond(error=exc)``
-        will be called later, from any thread, including Houdini's main thread: the
+        or returns None and promises that ``respond(result)``, ``respond(error=exc)`` or
+        ``respond(later=make_result)`` (*make_result* runs on a worker: for a caller that
+        must not even encode the answer, such as Houdini's main thread) will be called
+        later, from any thread: the
         answer is written with a non-blocking send, and whatever cannot be written at
         once (the write lock is held, or the socket buffer is full, or the transport has
         no non-blocking send) is finished by a worker. Only the first ``respond`` counts
@@ -402,11 +404,15 @@ class RpcClient:
         once = threading.Lock()
 
         def respond(result: Any = None, error: Optional[BaseException] = None,
-                    _run: Optional[Callable[[], Any]] = None) -> bool:
+                    _run: Optional[Callable[[], Any]] = None, later: Optional[Callable[[], Any]] = None) -> bool:
             if not once.acquire(blocking=False):
                 return False
             if _run is not None:
                 self._answer(req_id, method, _run)  # on a worker: it may block
+                return True
+            if later is not None:
+                # Made and sent on a worker: the caller (Houdini's main thread) only enqueues.
+                self._later(lambda: self._answer(req_id, method, later))
                 return True
 
             def outcome() -> Any:

@@ -39,6 +39,39 @@ REMEMBERED_CALLS = 512
 MAX_RESULT_BYTES = 8 * 1024 * 1024
 
 
+#: A result "small" enough to be encoded and sent from Houdini's main thread
+#: (ADR 0036): at most this many items plus string characters; bigger ones go to a worker.
+SMALL_REPLY_BUDGET = 4096
+
+
+def _small(value: Any, budget: int) -> bool:
+    """True when *value* has at most *budget* items + string characters (stops early: O(budget))."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        budget -= 1
+        if isinstance(item, str):
+            budget -= len(item)
+        elif isinstance(item, dict):
+            budget -= len(item)
+            if budget < 0:
+                return False
+            for k, v in item.items():
+                if isinstance(k, str):
+                    budget -= len(k)
+                stack.append(v)
+        elif isinstance(item, (list, tuple)):
+            budget -= len(item)
+            if budget < 0:
+                return False
+            stack.extend(item)
+        elif not isinstance(item, (int, float, bool)) and item is not None:
+            return False  # a ToolResult (images), or a type encoded with str(): a worker's job
+        if budget < 0:
+            return False
+    return True
+
+
 class UnknownToolError(ToolError):
     error_type = "UnknownTool"
 
@@ -177,16 +210,30 @@ class ToolCalls:
             assert respond is not None
             timeout = self.marshal.timeout_of(timeout_s)
 
+            def make_reply(get_value: Callable[[], Any]) -> dict[str, Any]:
+                try:
+                    reply = self._reply(name, get_value)
+                    record.reply = reply
+                finally:
+                    record.event.set()
+                return reply
+
             def answer(get_value: Callable[[], Any]) -> None:
-                if not record.claim():
-                    return  # the other of (body's end, timeout) answered first
-                reply = self._reply(name, get_value)
-                record.reply = reply
-                record.event.set()
-                respond(reply)
+                # The timer thread: make and send the reply here.
+                if record.claim():  # else the body's end answered first
+                    respond(make_reply(get_value))
 
             def on_done(done: _marshal.Job) -> None:
-                answer(lambda: self.marshal.settle(done))
+                # Houdini's main thread (or tool.cancel's). A small result is encoded and
+                # sent from here (non-blocking); a large one's encoding (which grows with
+                # it) and send are left to one worker, so the main thread's share stays
+                # bounded (SMALL_REPLY_BUDGET).
+                if not record.claim():
+                    return  # the timeout answered first
+                if done.exc is not None or _small(done.result, SMALL_REPLY_BUDGET):
+                    respond(make_reply(lambda: self.marshal.settle(done)))
+                else:
+                    respond(later=lambda: make_reply(lambda: self.marshal.settle(done)))
 
             job.on_done = on_done
         with self._lock:
