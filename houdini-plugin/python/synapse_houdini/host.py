@@ -6,7 +6,7 @@ One :class:`Host` owns one connection to ``synapsed`` (kept alive by the
 
 * ``tool.invoke {call_id, turn_id, name, input, timeout_s}``: its body is queued for
   the main thread by the RPC reader as the line arrives (ADR 0034), and the call is
-  answered on an RPC worker thread with ``{is_error, content}`` (plus ``images`` when the body
+  answered by the thread that ends it (ADR 0036) with ``{is_error, content}`` (plus ``images`` when the body
   returned a :class:`~synapse_houdini.tools.ToolResult` with images). The body runs on Houdini's main
   thread through :class:`~synapse_houdini.marshal.Marshal`, inside
   ``hou.undos.group("Synapse: <tool>")`` when the tool is not read-only. Failures

@@ -2,8 +2,10 @@
 
 :class:`ToolCalls` is the part of :class:`~synapse_houdini.host.Host` that serves
 ``tool.invoke`` and ``tool.cancel``: its body is queued for the main thread by the
-RPC reader as the line arrives (ADR 0034), and the call is answered on an RPC worker
-thread with ``{is_error, content}`` (plus ``images``). Each ``call_id`` runs at most
+RPC reader as the line arrives (ADR 0034), and the call is answered by the thread
+that ends it (ADR 0036): Houdini's main thread right after the body for a small
+result (a worker for a large one), or the host's deadline thread on a timeout, with
+``{is_error, content}`` (plus ``images``). Each ``call_id`` runs at most
 once (the reply memory). It uses the host's ``_lock``, ``_tools``, ``marshal``,
 ``undo_journal``, ``ui_available`` and ``_invocations``.
 """
