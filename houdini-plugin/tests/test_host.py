@@ -102,9 +102,9 @@ def test_tool_errors_are_envelopes(host, daemon):
 
 
 def test_oversized_result_is_an_error_not_a_lost_line(daemon, scene, main_loop, monkeypatch):
-    import synapse_houdini.host as host_module
+    import synapse_houdini.tool_calls as tool_calls_module
 
-    monkeypatch.setattr(host_module, "MAX_RESULT_BYTES", 1000)
+    monkeypatch.setattr(tool_calls_module, "MAX_RESULT_BYTES", 1000)
     big = ToolDef(name="test_big", description="returns a lot", fn=lambda i: {"data": "x" * 5000})
     h = synapse_houdini.start(socket_path=daemon.path, is_main_thread=main_loop.is_main_thread, extra_tools=[big])
     assert h.wait_registered(5)

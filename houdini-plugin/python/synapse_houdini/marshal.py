@@ -140,6 +140,9 @@ class Job:
         self._lock = threading.Lock()
         #: ``time.monotonic()`` when :meth:`Marshal.submit` took it: its timeout counts from here.
         self.submitted_at: Optional[float] = None
+        #: Called with the job once it is done (finished, on the main thread; or cancelled,
+        #: on the cancelling thread). Must not wait (ADR 0036).
+        self.on_done: Optional[Callable[["Job"], None]] = None
 
     def cancel(self) -> bool:
         """Drop the job if it has not started; True if it will never run."""
@@ -149,7 +152,15 @@ class Job:
             self.state = Job.CANCELLED
             self.exc = ToolCancelled(f"{self.label}: cancelled before it started")
         self.done.set()
+        self._notify_done()
         return True
+
+    def _notify_done(self) -> None:
+        if self.on_done is not None:
+            try:
+                self.on_done(self)
+            except Exception:  # pragma: no cover - defensive: never into Houdini's event loop
+                log.exception("%s: on_done failed", self.label)
 
     def abandon(self) -> bool:
         """Mark a timed-out job so that it never starts; False if it already started."""
@@ -178,6 +189,7 @@ class Job:
             with self._lock:
                 self.state = Job.FINISHED
             self.done.set()
+        self._notify_done()
 
     def outcome(self) -> Any:
         """The body's result, or raise its exception."""
@@ -290,7 +302,7 @@ class Marshal:
     def wait_job(self, job: Job, timeout_s: Optional[float] = None, queued: bool = True) -> Any:
         """The outcome of a job given to :meth:`submit` (*queued* is what it returned),
         waiting at most *timeout_s* from the submit (see :meth:`run_job`)."""
-        timeout = DEFAULT_TIMEOUT_S if timeout_s is None or timeout_s <= 0 else float(timeout_s)
+        timeout = self.timeout_of(timeout_s)
         if not queued:
             if self.headless:
                 with self._headless_lock:
@@ -300,21 +312,37 @@ class Marshal:
                 job.run(self._hou)  # inline: waiting here would deadlock
                 return job.outcome()
             self.submit(job)  # submitted on the main thread, waited for on another
+        if job.done.wait(max(0.0, self.deadline(job, timeout) - time.monotonic())):
+            return self.settle(job)
+        return self.expire(job, timeout)
+
+    @staticmethod
+    def timeout_of(timeout_s: Optional[float]) -> float:
+        """The timeout :meth:`wait_job` applies for *timeout_s* (the default when unset)."""
+        return DEFAULT_TIMEOUT_S if timeout_s is None or timeout_s <= 0 else float(timeout_s)
+
+    @staticmethod
+    def deadline(job: Job, timeout: float) -> float:
+        """The ``time.monotonic()`` at which a submitted *job* times out."""
         started = job.submitted_at if job.submitted_at is not None else time.monotonic()
-        remaining = max(0.0, timeout - (time.monotonic() - started))
-        if job.done.wait(remaining):
-            if job.state == Job.FINISHED:
-                with self._state_lock:
-                    self._consecutive_timeouts = 0
-            return job.outcome()
+        return started + timeout
+
+    def settle(self, job: Job) -> Any:
+        """The outcome of a *job* that is done (finished or cancelled); a finished one
+        clears the timeout count. Any thread (the main thread, right after the body)."""
+        if job.state == Job.FINISHED:
+            with self._state_lock:
+                self._consecutive_timeouts = 0
+        return job.outcome()
+
+    def expire(self, job: Job, timeout: float) -> Any:
+        """*job*'s time ran out: abandon it and raise ``MainThreadTimeout`` (or return its
+        outcome if it was done in the meantime). Any thread; never waits."""
         never_runs = job.abandon()
         if job.state in (Job.FINISHED, Job.CANCELLED):  # both set result/exc before the state
             # Finished, or cancelled by ``tool.cancel``, in the instant between the wait
             # and the abandon: report its own outcome, not a timeout.
-            if job.state == Job.FINISHED:
-                with self._state_lock:
-                    self._consecutive_timeouts = 0
-            return job.outcome()
+            return self.settle(job)
         with self._state_lock:
             self._consecutive_timeouts += 1
             count = self._consecutive_timeouts

@@ -15,7 +15,10 @@ Threads
   never on the reader thread. A *staged* handler (:meth:`RpcClient.register_staged_handler`)
   first runs a quick start on the reader thread that must never wait (``tool.invoke``
   queues its body for Houdini's main thread there, saving one thread hand-off per
-  call), then its finish runs and is answered on a worker;
+  call), then its finish runs and is answered on a worker. A *deferred* handler
+  (:meth:`RpcClient.register_deferred_handler`) answers from whichever thread calls its
+  ``respond`` (``tool.invoke``: Houdini's main thread, right after the body), with a
+  non-blocking send; only what cannot be written at once goes to a worker (ADR 0036);
 * writes are serialised by a lock, one whole line per ``sendall``; a write never
   waits for the reader (on Windows that takes overlapped I/O: :mod:`.transport_pipe`).
 
@@ -53,6 +56,8 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 Handler = Callable[[Any], Any]
 NotificationCallback = Callable[[str, Any], None]
+#: ``respond(result)`` or ``respond(error=exc)``: answers a deferred request once (later calls do nothing).
+Respond = Callable[..., bool]
 
 
 class RpcError(Exception):
@@ -126,6 +131,7 @@ class RpcClient:
         self._on_notification = on_notification
         self._handlers: dict[str, Handler] = {}
         self._staged: dict[str, Callable[[Any], Callable[[], Any]]] = {}
+        self._deferred: dict[str, Callable[[Any, Respond], Optional[Callable[[], Any]]]] = {}
         self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -169,6 +175,24 @@ class RpcClient:
         answered the same way, from a worker.
         """
         self._staged[method] = start
+
+    def register_deferred_handler(
+        self, method: str, start: Callable[[Any, Respond], Optional[Callable[[], Any]]]
+    ) -> None:
+        """Serve *method* with ``start(params, respond)`` on the reader thread (ADR 0036).
+
+        ``start`` has the rules of :meth:`register_staged_handler`'s start. It either
+        returns a finish callable (run and answered on a worker, as a staged handler's),
+        or returns None and promises that ``respond(result)``, ``respond(error=exc)`` or
+        ``respond(later=make_result)`` (*make_result* runs on a worker: for a caller that
+        must not even encode the answer, such as Houdini's main thread) will be called
+        later, from any thread: the
+        answer is written with a non-blocking send, and whatever cannot be written at
+        once (the write lock is held, or the socket buffer is full, or the transport has
+        no non-blocking send) is finished by a worker. Only the first ``respond`` counts
+        (it returns True; later ones return False and send nothing).
+        """
+        self._deferred[method] = start
 
     def set_notification_callback(self, callback: Optional[NotificationCallback]) -> None:
         """Set the ``callback(method, params)`` run (in order, on one thread) per notification."""
@@ -304,8 +328,11 @@ class RpcClient:
             method = message["method"]
             params = message.get("params")
             if "id" in message and message["id"] is not None:
+                deferred = self._deferred.get(method)
                 start = self._staged.get(method)
-                if start is not None:
+                if deferred is not None:
+                    self._start_deferred(message["id"], method, deferred, params)
+                elif start is not None:
                     self._start_staged(message["id"], method, start, params)
                 else:
                     self._workers_submit(message["id"], method, params)
@@ -357,6 +384,95 @@ class RpcClient:
         except RuntimeError:
             pass  # pool shut down: the connection is closing
 
+    def _start_deferred(
+        self, req_id: Any, method: str, start: Callable[[Any, Respond], Optional[Callable[[], Any]]], params: Any
+    ) -> None:
+        """Run a deferred handler's start here (reader thread); see :meth:`register_deferred_handler`."""
+        respond = self._responder(req_id, method)
+        try:
+            finish = start(params, respond)
+        except Exception as exc:
+            respond(error=exc)
+            return
+        if finish is not None:
+            try:
+                self._workers.submit(lambda: respond(_run=finish))
+            except RuntimeError:
+                pass  # pool shut down: the connection is closing
+
+    def _responder(self, req_id: Any, method: str) -> Respond:
+        once = threading.Lock()
+
+        def respond(result: Any = None, error: Optional[BaseException] = None,
+                    _run: Optional[Callable[[], Any]] = None, later: Optional[Callable[[], Any]] = None) -> bool:
+            if not once.acquire(blocking=False):
+                return False
+            if _run is not None:
+                self._answer(req_id, method, _run)  # on a worker: it may block
+                return True
+            if later is not None:
+                # Made and sent on a worker: the caller (Houdini's main thread) only enqueues.
+                self._later(lambda: self._answer(req_id, method, later))
+                return True
+
+            def outcome() -> Any:
+                if error is not None:
+                    raise error
+                return result
+
+            self._send_nowait(self._reply(req_id, method, outcome))
+            return True
+
+        return respond
+
+    def _send_nowait(self, message: dict) -> None:
+        """Write *message* without ever waiting: what cannot go out now is left to a worker.
+
+        The write lock is only tried; a partial non-blocking send keeps it, and the
+        worker that writes the rest releases it (so no other line can interleave).
+        """
+        data = _dumps(message)
+        if not self._write_lock.acquire(blocking=False):
+            self._later(lambda: self._try_send(message))
+            return
+        try_send = getattr(self._transport, "try_send", None)
+        if self._closed.is_set():
+            self._write_lock.release()
+            return
+        if try_send is None:
+            self._write_lock.release()
+            self._later(lambda: self._try_send(message))
+            return
+        try:
+            sent = try_send(data)
+        except OSError:
+            self._write_lock.release()
+            self._shutdown()
+            return
+        if sent >= len(data):
+            self._write_lock.release()
+            return
+        rest = data[sent:]
+
+        def finish_write() -> None:
+            try:
+                self._transport.sendall(rest)
+            except OSError:
+                self._shutdown()
+            finally:
+                self._write_lock.release()
+
+        if not self._later(finish_write):
+            self._write_lock.release()
+
+    def _later(self, fn: Callable[[], None]) -> bool:
+        """Run *fn* on a worker; False when the pool is shut down (the connection is closing)."""
+        try:
+            self._workers.submit(fn)
+            return True
+        except RuntimeError:
+            return False
+
     def _serve_request(self, req_id: Any, method: str, params: Any) -> None:
         handler = self._handlers.get(method)
         if handler is None:
@@ -370,6 +486,10 @@ class RpcClient:
 
     def _answer(self, req_id: Any, method: str, run: Callable[[], Any]) -> None:
         """Run *run* (on a worker) and send its result or error as the answer to *req_id*."""
+        self._try_send(self._reply(req_id, method, run))
+
+    def _reply(self, req_id: Any, method: str, run: Callable[[], Any]) -> dict[str, Any]:
+        """The response message for *req_id*: *run*'s result, or its exception as an error."""
         try:
             reply: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "result": run()}
         except RpcError as exc:
@@ -380,7 +500,7 @@ class RpcClient:
         except Exception as exc:
             log.exception("%s: handler for %s failed", self._name, method)
             reply = {"jsonrpc": "2.0", "id": req_id, "error": {"code": INTERNAL_ERROR, "message": str(exc)}}
-        self._try_send(reply)
+        return reply
 
     def _try_send(self, message: dict) -> None:
         try:
@@ -423,5 +543,6 @@ __all__ = [
     "ConnectionClosed",
     "RpcClient",
     "RpcError",
+    "Respond",
     "default_socket_path",
 ]

@@ -4,6 +4,8 @@
 reads and writes through (the same one :mod:`.transport_pipe` offers on Windows):
 
 * ``sendall(data)``: write every byte or raise ``OSError``;
+* ``try_send(data)`` (optional; not on Windows): write what fits now, never wait, and
+  return the number of bytes written;
 * ``readline(limit)``: up to *limit* bytes ending at the first ``\\n`` (``b""`` at
   end of stream), like ``io.BufferedReader.readline``;
 * ``close()``: from any thread, at once; a ``readline`` blocked in another thread
@@ -39,6 +41,13 @@ class SocketTransport:
 
     def sendall(self, data: bytes) -> None:
         self.sock.sendall(data)
+
+    def try_send(self, data: bytes) -> int:
+        """Write what the socket takes now without waiting; the number of bytes written."""
+        try:
+            return self.sock.send(data, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return 0
 
     def readline(self, limit: int) -> bytes:
         if self._reader is None:
