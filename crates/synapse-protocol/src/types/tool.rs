@@ -4,9 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::to_sorted_json;
 #[cfg(doc)]
 use super::TurnEvent;
-use super::to_sorted_json;
 use crate::Timestamp;
 
 /// A tool a host offers (`host.register`).
