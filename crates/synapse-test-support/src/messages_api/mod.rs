@@ -98,6 +98,7 @@ struct Shared {
     disconnects: watch::Sender<usize>,
     ids: AtomicU64,
     models: crate::models_api::ScriptedModels,
+    gate: Mutex<Option<BlockGate>>,
 }
 
 /// A running scripted server. Stops when dropped.
@@ -136,6 +137,7 @@ impl ScriptedApi {
             disconnects: watch::channel(0).0,
             ids: AtomicU64::new(1),
             models: crate::models_api::ScriptedModels::default(),
+            gate: Mutex::new(None),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -232,10 +234,44 @@ impl ScriptedApi {
         &self.shared.models
     }
 
+    /// Gate the content blocks of the streams that start from now on: each
+    /// `content_block_start` waits for a [`BlockGate::release_block`], so a
+    /// test decides when each block is sent (events before the first block
+    /// and after the last one flow freely).
+    pub fn gate_blocks(&self) -> BlockGate {
+        let gate = BlockGate {
+            permits: Arc::new(tokio::sync::Semaphore::new(0)),
+        };
+        if let Ok(mut g) = self.shared.gate.lock() {
+            *g = Some(gate.clone());
+        }
+        gate
+    }
+
     /// Append more responses to the script.
     pub fn push(&self, responses: impl IntoIterator<Item = ScriptResponse>) {
         if let Ok(mut s) = self.shared.script.lock() {
             s.extend(responses);
+        }
+    }
+}
+
+/// The test's side of [`ScriptedApi::gate_blocks`].
+#[derive(Clone, Debug)]
+pub struct BlockGate {
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl BlockGate {
+    /// Let one more content block be sent.
+    pub fn release_block(&self) {
+        self.permits.add_permits(1);
+    }
+
+    /// Wait for a release before a block (the stream's side).
+    async fn before_block(&self) {
+        if let Ok(p) = self.permits.acquire().await {
+            p.forget();
         }
     }
 }

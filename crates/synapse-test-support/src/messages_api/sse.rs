@@ -28,10 +28,16 @@ pub(super) fn stream(
     end: End,
 ) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Chunk>(64);
+    let gate = shared.gate.lock().ok().and_then(|g| g.clone());
     tokio::spawn(async move {
         for ev in events {
             // Split every event over two chunks, as TCP may.
             let bytes: Vec<u8> = ev.into();
+            if let Some(gate) = &gate {
+                if bytes.starts_with(b"event: content_block_start\n") {
+                    gate.before_block().await;
+                }
+            }
             let mid = bytes.len() / 2;
             for part in [&bytes[..mid], &bytes[mid..]] {
                 if tx
