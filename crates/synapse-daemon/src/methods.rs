@@ -227,13 +227,12 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
             };
             let store = st.turns.store().clone();
             let id = p.session_id.clone();
-            let detail =
-                tokio::task::spawn_blocking(move || store.get_session_page(&id, after, limit))
-                    .await
-                    .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
-                    .map_err(|e| {
-                        rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}"))
-                    })?;
+            let detail = tokio::task::spawn_blocking(move || store.session_page(&id, after, limit))
+                .await
+                .map_err(|e| rpc_error(code::INTERNAL_ERROR, format!("Internal error: {e}")))?
+                .map_err(|e| {
+                    rpc_error(code::INTERNAL_ERROR, format!("Internal error: store: {e}"))
+                })?;
             detail.ok_or_else(|| {
                 rpc_error(
                     code::NOT_FOUND,

@@ -6,15 +6,19 @@
 //! order `serde_json` writes a parsed message, so a spliced message is the
 //! same bytes as the same message parsed and serialized.
 
+use std::sync::Arc;
+
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-/// One message of a session's history as its stored JSON text.
+/// One message of a session's history as its stored JSON text. The text is
+/// shared: a clone (the session's history cache keeps one, the turn's
+/// request another) copies a pointer, not the message (ADR 0037).
 #[derive(Clone, Debug)]
 pub struct RawMessage {
     role: &'static str,
-    content: Box<RawValue>,
+    content: Arc<RawValue>,
     /// The content may hold a `text` block whose text is empty or blank
     /// (which the API rejects): such a message is parsed before it is sent.
     suspect: bool,
@@ -54,7 +58,7 @@ impl RawMessage {
             t if t.len() == content.len() => content,
             t => t.to_owned(),
         };
-        let content = RawValue::from_string(content)?;
+        let content: Arc<RawValue> = RawValue::from_string(content)?.into();
         if !matches!(content.get().as_bytes().first(), Some(b'[' | b'"')) {
             return Err(RawMessageError::Shape);
         }
@@ -112,7 +116,7 @@ impl RawMessage {
             format!("[{lead},{second}]")
         };
         let suspect = may_hold_blank_text(&spliced);
-        self.content = RawValue::from_string(spliced)?;
+        self.content = RawValue::from_string(spliced)?.into();
         self.suspect = suspect;
         Ok(())
     }
@@ -122,7 +126,7 @@ impl Serialize for RawMessage {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut m = s.serialize_struct("Message", 2)?;
-        m.serialize_field("content", &self.content)?;
+        m.serialize_field("content", &*self.content)?;
         m.serialize_field("role", self.role)?;
         m.end()
     }

@@ -225,6 +225,34 @@ pub(crate) fn load_range(
     Ok(out)
 }
 
+/// [`load_range`] with each message as its stored JSON text (nothing
+/// parsed), with its turn id.
+pub(crate) fn load_range_raw(
+    conn: &Connection,
+    session_id: &str,
+    first: i64,
+    limit: Option<u32>,
+) -> Result<Vec<(synapse_protocol::RawMessage, Option<String>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT turn_id, role, content
+         FROM messages WHERE session_id = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
+    )?;
+    let limit = limit.map_or(-1, i64::from);
+    let mut rows = stmt.query(params![session_id, first, limit])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let role: String = row.get(1)?;
+        let content: String = row.get(2)?;
+        let m =
+            synapse_protocol::RawMessage::new(&role, content).map_err(|e| StoreError::Corrupt {
+                table: "messages",
+                detail: format!("a message of session {session_id}: {e}"),
+            })?;
+        out.push((m, row.get(0)?));
+    }
+    Ok(out)
+}
+
 /// Insert one row at `idx` (no transaction handling).
 pub(crate) fn insert(
     conn: &Connection,

@@ -1,7 +1,8 @@
 //! Sessions: creation, listing, detail and the last known tool specs.
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
-use synapse_protocol::{SessionDetail, SessionSummary, Timestamp, ToolSpec};
+use serde::Serialize;
+use synapse_protocol::{RawMessage, SessionDetail, SessionSummary, Timestamp, ToolSpec, TurnInfo};
 
 use crate::{message, turn, Result, Store, StoreError};
 
@@ -18,6 +19,34 @@ pub fn title_from_prompt(prompt: &str) -> Option<String> {
         title.push('…');
     }
     Some(title)
+}
+
+/// A `session.get` answer with each message as its stored JSON text: it
+/// serializes to the same bytes as the [`SessionDetail`] it stands for
+/// (same fields in the same order; a stored message's text is what
+/// `serde_json` writes for it).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionPage {
+    /// The session.
+    pub session_id: String,
+    /// The page's messages, oldest first.
+    pub messages: Vec<RawMessage>,
+    /// The turns of the page's messages (all of them for the whole session), oldest first.
+    pub turns: Vec<TurnInfo>,
+    /// How many messages the whole session has.
+    pub message_count: u64,
+}
+
+impl SessionPage {
+    /// The same answer with each message parsed.
+    pub fn into_detail(self) -> SessionDetail {
+        SessionDetail {
+            session_id: self.session_id,
+            messages: self.messages.iter().map(RawMessage::to_value).collect(),
+            turns: self.turns,
+            message_count: self.message_count,
+        }
+    }
 }
 
 impl Store {
@@ -99,6 +128,21 @@ impl Store {
         after: Option<u64>,
         limit: Option<u32>,
     ) -> Result<Option<SessionDetail>> {
+        Ok(self
+            .session_page(session_id, after, limit)?
+            .map(SessionPage::into_detail))
+    }
+
+    /// [`Store::get_session_page`] with each message kept as its stored JSON
+    /// text: reads only the page's messages (a range of the `(session_id,
+    /// idx)` key) and the page's turns (by id), and parses no message, so
+    /// `session.get` sends the stored bytes (ADR 0037).
+    pub fn session_page(
+        &self,
+        session_id: &str,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Option<SessionPage>> {
         let conn = self.conn();
         let exists: bool = conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
@@ -107,21 +151,26 @@ impl Store {
             return Ok(None);
         }
         let first = after.map_or(0, |a| crate::to_i64(a).saturating_add(1));
-        let page = message::load_range(&conn, session_id, first, limit)?;
+        let page = message::load_range_raw(&conn, session_id, first, limit)?;
         let message_count: i64 = conn
             .prepare_cached("SELECT COUNT(*) FROM messages WHERE session_id = ?1")?
             .query_row([session_id], |r| r.get(0))?;
         // A page carries the turns of its messages; the whole session (v1)
         // carries them all.
-        let only: Option<std::collections::HashSet<&str>> = (after.is_some() || limit.is_some())
-            .then(|| page.iter().filter_map(|m| m.turn_id.as_deref()).collect());
-        let turns = turn::load_session_turns_where(&conn, session_id, |id| {
-            only.as_ref().is_none_or(|ids| ids.contains(id))
-        })?;
-        let messages = page.iter().map(message::StoredMessage::to_value).collect();
-        Ok(Some(SessionDetail {
+        let turns = if after.is_some() || limit.is_some() {
+            let mut ids: Vec<&str> = Vec::new();
+            for id in page.iter().filter_map(|(_, t)| t.as_deref()) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            turn::load_session_turns_by_id(&conn, session_id, &ids)?
+        } else {
+            turn::load_session_turns_where(&conn, session_id, |_| true)?
+        };
+        Ok(Some(SessionPage {
             session_id: session_id.to_owned(),
-            messages,
+            messages: page.into_iter().map(|(m, _)| m).collect(),
             turns,
             message_count: crate::to_u64(message_count),
         }))

@@ -216,6 +216,31 @@ pub(crate) fn load_session_turns_where(
         .collect()
 }
 
+/// The session's turns of these ids, oldest first: one lookup by key per
+/// id, so a page of a long session reads only its own turns.
+pub(crate) fn load_session_turns_by_id(
+    conn: &Connection,
+    session_id: &str,
+    ids: &[&str],
+) -> Result<Vec<TurnInfo>> {
+    let mut rows = Vec::with_capacity(ids.len());
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {TURN_COLS}, seq FROM turns WHERE id = ?1 AND session_id = ?2"
+        ))?;
+        for id in ids {
+            let row = stmt
+                .query_row([id, &session_id], |r| {
+                    Ok((r.get::<_, i64>(16)?, TurnRow::from_row(r)?))
+                })
+                .optional()?;
+            rows.extend(row);
+        }
+    }
+    rows.sort_by_key(|(seq, _)| *seq);
+    rows.into_iter().map(|(_, r)| r.into_info(conn)).collect()
+}
+
 /// The stored status of a turn, `None` if unknown.
 pub(crate) fn status_of(conn: &Connection, turn_id: &str) -> Result<Option<TurnStatus>> {
     let s: Option<String> = conn

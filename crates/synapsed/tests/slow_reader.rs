@@ -1,6 +1,12 @@
 //! A subscriber that stops reading while a turn streams: it loses progress
 //! events (a gap in `seq`), never its `done`, and the submitter (reading)
 //! loses nothing.
+//!
+//! The scripted stream is gated: each content block is sent only when the
+//! test releases it, after the submitter has read every earlier block's
+//! text. The submitter is so never more than one block (80 KiB) behind, far
+//! below the outbox's 1 MiB limit, however loaded the machine is, while the
+//! subscriber that reads nothing falls ~5 MiB behind.
 // Unix sockets directly; the outbox logic it checks is the same on Windows.
 #![cfg(unix)]
 
@@ -17,10 +23,12 @@ use synapse_test_support::messages_api::ScriptResponse;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_subscriber_sees_a_gap_but_always_its_done() {
     // 60 text blocks of 80 KiB: ~240 deltas, ~5 MiB of events.
+    const BLOCK_CHARS: usize = 2 * 40 * 1024;
     let blocks: Vec<Value> = (0..60)
         .map(|i| json!({"type": "text", "text": format!("{i:02}").repeat(40 * 1024)}))
         .collect();
     let api = api(vec![ScriptResponse::message(blocks, "end_turn", 10, 5)]);
+    let gate = api.gate_blocks();
     let d = daemon(&api);
 
     // The slow subscriber: subscribes to every turn, then does not read.
@@ -37,7 +45,22 @@ async fn slow_subscriber_sees_a_gap_but_always_its_done() {
     // The submitter reads everything.
     let mut fast = Conn::open(&d.socket).await;
     let (turn_id, _) = fast.submit(json!({"prompt": "stream a lot"})).await;
-    let events = fast.until_done(&turn_id).await;
+    let mut events = Vec::new();
+    let mut text_chars = 0;
+    for block in 1..=60 {
+        gate.release_block();
+        // Read until this block's text has all arrived.
+        while text_chars < block * BLOCK_CHARS {
+            let e = fast.event_of(&turn_id).await;
+            assert_ne!(e["type"], "done", "the turn ended early: {e}");
+            if e["type"] == "text" {
+                text_chars += e["text"].as_str().map_or(0, str::len);
+            }
+            events.push(e);
+        }
+    }
+    assert_eq!(text_chars, 60 * BLOCK_CHARS);
+    events.extend(fast.until_done(&turn_id).await);
     let seqs = assert_contiguous_seqs(&events, "the reading submitter loses nothing");
     assert!(seqs.len() > 200, "the turn streamed {} events", seqs.len());
 
