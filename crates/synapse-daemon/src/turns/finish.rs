@@ -4,11 +4,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use synapse_protocol::{Timestamp, TurnEventKind, TurnResult, TurnStatus, Usage};
+use synapse_protocol::{Timestamp, TurnEventKind, TurnResult, TurnStatus};
 
 use crate::state::State;
 
-use super::{blocking, LiveTurn, Turns, TurnsError, FINAL};
+use super::{blocking, empty_result, LiveTurn, Turns, TurnsError, FINAL};
 
 impl Turns {
     pub(super) async fn finish_unstarted(
@@ -17,23 +17,7 @@ impl Turns {
         turn: &Arc<LiveTurn>,
         status: TurnStatus,
     ) {
-        let now = Timestamp::now();
-        let result = TurnResult {
-            turn_id: turn.turn_id.clone(),
-            session_id: turn.session_id.clone(),
-            status,
-            text: String::new(),
-            iterations: 0,
-            tool_calls: Vec::new(),
-            usage: Usage {
-                cost_usd: Some(0.0),
-                ..Usage::default()
-            },
-            error: None,
-            started_at: now,
-            finished_at: now,
-            mode: None,
-        };
+        let result = empty_result(turn, Timestamp::now(), status, None);
         self.finish(state, turn, result).await;
     }
 

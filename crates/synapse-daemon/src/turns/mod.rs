@@ -273,16 +273,18 @@ fn unsaved_info(r: TurnResult) -> TurnInfo {
     }
 }
 
-fn failed_result(
+/// The result of a turn that ended before the model produced anything:
+/// `status`, no text, no usage (priced at zero), and `error` if any.
+fn empty_result(
     turn: &LiveTurn,
     started_at: Timestamp,
-    kind: ErrorKind,
-    message: String,
+    status: TurnStatus,
+    error: Option<TurnError>,
 ) -> TurnResult {
     TurnResult {
         turn_id: turn.turn_id.clone(),
         session_id: turn.session_id.clone(),
-        status: TurnStatus::ApiError,
+        status,
         text: String::new(),
         iterations: 0,
         tool_calls: Vec::new(),
@@ -290,11 +292,26 @@ fn failed_result(
             cost_usd: Some(0.0),
             ..Usage::default()
         },
-        error: Some(TurnError { kind, message }),
+        error,
         started_at,
         finished_at: Timestamp::now(),
         mode: None,
     }
+}
+
+/// [`empty_result`] of a turn that failed (`api_error`) with `kind`.
+fn failed_result(
+    turn: &LiveTurn,
+    started_at: Timestamp,
+    kind: ErrorKind,
+    message: String,
+) -> TurnResult {
+    empty_result(
+        turn,
+        started_at,
+        TurnStatus::ApiError,
+        Some(TurnError { kind, message }),
+    )
 }
 
 /// The prompt as the agent loop stores it (the first message of a turn).
