@@ -85,7 +85,30 @@ pub fn module(state: Arc<State>) -> Result<RpcModule<Arc<State>>, RegisterMethod
                 Ok(p) => p,
                 Err(e) => return ResponsePayload::error(e),
             };
-            match st.turns.submit(&st, p, &peer).await {
+            // The submit runs in its own task: a connection drops a request's
+            // handler when its peer goes away, and a submit dropped mid-commit
+            // would leave a stored turn that nothing runs. A turn whose
+            // handler is gone gets no answer, so it starts at once
+            // (`Unanswered`).
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let submitter = st.clone();
+            tokio::spawn(async move {
+                let submitted = submitter.turns.submit(&submitter, p, &peer).await;
+                let _ = tx.send(submitted.map(|turn| Unanswered(Some((submitter, turn)))));
+            });
+            let submitted = rx
+                .await
+                .unwrap_or_else(|_| {
+                    Err(crate::turns::TurnsError::Internal(
+                        "the submit task stopped".into(),
+                    ))
+                })
+                .and_then(|u| {
+                    u.take().ok_or_else(|| {
+                        crate::turns::TurnsError::Internal("the submitted turn was taken".into())
+                    })
+                });
+            match submitted {
                 Ok(turn) => {
                     let result = TurnSubmitResult {
                         turn_id: turn.turn_id.clone(),
@@ -344,4 +367,24 @@ fn validate_tools(p: &HostRegisterParams) -> Result<(), ErrorObjectOwned> {
         }
     }
     Ok(())
+}
+
+/// A submitted turn on its way to the `turn.submit` handler. Dropped
+/// unanswered (the handler went away with its peer), it starts at once:
+/// no answer will precede its events.
+struct Unanswered(Option<(Arc<State>, Arc<crate::turns::LiveTurn>)>);
+
+impl Unanswered {
+    /// The turn, now the handler's to answer and start.
+    fn take(mut self) -> Option<Arc<crate::turns::LiveTurn>> {
+        self.0.take().map(|(_, turn)| turn)
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some((st, turn)) = self.0.take() {
+            st.turns.start(&st, turn);
+        }
+    }
 }

@@ -21,7 +21,12 @@ use super::{
 
 impl Turns {
     /// Validate, persist and register a turn. The caller must call
-    /// [`Turns::start`] once the submit response is queued.
+    /// [`Turns::start`] once the submit response is queued, or at once when
+    /// no response will be written (its submitter is gone).
+    ///
+    /// Not cancel-safe: dropped once its commit may have started, it would
+    /// leave a stored turn that nothing registers or runs. Run it to its end
+    /// (`turn.submit` runs it in a task of its own).
     pub async fn submit(
         self: &Arc<Self>,
         state: &Arc<State>,

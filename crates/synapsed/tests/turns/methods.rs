@@ -242,3 +242,49 @@ async fn subscribe_one_turn_and_all_turns() {
         json!({})
     );
 }
+
+/// A submitter that vanishes while its `turn.submit` is in flight (its
+/// handler is dropped when the answer to its other request cannot be
+/// written) leaves no stored turn stuck: every turn that was stored
+/// reaches a final status (`turn.wait` of a stored turn that nothing runs
+/// is an error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitter_that_vanishes_mid_submit_leaves_no_turn_stuck() {
+    let api = api((0..20)
+        .map(|i| text(&format!("answer {i}"), 10, 5))
+        .collect());
+    let d = daemon(&api);
+    for i in 0..20 {
+        let s = within("connect", synapse_rpc::endpoint::connect(&d.socket))
+            .await
+            .expect("connect");
+        let (r, mut w) = synapse_rpc::endpoint::split(s);
+        let lines = format!(
+            "{}\n{}\n",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "daemon.status"}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "turn.submit",
+                   "params": {"prompt": format!("question {i}")}}),
+        );
+        w.write_all(lines.as_bytes()).await.expect("write");
+        drop((r, w));
+    }
+    let c = Conn::open(&d.socket).await;
+    let list = c.call("session.list", json!({})).await;
+    let mut seen = 0;
+    for s in list.as_array().expect("a list of sessions") {
+        let detail = c
+            .call("session.get", json!({"session_id": s["session_id"]}))
+            .await;
+        for t in detail["turns"].as_array().expect("turns") {
+            let r = c
+                .call(
+                    "turn.wait",
+                    json!({"turn_id": t["turn_id"], "timeout_s": 10.0}),
+                )
+                .await;
+            assert_eq!(r["status"], "complete", "{t}: {r}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "no submit was stored");
+}
