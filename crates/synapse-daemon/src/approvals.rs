@@ -161,17 +161,7 @@ impl Gate {
             return Ok(());
         }
         match self.mode {
-            PermissionMode::ReadOnly => {
-                return Err(refused(
-                    &call.name,
-                    "NotPermitted",
-                    format!(
-                        "the turn runs in read_only mode and {} changes the scene; it was not run. \
-                         Use read-only tools, or tell the artist what you would change",
-                        call.name
-                    ),
-                ))
-            }
+            PermissionMode::ReadOnly => return Err(not_permitted_in_read_only(&call.name)),
             PermissionMode::Auto if !spec.destructive => return Ok(()),
             _ => {}
         }
@@ -301,6 +291,18 @@ impl Drop for WaitGuard<'_> {
         self.approvals.lock().waiting.remove(self.call_id);
         self.approvals.awaiting.store(false, Ordering::Release);
     }
+}
+
+/// `NotPermitted`: a tool that changes the scene, in a `read_only` turn.
+pub(crate) fn not_permitted_in_read_only(tool: &str) -> ToolOutcome {
+    refused(
+        tool,
+        "NotPermitted",
+        format!(
+            "the turn runs in read_only mode and {tool} changes the scene; it was not run. \
+             Use read-only tools, or tell the artist what you would change"
+        ),
+    )
 }
 
 fn refused(tool: &str, error_type: &str, message: String) -> ToolOutcome {

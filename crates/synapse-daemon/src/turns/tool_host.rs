@@ -35,15 +35,7 @@ impl ToolHost for DaemonToolHost {
     /// host does not have at all is `UnknownTool`.
     fn not_offered(&self, call: &ToolCall, offered: &[String]) -> ToolOutcome {
         if self.tools.iter().any(|t| t.name == call.name) {
-            return ToolOutcome::error(&ToolErrorEnvelope::synthetic(
-                &call.name,
-                "NotPermitted",
-                format!(
-                    "the turn runs in read_only mode and {} changes the scene; it was not run. \
-                     Use read-only tools, or tell the artist what you would change",
-                    call.name
-                ),
-            ));
+            return crate::approvals::not_permitted_in_read_only(&call.name);
         }
         synapse_agent::tool_host::unknown_tool(call, offered)
     }

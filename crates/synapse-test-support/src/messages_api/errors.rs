@@ -1,7 +1,5 @@
 //! Error answers: default types and messages, and the Models API's answers.
 
-use std::collections::BTreeMap;
-
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::Value;
@@ -9,16 +7,7 @@ use serde_json::Value;
 use super::{full, request_id, Body, Shared};
 
 pub(super) async fn models_response(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
-    let headers: BTreeMap<String, String> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = super::header_map(req);
     let a = shared
         .models
         .answer(req.uri().path(), req.uri().query(), headers);
