@@ -166,7 +166,7 @@ impl Store {
             }
             turn::load_session_turns_by_id(&conn, session_id, &ids)?
         } else {
-            turn::load_session_turns_where(&conn, session_id, |_| true)?
+            turn::load_session_turns(&conn, session_id)?
         };
         Ok(Some(SessionPage {
             session_id: session_id.to_owned(),

@@ -196,13 +196,7 @@ pub(crate) fn upsert_tool_call(
 }
 
 /// Every turn of a session, oldest first.
-/// The session's turns whose id passes `keep`, oldest first (only those
-/// get their tool calls loaded).
-pub(crate) fn load_session_turns_where(
-    conn: &Connection,
-    session_id: &str,
-    keep: impl Fn(&str) -> bool,
-) -> Result<Vec<TurnInfo>> {
+pub(crate) fn load_session_turns(conn: &Connection, session_id: &str) -> Result<Vec<TurnInfo>> {
     let rows = {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {TURN_COLS} FROM turns WHERE session_id = ?1 ORDER BY seq"
@@ -210,10 +204,7 @@ pub(crate) fn load_session_turns_where(
         let rows = stmt.query_map([session_id], TurnRow::from_row)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
-    rows.into_iter()
-        .filter(|r| keep(&r.id))
-        .map(|r| r.into_info(conn))
-        .collect()
+    rows.into_iter().map(|r| r.into_info(conn)).collect()
 }
 
 /// The session's turns of these ids, oldest first: one lookup by key per
