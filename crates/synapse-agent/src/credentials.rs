@@ -71,6 +71,14 @@ pub struct CredentialError(pub String);
 pub trait CredentialResolver: Send + Sync + fmt::Debug {
     /// The credential to use now; `Ok(None)` when there is none anywhere.
     fn resolve(&self) -> Result<Option<Resolved>, CredentialError>;
+
+    /// The credential [`resolve`](Self::resolve) would return, when that is
+    /// known without I/O (fixed at start, no keyring or file to ask).
+    /// `None` says only that `resolve` must be asked, from a thread that
+    /// may block.
+    fn resolve_without_io(&self) -> Option<Resolved> {
+        None
+    }
 }
 
 /// The credential of the settings, fixed at start.
@@ -98,5 +106,9 @@ impl FixedCredential {
 impl CredentialResolver for FixedCredential {
     fn resolve(&self) -> Result<Option<Resolved>, CredentialError> {
         Ok(self.0.clone())
+    }
+
+    fn resolve_without_io(&self) -> Option<Resolved> {
+        self.0.clone()
     }
 }

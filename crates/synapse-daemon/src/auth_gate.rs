@@ -48,6 +48,17 @@ pub fn resolve(config: &DaemonConfig) -> Result<Resolved, Missing> {
     }
 }
 
+/// The credential when it is known without I/O (see
+/// [`CredentialResolver::resolve_without_io`]):
+/// a submit can then start its turn without a blocking call. `None`: ask
+/// [`resolve`] from a blocking thread.
+pub(crate) fn known_now(config: &DaemonConfig) -> Option<Resolved> {
+    match &config.credentials {
+        Some(c) => c.resolve_without_io(),
+        None => FixedCredential::from_settings(&config.settings).resolve_without_io(),
+    }
+}
+
 /// The submit's check: `-32004` when no credential is found, except that an
 /// unknown continued session is still `-32001` (the params' error first).
 /// Nothing is written. The credential found is the turn's when it starts

@@ -10,8 +10,14 @@
 //! - `turn.cancel` → `done` during a streaming response;
 //! - fsyncs per trivial turn and per tool round (`strace -c -f` on the
 //!   daemon, when strace is installed);
+//! - the disk's own floor next to them: one 4 KiB write + `fdatasync` on the
+//!   same file system, quiet and with the competing writer (a durable
+//!   `done` cannot come sooner than one of these);
 //! - long sessions: submit → first byte and request size with 10, 100,
 //!   1,000 and 5,000 prior turns, and `session.get` of 100 messages.
+//!
+//! `-- --start` runs only submit, cancel and the disk floor; `-- --long`
+//! only the long sessions.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -203,6 +209,30 @@ fn cancel_to_done(label: &str, load: bool) {
         v
     });
     summary(&format!("cancel -> done, {label}"), "ms", samples);
+}
+
+/// One 4 KiB write + `fdatasync` in a fresh file on the bench's file
+/// system: the least a durable commit can cost there.
+fn fsync_floor(label: &str, load: bool) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let _load = load.then(|| DiskLoad::start(tmp.path()));
+    let mut f = std::fs::File::create(tmp.path().join("floor.bin")).expect("floor file");
+    let block = vec![0xa5u8; 4096];
+    let mut v = Vec::new();
+    for i in 0..300 + WARMUP {
+        let t0 = Instant::now();
+        f.write_all(&block)
+            .and_then(|_| f.sync_data())
+            .expect("write + fdatasync");
+        if i >= WARMUP {
+            v.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    summary(
+        &format!("disk floor: 4 KiB write + fdatasync, {label}"),
+        "ms",
+        v,
+    );
 }
 
 /// fsyncs made by the daemon while it runs `turns` turns of `script`.
@@ -479,6 +509,12 @@ fn main() {
     submit_to_first_byte("continued session, competing writer", true, true);
     cancel_to_done("quiet disk", false);
     cancel_to_done("competing writer", true);
+    fsync_floor("quiet disk", false);
+    fsync_floor("competing writer", true);
+    if std::env::args().any(|a| a == "--start") {
+        load_average("end");
+        return;
+    }
     let text = ScriptResponse::text("ok");
     fsyncs("fsyncs, trivial turn", vec![text.clone()], 50, false);
     let tool = ScriptResponse::message(

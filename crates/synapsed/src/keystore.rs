@@ -270,6 +270,11 @@ impl CredentialResolver for StoredKey {
             _ => Ok(None),
         }
     }
+
+    /// The settings' credential comes first and needs no I/O.
+    fn resolve_without_io(&self) -> Option<Resolved> {
+        self.fixed.resolve_without_io()
+    }
 }
 
 /// Trim a key read from a terminal or stdin. Returns the key and whether

@@ -185,9 +185,11 @@ impl Turns {
     /// A turn started at submit (its session idle, a slot free): one
     /// blocking call makes the start-up reads, hands them to the turn's
     /// worker (whose request goes out at once) and then commits the turn
-    /// `running` with its prompt. The answer, every event and every write
-    /// of the turn wait for that commit; when it fails the request is cut
-    /// and the turn dropped: it never existed for any client (ADR 0035).
+    /// `running` with its prompt. A new session whose credential is known
+    /// without I/O needs no reads: its worker starts before that blocking
+    /// call, from this task (ADR 0038). The answer, every event and every
+    /// write of the turn wait for the commit; when it fails the request is
+    /// cut and the turn dropped: it never existed for any client (ADR 0035).
     async fn submit_started(
         self: &Arc<Self>,
         state: &Arc<State>,
@@ -207,42 +209,67 @@ impl Turns {
         let turn_params = sub.turn_params.clone();
         let host_specs = sub.host.as_ref().map(|h| h.tools().to_vec());
         let now = sub.now;
+        // A new session has no history, no allowed tools and no stored
+        // mode: with a credential in memory, nothing needs reading.
+        let read_now = match new_session {
+            true => crate::auth_gate::known_now(&state.config).map(|credential| {
+                let mode = asked_mode.unwrap_or(default_mode);
+                let tools = host_specs.clone().unwrap_or_default();
+                (
+                    mode,
+                    (
+                        Default::default(),
+                        None,
+                        tools,
+                        Vec::new(),
+                        Some(credential),
+                    ),
+                )
+            }),
+            false => None,
+        };
+        if let Some((mode, _)) = &read_now {
+            new_turn.params = with_mode(turn_params.clone(), *mode);
+        }
+        let reads_made = read_now.is_some();
         let (reads_tx, reads_rx) = oneshot::channel();
         let (commit_tx, commit_rx) = oneshot::channel();
-        let task = tokio::task::spawn_blocking(move || -> Result<(), TurnsError> {
+        let commit = move || -> Result<(), TurnsError> {
             tracing::trace!(target: "synapse::hot", "submit: on the blocking thread");
-            let credential =
-                crate::auth_gate::check_submit(&gate.config, &store, continued.as_deref())?;
-            // A continued session must exist before any request goes out
-            // (the commit checks it again).
-            if let Some(sid) = continued.as_deref() {
-                if !store.session_exists(sid)? {
-                    return Err(TurnsError::NotFound(format!("session {sid}")));
-                }
-            }
-            let mode = crate::approvals::submit_mode_blocking(
-                &store,
-                asked_mode,
-                continued.as_deref(),
-                default_mode,
-            );
-            new_turn.params = with_mode(turn_params, mode);
             let sid = new_turn.session_id.clone();
-            // The history up to the prompt (not stored yet); the host's
-            // specs are saved after the commit (a new session's row).
-            let mut prepared = read_start(
-                &store,
-                &cache,
-                &sid,
-                host_specs.clone(),
-                &new_turn.turn_id,
-                false,
-                false,
-            )?;
-            prepared.4 = Some(credential);
-            tracing::trace!(target: "synapse::hot", "submit: reads made, committing");
-            if reads_tx.send((mode, prepared)).is_err() {
-                return Ok(()); // the submit is gone: nothing is stored
+            if !reads_made {
+                let credential =
+                    crate::auth_gate::check_submit(&gate.config, &store, continued.as_deref())?;
+                // A continued session must exist before any request goes
+                // out (the commit checks it again).
+                if let Some(sid) = continued.as_deref() {
+                    if !store.session_exists(sid)? {
+                        return Err(TurnsError::NotFound(format!("session {sid}")));
+                    }
+                }
+                let mode = crate::approvals::submit_mode_blocking(
+                    &store,
+                    asked_mode,
+                    continued.as_deref(),
+                    default_mode,
+                );
+                new_turn.params = with_mode(turn_params, mode);
+                // The history up to the prompt (not stored yet); the host's
+                // specs are saved after the commit (a new session's row).
+                let mut prepared = read_start(
+                    &store,
+                    &cache,
+                    &sid,
+                    host_specs.clone(),
+                    &new_turn.turn_id,
+                    false,
+                    false,
+                )?;
+                prepared.4 = Some(credential);
+                tracing::trace!(target: "synapse::hot", "submit: reads made, committing");
+                if reads_tx.send((mode, prepared)).is_err() {
+                    return Ok(()); // the submit is gone: nothing is stored
+                }
             }
             let inserted = store.insert_started_turn(
                 &new_turn,
@@ -257,22 +284,32 @@ impl Turns {
                 save_tool_specs(&store, &sid, &specs);
             }
             Ok(())
-        });
-        let (mode, prepared) = match reads_rx.await {
-            Ok(x) => x,
-            Err(_) => {
-                // Refused or failed before the commit: nothing stored, no
-                // request sent.
-                let e = match task.await {
-                    Ok(Err(e)) => e,
-                    Ok(Ok(())) => TurnsError::Internal("the submit stopped".into()),
-                    Err(e) => TurnsError::Internal(format!("store task failed: {e}")),
-                };
-                drop(permit);
-                self.release(state, &sub.session_id);
-                return Err(storage_failed(state, e));
+        };
+        let (task, read) = match read_now {
+            // The worker's task is spawned below, before this task waits
+            // again: the blocking call only commits.
+            Some(read) => (tokio::task::spawn_blocking(commit), read),
+            None => {
+                let task = tokio::task::spawn_blocking(commit);
+                match reads_rx.await {
+                    Ok(read) => (task, read),
+                    Err(_) => {
+                        // Refused or failed before the commit: nothing
+                        // stored, no request sent.
+                        let e = match task.await {
+                            Ok(Err(e)) => e,
+                            Ok(Ok(())) => TurnsError::Internal("the submit stopped".into()),
+                            Err(e) => TurnsError::Internal(format!("store task failed: {e}")),
+                        };
+                        drop(permit);
+                        self.release(state, &sub.session_id);
+                        return Err(storage_failed(state, e));
+                    }
+                }
             }
         };
+        drop(task); // the commit reports through `commit_rx`
+        let (mode, prepared) = read;
         let turn_id = sub.turn_id.clone();
         // Its events are held until `start` (after the submit answer).
         let turn = sub.live_turn(params, mode, RUNNING, Hub::held(&turn_id));
