@@ -145,3 +145,47 @@ def test_only_small_results_are_encoded_on_the_main_thread():
     assert not _small({"data": "x" * 5000}, 4096)
     assert not _small({"rows": [[i] * 10 for i in range(1000)]}, 4096)
     assert not _small({"obj": object()}, 4096)  # encoded with str(): left to a worker
+
+
+def test_a_cancelled_deadline_never_runs_and_lets_go_of_its_callback():
+    import time
+    import weakref
+
+    class Callback:
+        def __init__(self):
+            self.ran = False
+
+        def __call__(self):
+            self.ran = True
+
+    d = Deadlines(granularity_s=0.001)
+    now = time.monotonic()
+    cb = Callback()
+    alive = weakref.ref(cb)
+    entry = d.add(now + 0.02, cb)
+    assert len(d) == 1
+    entry.cancel()
+    entry.cancel()  # twice is harmless
+    assert len(d) == 0
+    del cb
+    assert alive() is None, "a cancelled deadline must not keep its call alive"
+    fired = threading.Event()
+    d.add(now + 0.05, fired.set)  # fires after the cancelled one's time
+    assert fired.wait(10)
+    assert len(d) == 0
+
+
+def test_cancelled_deadlines_are_swept_from_the_heap():
+    import time
+
+    d = Deadlines()
+    far = time.monotonic() + 3600
+    for _ in range(10):
+        for e in [d.add(far, lambda: None) for _ in range(1000)]:
+            e.cancel()
+    assert len(d) == 0
+    d.add(far, lambda: None)  # the sweep runs in add
+    assert len(d) == 1
+    # The heap holds the live entry, not the 10,000 calls answered before
+    # their deadline.
+    assert len(d._heap) == 1

@@ -31,14 +31,23 @@ pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(20);
 /// The plugin host process: `synapse_houdini.start()` against the daemon's
 /// socket, the fake `hou` main loop pumping `hdefereval` calls on a real
 /// thread, [`NOOP_TOOL`] answering `{"ok": true}`. It prints `registered`
-/// once `host.register` succeeded and runs until its stdin closes.
+/// once `host.register` succeeded and runs until its stdin closes; then it
+/// prints the passes of Python's cyclic collector (count and longest pause
+/// per generation) to stderr.
 const HOST_SCRIPT: &str = r#"
 import os, sys
 root = sys.argv[1]
 sys.path[:0] = [os.path.join(root, "houdini-plugin", "python"), os.path.join(root, "houdini-plugin", "tests", "fakes")]
 os.environ["SYNAPSED_BIN"] = "/nonexistent/synapsed"   # never spawn: the daemon is already listening
-import hou, synapse_houdini
+import gc, time, hou, synapse_houdini
 from synapse_houdini.tools import ToolDef
+pauses, began = {0: [], 1: [], 2: []}, [0.0]
+def collector(phase, info):   # the cyclic collector's pauses, by generation
+    if phase == "start":
+        began[0] = time.perf_counter()
+    else:
+        pauses[info["generation"]].append((time.perf_counter() - began[0]) * 1e3)
+gc.callbacks.append(collector)
 hou.main.start()
 noop = ToolDef(name="bench_noop", description="does nothing", fn=lambda tool_input: {"ok": True})
 host = synapse_houdini.start(socket_path=sys.argv[2], is_main_thread=hou.main.is_main_thread, extra_tools=[noop])
@@ -46,6 +55,8 @@ if not host.wait_registered(10):
     sys.exit("plugin did not register")
 print("registered", flush=True)
 sys.stdin.read()          # until the bench closes our stdin
+print("plugin's cyclic collector: " + ", ".join(
+    f"gen{g} {len(v)} passes (longest {max(v, default=0):.2f} ms)" for g, v in pauses.items()), file=sys.stderr)
 synapse_houdini.stop()
 hou.main.stop()
 "#;
@@ -59,12 +70,27 @@ pub struct PluginHost {
 impl PluginHost {
     /// Start the plugin of this repository against the daemon listening on
     /// `socket` and wait, at most [`REGISTER_TIMEOUT`], until it registered.
+    /// `SYNAPSE_BENCH_HOST_SCRIPT` names another host script to run instead
+    /// (same arguments and `registered` line), e.g.
+    /// `houdini-plugin/bench/floor_host.py`, the layout's floor.
     /// Blocks: call it from a blocking thread when the daemon runs on the
     /// caller's runtime.
     pub fn start(socket: &Path) -> Result<Self, String> {
+        let script = match std::env::var_os("SYNAPSE_BENCH_HOST_SCRIPT") {
+            Some(p) if !p.is_empty() => {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| format!("cannot read {}: {e}", Path::new(&p).display()))?;
+                println!(
+                    "host: {} (SYNAPSE_BENCH_HOST_SCRIPT, not the plugin)",
+                    Path::new(&p).display()
+                );
+                text
+            }
+            _ => HOST_SCRIPT.to_owned(),
+        };
         let mut child = Command::new(test_python())
             .arg("-c")
-            .arg(HOST_SCRIPT)
+            .arg(script)
             .arg(repo_root())
             .arg(socket)
             .stdin(Stdio::piped())

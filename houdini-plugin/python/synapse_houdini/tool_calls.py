@@ -24,7 +24,7 @@ from .errors import ToolError, tool_error_envelope
 from .rpc import Respond, RpcError
 from . import context as _context
 from . import dialogs as _dialogs
-from .deadlines import Deadlines
+from .deadlines import Deadline, Deadlines
 from .tools import ToolDef, ToolResult
 from .undo import UndoJournal
 
@@ -91,6 +91,10 @@ class _CallRecord:
     def claim(self) -> bool:
         """True for the first caller only: the body's end and the timeout race to answer."""
         return self._once.acquire(blocking=False)
+
+    def claimed(self) -> bool:
+        """True once the call was answered (or is being answered)."""
+        return self._once.locked()
 
 
 class ToolCalls:
@@ -208,6 +212,7 @@ class ToolCalls:
         turn_id = params.get("turn_id") if isinstance(params.get("turn_id"), str) else None
         job = _marshal.Job(lambda: self._run_body(tool, tool_input, call_id, turn_id, timeout_s), label=name)
         deferred = respond is not None and not self.marshal.headless
+        deadline: list[Deadline] = []  # the call's timeout, once armed
         if deferred:
             assert respond is not None
             timeout = self.marshal.timeout_of(timeout_s)
@@ -223,6 +228,7 @@ class ToolCalls:
             def answer(get_value: Callable[[], Any]) -> None:
                 # The timer thread: make and send the reply here.
                 if record.claim():  # else the body's end answered first
+                    job.on_done = None  # it will not run now: no cycle left for the collector
                     respond(make_reply(get_value))
 
             def on_done(done: _marshal.Job) -> None:
@@ -232,6 +238,8 @@ class ToolCalls:
                 # bounded (SMALL_REPLY_BUDGET).
                 if not record.claim():
                     return  # the timeout answered first
+                if deadline:
+                    deadline[0].cancel()  # lets go of this call at once
                 if done.exc is not None or _small(done.result, SMALL_REPLY_BUDGET):
                     respond(make_reply(lambda: self.marshal.settle(done)))
                 else:
@@ -250,8 +258,10 @@ class ToolCalls:
             busy = {"is_error": True, "content": tool_error_envelope(name, exc)}
             return lambda: busy
         if deferred and queued:
-            self._deadlines.add(self.marshal.deadline(job, timeout),
-                                lambda: answer(lambda: self.marshal.expire(job, timeout)))
+            deadline.append(self._deadlines.add(self.marshal.deadline(job, timeout),
+                                                lambda: answer(lambda: self.marshal.expire(job, timeout))))
+            if record.claimed():
+                deadline[0].cancel()  # answered before its deadline was armed
             return None
         job.on_done = None  # run inline by the worker's wait_job: answered there
         return lambda: self._finish_invoke(job, name, timeout_s, queued)
